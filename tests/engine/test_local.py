@@ -1,0 +1,102 @@
+import polars as pl
+import pytest
+
+import vlitq
+from vlitq.data.dataset import Dataset, make_sample
+from vlitq.engine.cache import Cache
+from vlitq.registry import register, unregister
+from vlitq.scorers.base import Scorer
+
+
+@pytest.fixture
+def counting_scorer():
+    calls = {"n": 0}
+
+    @register
+    class _Count(Scorer):
+        name = "_count"
+        batch_size = 2
+
+        def __init__(self, *, factor: float = 1.0):
+            self.factor = factor
+
+        def score_batch(self, batch):
+            calls["n"] += len(batch["sample_id"])
+            vals, errs = [], []
+            for turns in batch["turns"]:
+                r = turns[0]["response"]
+                if r == "boom":
+                    raise RuntimeError("boom")
+                vals.append(len(r) * self.factor)
+                errs.append(None)
+            return {"_count": vals, "_count_error": errs}
+
+    yield _Count, calls
+    unregister("_count")
+
+
+def _ds(responses):
+    return Dataset.from_records(
+        [make_sample(f"s{i}", [("Q?", r)]) for i, r in enumerate(responses)]
+    )
+
+
+def test_cache_hit_on_rerun(counting_scorer, tmp_path):
+    _, calls = counting_scorer
+    ds = _ds(["a", "bb", "ccc", "dddd", "e"])
+    r1 = vlitq.score(ds, ["_count"], cache=str(tmp_path), progress=False)
+    assert calls["n"] == 5
+    r2 = vlitq.score(ds, ["_count"], cache=str(tmp_path), progress=False)
+    assert calls["n"] == 5  # nothing recomputed
+    assert r1.samples["_count"].to_list() == r2.samples["_count"].to_list() == [1, 2, 3, 4, 1]
+    # other params → other results
+    vlitq.score(ds, ["_count"], config={"_count": {"factor": 2.0}}, cache=str(tmp_path),
+                progress=False)
+    assert calls["n"] == 10
+
+
+def test_resume_after_partial_run(counting_scorer, tmp_path):
+    _, calls = counting_scorer
+    ds = _ds([str(i) * (i + 1) for i in range(10)])
+    vlitq.score(ds.head(4), ["_count"], cache=str(tmp_path), progress=False, chunk_size=2)
+    calls["n"] = 0
+    r = vlitq.score(ds, ["_count"], cache=str(tmp_path), progress=False, chunk_size=2)
+    assert calls["n"] == 6
+    assert r.samples["_count"].to_list() == [float(i + 1) for i in range(10)]
+
+
+def test_bad_sample_isolated(counting_scorer):
+    ds = _ds(["ok", "boom", "fine"])
+    r = vlitq.score(ds, ["_count"], cache=False, progress=False)
+    assert r.samples["_count"].to_list() == [2, None, 4]
+    assert r.errors.filter(pl.col("scorer") == "_count")["sample_id"].to_list() == ["s1"]
+    assert r.indicator("_count") == pytest.approx(3.0)
+
+
+def test_unknown_param_fails():
+    with pytest.raises(TypeError, match="unknown parameter"):
+        vlitq.score(_ds(["a"]), ["text_stats"], config={"text_stats": {"max_char": 3}},
+                    cache=False, progress=False)
+
+
+def test_cache_store_ignores_partial_files(tmp_path):
+    c = Cache(str(tmp_path))
+    s = c.store("x", {"a": 1})
+    s.put_many_json({"k1": {"x": 1}})
+    # a temp file left by a killed writer is never read
+    import os
+
+    open(os.path.join(s.path, ".tmp-part-dead.parquet"), "wb").write(b"garbage")
+    open(os.path.join(s.path, "part-broken.parquet"), "wb").write(b"garbage")
+    assert Cache(str(tmp_path)).store("x", {"a": 1}).get_many_json(["k1", "k2"]) == {"k1": {"x": 1}}
+
+
+def test_report_save_load(tmp_path):
+    ds = _ds(["a", "", "abc"])
+    r = vlitq.score(ds, ["text_stats", "duplicates"], cache=False, progress=False)
+    r.save(tmp_path / "rep")
+    r2 = vlitq.Report.load(tmp_path / "rep")
+    assert r2.samples.equals(r.samples)
+    assert r2.indicator("text_stats") == r.indicator("text_stats")
+    assert r2.error_counts() == {"text_stats": 1}
+    assert "<table>" in r._repr_html_()

@@ -1,0 +1,97 @@
+"""The everyday API: :func:`score`."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from vlitq import registry
+from vlitq.config import load_config
+from vlitq.data.dataset import Dataset
+
+#: What ``score()`` runs when no scorers are named: every registered component that is in this
+#: list. Heavy-model scorers that cannot run offline by default (MLLM correctness, LLM
+#: complexity) are opt-in.
+DEFAULT_COMPONENTS = (
+    "text_stats", "image_check", "language", "instruction_type", "elements", "matching",
+    "duplicates", "tasks", "task_diversity", "balance", "instruction_diversity",
+    "response_diversity",
+)
+
+
+def build_components(scorers: Sequence | None, config: dict) -> list:
+    """Instantiate the named components (or the defaults) with their config."""
+    if scorers is None:
+        known = set(registry.names())
+        names = [n for n in DEFAULT_COMPONENTS if n in known]
+        names += [n for n in config if n not in names]
+        scorers = names
+    out = []
+    for s in scorers:
+        if isinstance(s, str):
+            out.append(registry.create(s, config.get(s)))
+        else:
+            out.append(s)
+    seen = set()
+    for c in out:
+        if c.name in seen:
+            raise ValueError(f"{c.name!r} is requested twice")
+        seen.add(c.name)
+    return out
+
+
+def score(dataset, scorers: Sequence | None = None, *, config=None, cache=True,
+          engine: str = "local", chunk_size: int = 1024, progress: bool = True,
+          format: str | None = None, image_root: str | None = None, **engine_options):
+    """Score a VLIT dataset and return a :class:`~vlitq.report.Report`.
+
+    Parameters
+    ----------
+    dataset : Dataset, str or path
+        A dataset from :func:`vlitq.read`, or a file/folder to read (``format`` and
+        ``image_root`` are then passed to :func:`vlitq.read`).
+    scorers : list of str or components, optional
+        Names of per-sample scorers and dataset-level indicators (``vlitq scorers`` lists them),
+        or configured instances. Default: :data:`DEFAULT_COMPONENTS` plus any named in
+        ``config``.
+    config : dict or path, optional
+        ``{name: {param: value}}``, or a TOML / YAML / JSON file of that shape.
+    cache : bool, str or Cache
+        True: the default cache folder; a path: that folder; False: no disk cache.
+    engine : {"local", "ray"}
+    chunk_size : int
+        Samples processed (and cached) together; bounds memory.
+    progress : bool
+        Show progress bars (also silenced by ``VLITQ_DISABLE_PROGRESS_BARS=1``).
+
+    Examples
+    --------
+    >>> import vlitq
+    >>> from vlitq.data.dataset import Dataset, make_sample
+    >>> ds = Dataset.from_records([make_sample("a", [("Describe it.", "A red bus.")])])
+    >>> r = vlitq.score(ds, ["text_stats"], cache=False, progress=False)
+    >>> r.samples["text_stats"].to_list()
+    [10]
+    """
+    from vlitq.engine.cache import as_cache
+
+    if not isinstance(dataset, Dataset):
+        from vlitq.data.formats import read
+
+        if isinstance(dataset, (str, os.PathLike)) or format is not None:
+            dataset = read(dataset, format=format, image_root=image_root)
+        else:
+            dataset = read(dataset, format=format, image_root=image_root)
+    cfg = load_config(config)
+    components = build_components(scorers, cfg)
+    c = as_cache(cache)
+    if engine == "local":
+        from vlitq.engine.local import run
+
+        return run(dataset, components, c, chunk_size=chunk_size, show_progress=progress,
+                   **engine_options)
+    if engine == "ray":
+        from vlitq.engine.ray import run as ray_run
+
+        return ray_run(dataset, components, c, chunk_size=chunk_size, show_progress=progress,
+                       **engine_options)
+    raise ValueError(f"unknown engine {engine!r}; use 'local' or 'ray'")

@@ -1,0 +1,205 @@
+"""The in-memory dataset model: one row per sample in a polars DataFrame.
+
+Columns (see :data:`CORE_COLUMNS`):
+
+- ``sample_id`` (str): stable id, the record's own id when it has one, else ``<file stem>:<index>``.
+- ``images`` (list[str]): image references, decoded lazily by :mod:`vlitq.data.images`:
+  a path (relative to ``image_root`` or absolute) or a ``data:`` URI holding base64 bytes.
+- ``turns`` (list[struct{instruction, response}]): the conversation, multi-turn kept whole.
+- ``task`` (str | null): a task label given by the data.
+- ``language`` (str | null): a language given by the data.
+- ``source`` (struct{format, file, index}): where the sample came from (index = line number for
+  JSON Lines, 1-based; position in the array for JSON).
+- ``original`` (str): the untouched original record as JSON, used by writers for faithful
+  write-back.
+- ``read_error`` (str | null): why the record could not be read (malformed line ...). Such rows
+  keep their place, get null scores, and show in the report's ``errors``.
+
+Readers may add further columns (e.g. ``objects`` for CHAIR); scorers see every column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import polars as pl
+
+TURN = pl.Struct({"instruction": pl.Utf8, "response": pl.Utf8})
+SOURCE = pl.Struct({"format": pl.Utf8, "file": pl.Utf8, "index": pl.Int64})
+SCHEMA: dict[str, pl.DataType] = {
+    "sample_id": pl.Utf8,
+    "images": pl.List(pl.Utf8),
+    "turns": pl.List(TURN),
+    "task": pl.Utf8,
+    "language": pl.Utf8,
+    "source": SOURCE,
+    "original": pl.Utf8,
+    "read_error": pl.Utf8,
+}
+CORE_COLUMNS = tuple(SCHEMA)
+
+
+def make_sample(
+    sample_id: str,
+    turns: Sequence[tuple[str | None, str | None] | dict] = (),
+    images: Sequence[str] = (),
+    *,
+    task: str | None = None,
+    language: str | None = None,
+    source: dict | None = None,
+    original: str | None = None,
+    read_error: str | None = None,
+    **extra: Any,
+) -> dict:
+    """Build one sample record in the dataset schema.
+
+    >>> s = make_sample("a", [("What is shown?", "A cat.")], ["cat.jpg"])
+    >>> s["turns"][0]["response"]
+    'A cat.'
+    """
+    norm_turns = []
+    for t in turns:
+        if isinstance(t, dict):
+            norm_turns.append({"instruction": t.get("instruction"), "response": t.get("response")})
+        else:
+            norm_turns.append({"instruction": t[0], "response": t[1]})
+    rec = {
+        "sample_id": str(sample_id),
+        "images": [str(i) for i in images],
+        "turns": norm_turns,
+        "task": task,
+        "language": language,
+        "source": source or {"format": None, "file": None, "index": None},
+        "original": original,
+        "read_error": read_error,
+    }
+    rec.update(extra)
+    return rec
+
+
+def _dedupe_ids(ids: list[str]) -> list[str]:
+    """Make ids unique by suffixing ``#k`` to repeats (stable for the same input)."""
+    seen: dict[str, int] = {}
+    out = []
+    for i in ids:
+        if i in seen:
+            seen[i] += 1
+            out.append(f"{i}#{seen[i]}")
+        else:
+            seen[i] = 0
+            out.append(i)
+    return out
+
+
+@dataclass
+class Dataset:
+    """A VLIT dataset: a polars frame with one row per sample plus where its images live.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        One row per sample, with at least the columns of :data:`SCHEMA`.
+    image_root : str, optional
+        Folder that relative image paths are resolved against.
+    format : str, optional
+        Name of the format it was read from (used by :meth:`write`).
+    meta : dict
+        Format-level information the writer needs (e.g. a container's header fields).
+    allow_outside_root : bool
+        Whether image paths may resolve outside ``image_root`` (refused by default).
+
+    Examples
+    --------
+    >>> ds = Dataset.from_records([make_sample("a", [("Q?", "A.")])])
+    >>> len(ds), ds.frame["sample_id"].to_list()
+    (1, ['a'])
+    """
+
+    frame: pl.DataFrame
+    image_root: str | None = None
+    format: str | None = None
+    meta: dict = field(default_factory=dict)
+    allow_outside_root: bool = False
+
+    @classmethod
+    def from_records(cls, records: Sequence[dict], **kwargs) -> "Dataset":
+        """Build a dataset from records made with :func:`make_sample` (or dicts like them)."""
+        return cls(records_to_frame(records), **kwargs)
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(n={len(self)}, format={self.format!r}, image_root={self.image_root!r}, "
+            f"columns={self.frame.columns})"
+        )
+
+    @property
+    def sample_ids(self) -> list[str]:
+        return self.frame["sample_id"].to_list()
+
+    def subset(self, sample_ids: Sequence[str]) -> "Dataset":
+        """A dataset with only the given samples, in this dataset's order."""
+        keep = pl.Series(list(sample_ids), dtype=pl.Utf8)
+        return self.with_frame(self.frame.filter(pl.col("sample_id").is_in(keep.implode())))
+
+    def with_frame(self, frame: pl.DataFrame) -> "Dataset":
+        return Dataset(frame, self.image_root, self.format, dict(self.meta), self.allow_outside_root)
+
+    def head(self, n: int = 5) -> "Dataset":
+        return self.with_frame(self.frame.head(n))
+
+    def iter_chunks(self, chunk_size: int) -> Iterator["Dataset"]:
+        """Consecutive slices of at most ``chunk_size`` samples."""
+        for off in range(0, len(self), chunk_size):
+            yield self.with_frame(self.frame.slice(off, chunk_size))
+
+    def to_batch(self) -> dict[str, list]:
+        """All columns as a ``dict[str, list]`` batch, plus ``image_root``/``allow_outside_root``.
+
+        This is the shape every scorer takes (``scorer(batch) -> dict[str, list]``).
+        """
+        batch = {c: self.frame[c].to_list() for c in self.frame.columns}
+        n = len(self)
+        batch["image_root"] = [self.image_root] * n
+        batch["allow_outside_root"] = [self.allow_outside_root] * n
+        return batch
+
+    def iter_batches(self, batch_size: int) -> Iterator[dict[str, list]]:
+        for chunk in self.iter_chunks(batch_size):
+            yield chunk.to_batch()
+
+    def write(self, path, *, format: str | None = None, **kwargs):
+        """Write the samples in ``format`` (default: the format read from)."""
+        from vlitq.data.formats import write
+
+        return write(self, path, format=format, **kwargs)
+
+
+def records_to_frame(records: Sequence[dict]) -> pl.DataFrame:
+    """Records → frame with the core schema; extra keys become extra columns."""
+    records = list(records)
+    ids = _dedupe_ids([str(r["sample_id"]) for r in records])
+    cols: dict[str, list] = {c: [] for c in CORE_COLUMNS}
+    extra_keys: list[str] = []
+    for r in records:
+        for k in r:
+            if k not in SCHEMA and k not in extra_keys:
+                extra_keys.append(k)
+    for k in extra_keys:
+        cols[k] = []
+    for sid, r in zip(ids, records):
+        for c in CORE_COLUMNS:
+            cols[c].append(sid if c == "sample_id" else r.get(c))
+        for k in extra_keys:
+            cols[k].append(r.get(k))
+    series = [pl.Series(c, cols[c], dtype=SCHEMA[c]) for c in CORE_COLUMNS]
+    for k in extra_keys:
+        try:
+            series.append(pl.Series(k, cols[k], strict=False))
+        except Exception:  # mixed types: keep them as JSON text rather than fail the read
+            import json
+
+            series.append(pl.Series(k, [None if v is None else json.dumps(v) for v in cols[k]]))
+    return pl.DataFrame(series) if records else pl.DataFrame(schema=SCHEMA)

@@ -1,0 +1,173 @@
+"""Format registry: readers and writers, one module per format, auto-detected.
+
+A format module calls :func:`register_format` with:
+
+- ``sniff(path, head) -> bool``: whether a file looks like this format (``head`` = the first
+  64 KiB decoded as UTF-8 with replacement);
+- ``iter_samples(path, **options) -> Iterator[dict]``: samples made with
+  :func:`vlitq.data.dataset.make_sample`, one at a time (streaming engines use this);
+- ``write(dataset, path, **options)``: write the samples back, unchanged records byte-for-byte
+  equivalent as JSON (read → write → read is lossless);
+- optionally ``read(path, **options) -> Dataset`` when the format needs more than
+  ``iter_samples`` (meta information for the writer, several files).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from vlitq.data.dataset import Dataset
+
+
+class FormatError(ValueError):
+    """A file is not a dataset of the expected (or any known) format."""
+
+
+@dataclass
+class Format:
+    name: str
+    description: str
+    sniff: Callable[[str, str], bool] | None
+    iter_samples: Callable[..., Iterator[dict]] | None
+    write: Callable[..., Any] | None
+    read: Callable[..., Dataset] | None = None
+    priority: int = 50  # lower sniffs first
+
+
+_FORMATS: dict[str, Format] = {}
+_MODULES = ("llava", "m3it", "mimicit", "multiinstruct", "coco_arc", "flat", "hf")
+_LOADED = False
+
+
+def register_format(name: str, *, description: str, sniff=None, iter_samples=None, write=None,
+                    read=None, priority: int = 50) -> Format:
+    if name in _FORMATS:
+        raise ValueError(f"format {name!r} is already registered")
+    f = Format(name, description, sniff, iter_samples, write, read, priority)
+    _FORMATS[name] = f
+    return f
+
+
+def _load_all() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    import importlib
+
+    for m in _MODULES:
+        try:
+            importlib.import_module(f"vlitq.data.formats.{m}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"vlitq.data.formats.{m}":
+                raise
+    _LOADED = True
+
+
+def formats() -> dict[str, str]:
+    """``{name: description}`` of the known formats.
+
+    >>> "llava" in formats()
+    True
+    """
+    _load_all()
+    return {n: f.description for n, f in sorted(_FORMATS.items())}
+
+
+def get_format(name: str) -> Format:
+    _load_all()
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        raise FormatError(f"unknown format {name!r}; known: {', '.join(sorted(_FORMATS))}") from None
+
+
+def _head(path: str, n: int = 65536) -> str:
+    with open(path, "rb") as fh:
+        return fh.read(n).decode("utf-8", errors="replace")
+
+
+def detect(path: str | os.PathLike) -> str:
+    """Name of the format of ``path`` (a file, or a folder for multi-file formats)."""
+    _load_all()
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FormatError(f"no such file or folder: {path}")
+    head = "" if os.path.isdir(path) else _head(path)
+    for f in sorted(_FORMATS.values(), key=lambda f: f.priority):
+        if f.sniff is None:
+            continue
+        try:
+            if f.sniff(path, head):
+                return f.name
+        except Exception:
+            continue
+    raise FormatError(
+        f"{path}: not a dataset in any known format ({', '.join(sorted(_FORMATS))}); "
+        "pass format=... (and a field mapping for flat files) if it is one"
+    )
+
+
+def read(source, format: str | None = None, *, image_root: str | None = None,
+         allow_outside_root: bool = False, **options) -> Dataset:
+    """Read a dataset file (or object) into a :class:`~vlitq.data.Dataset`.
+
+    Parameters
+    ----------
+    source : str, path or object
+        A file or folder; or a ``datasets.Dataset`` / polars / pandas frame (format ``hf`` /
+        ``flat``).
+    format : str, optional
+        One of :func:`formats`; detected when omitted.
+    image_root : str, optional
+        Folder relative image paths are resolved against (default: the file's folder).
+    allow_outside_root : bool
+        Allow image paths that resolve outside ``image_root``.
+    **options
+        Format options, e.g. the field mapping of ``flat`` (``instruction=``, ``response=``,
+        ``image=``, ``task=``, ``id=``).
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        fmt = get_format(format or _object_format(source))
+        ds = fmt.read(source, image_root=image_root, **options)
+    else:
+        path = os.fspath(source)
+        fmt = get_format(format or detect(path))
+        if image_root is None:
+            image_root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+        if fmt.read is not None:
+            ds = fmt.read(path, image_root=image_root, **options)
+        else:
+            ds = Dataset.from_records(list(fmt.iter_samples(path, **options)))
+    ds.image_root = image_root if ds.image_root is None else ds.image_root
+    ds.format = ds.format or fmt.name
+    ds.allow_outside_root = allow_outside_root
+    return ds
+
+
+def iter_samples(source, format: str | None = None, **options) -> Iterator[dict]:
+    """Stream samples from a file without building the whole dataset."""
+    path = os.fspath(source)
+    fmt = get_format(format or detect(path))
+    if fmt.iter_samples is None:
+        yield from fmt.read(path, **options).frame.iter_rows(named=True)
+    else:
+        yield from fmt.iter_samples(path, **options)
+
+
+def write(dataset: Dataset, path: str | os.PathLike, *, format: str | None = None, **options):
+    """Write ``dataset`` in ``format`` (default: the format it was read from)."""
+    name = format or dataset.format
+    if name is None:
+        raise FormatError("the dataset has no source format: pass format=...")
+    fmt = get_format(name)
+    if fmt.write is None:
+        raise FormatError(f"format {name!r} cannot be written")
+    return fmt.write(dataset, os.fspath(path), **options)
+
+
+def _object_format(obj) -> str:
+    mod = type(obj).__module__
+    if mod.startswith("datasets"):
+        return "hf"
+    return "flat"

@@ -1,0 +1,310 @@
+"""The local engine: chunked, cached, batched execution of scorers, then indicators.
+
+The dataset is processed chunk by chunk (``chunk_size`` samples); within a chunk each scorer
+looks its rows up in the cache, computes only the missing ones in batches of its
+``batch_size``, and writes them to the cache before the next chunk starts. A run killed at any
+point therefore resumes with every finished chunk served from the cache.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from typing import Any, Sequence
+
+import polars as pl
+
+from vlitq._utils import blake2b, progress, stable_json
+from vlitq.data.images import image_content_hash, is_inline
+from vlitq.engine.cache import Cache
+from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
+from vlitq.report.report import ERROR_SCHEMA, INDICATOR_SCHEMA, Report
+from vlitq.scorers.base import Scorer
+
+logger = logging.getLogger("vlitq")
+
+
+# ------------------------------------------------------------------------------- cache keys
+def component_params_key(comp) -> dict:
+    """What identifies a component's results besides the content: name, version, params,
+    model id."""
+    return {"name": comp.name, "version": comp.version, "params": comp.get_params(),
+            "model": comp.model_id()}
+
+
+class _ImageHasher:
+    def __init__(self):
+        self.memo: dict[tuple, str] = {}
+
+    def __call__(self, ref: str, root, allow) -> str:
+        if is_inline(ref):
+            return blake2b(ref)
+        k = (ref, root, allow)
+        h = self.memo.get(k)
+        if h is None:
+            h = self.memo[k] = image_content_hash(ref, root, allow)
+        return h
+
+
+def row_keys(scorer: Scorer, batch: dict[str, list], hasher: _ImageHasher) -> list[str]:
+    """Content key of each row for ``scorer`` (its ``inputs`` columns; image bytes by hash)."""
+    n = len(batch["sample_id"])
+    keys = []
+    for i in range(n):
+        parts = []
+        for col in scorer.inputs:
+            if col == "images":
+                refs = batch.get("images", [None] * n)[i] or []
+                parts.append(
+                    "|".join(hasher(r, batch["image_root"][i], batch["allow_outside_root"][i])
+                             for r in refs)
+                )
+            else:
+                parts.append(stable_json(batch.get(col, [None] * n)[i]))
+        keys.append(blake2b(*parts))
+    return keys
+
+
+def _take(batch: dict[str, list], idx: Sequence[int]) -> dict[str, list]:
+    return {k: [v[i] for i in idx] for k, v in batch.items()}
+
+
+# ------------------------------------------------------------------------------- scorers
+def run_scorer_on_batch(scorer: Scorer, batch: dict[str, list], cache: Cache | None,
+                        hasher: _ImageHasher) -> dict[str, list]:
+    """Score one batch with cache look-up; rows with a read error are skipped (all null)."""
+    cols = scorer.output_columns()
+    n = len(batch["sample_id"])
+    out = {c: [None] * n for c in cols}
+    todo = [i for i in range(n) if not batch.get("read_error", [None] * n)[i]]
+    if not todo:
+        return out
+    store = None
+    keys: list[str] = []
+    if cache is not None and scorer.cacheable:
+        store = cache.store(scorer.name, component_params_key(scorer))
+        sub = _take(batch, todo)
+        keys = row_keys(scorer, sub, hasher)
+        hit = store.get_many_json(keys)
+        remaining = []
+        for j, (i, k) in enumerate(zip(todo, keys)):
+            if k in hit:
+                for c in cols:
+                    out[c][i] = hit[k].get(c)
+            else:
+                remaining.append(j)
+        todo_keys = [keys[j] for j in remaining]
+        todo = [todo[j] for j in remaining]
+    else:
+        todo_keys = []
+    bs = max(1, int(scorer.batch_size))
+    for off in range(0, len(todo), bs):
+        idx = todo[off : off + bs]
+        res = scorer(_take(batch, idx))
+        to_store = {}
+        for j, i in enumerate(idx):
+            for c in cols:
+                out[c][i] = res[c][j]
+            if store is not None and res[cols[1]][j] is None:  # errors are not cached
+                to_store[todo_keys[off + j]] = {c: res[c][j] for c in cols}
+        if store is not None:
+            store.put_many_json(to_store)
+    return out
+
+
+def _to_series(name: str, values: list) -> pl.Series:
+    try:
+        return pl.Series(name, values, strict=False)
+    except Exception:
+        return pl.Series(name, [None if v is None else json.dumps(v, default=str) for v in values])
+
+
+def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
+                chunk_size: int = 1024, show_progress: bool = True,
+                timings: dict | None = None) -> pl.DataFrame:
+    """Per-sample columns of every scorer, row-aligned with ``dataset.frame``."""
+    hasher = _ImageHasher()
+    timings = timings if timings is not None else {}
+    pieces: dict[str, list[list]] = {c: [] for s in scorers for c in s.output_columns()}
+    total = len(dataset) * max(1, len(scorers))
+    bar = progress(total=total, desc="vlitq score", unit="sample", disable=not show_progress or None)
+    try:
+        for chunk in dataset.iter_chunks(chunk_size):
+            batch = chunk.to_batch()
+            for s in scorers:
+                t0 = time.perf_counter()
+                res = run_scorer_on_batch(s, batch, cache, hasher)
+                timings[s.name] = timings.get(s.name, 0.0) + time.perf_counter() - t0
+                for c in s.output_columns():
+                    pieces[c].append(res[c])
+                bar.update(len(chunk))
+    finally:
+        bar.close()
+    cols = [_to_series(c, [v for part in parts for v in part]) for c, parts in pieces.items()]
+    return pl.DataFrame(cols) if cols else pl.DataFrame()
+
+
+# ------------------------------------------------------------------------------- indicators
+def order_indicators(indicators: Sequence[Indicator]) -> list[Indicator]:
+    """Topological order by ``after`` (names not requested are ignored)."""
+    by_name = {i.name: i for i in indicators}
+    done: list[Indicator] = []
+    seen: set[str] = set()
+
+    def visit(ind, stack=()):
+        if ind.name in seen:
+            return
+        if ind.name in stack:
+            raise ValueError(f"indicator dependency cycle: {' -> '.join(stack + (ind.name,))}")
+        for dep in ind.after:
+            if dep in by_name:
+                visit(by_name[dep], stack + (ind.name,))
+        seen.add(ind.name)
+        done.append(ind)
+
+    for ind in indicators:
+        visit(ind)
+    return done
+
+
+def _aggregate(scorer: Scorer, s: pl.Series) -> tuple[float | None, int]:
+    s = s.drop_nulls()
+    if scorer.aggregate == "none" or s.len() == 0:
+        return None, int(s.len())
+    if scorer.aggregate == "share_true":
+        return 100.0 * float(s.cast(pl.Float64).mean()), int(s.len())
+    if not s.dtype.is_numeric() and s.dtype != pl.Boolean:
+        return None, int(s.len())
+    v = s.cast(pl.Float64).mean()
+    return (None if v is None or math.isnan(v) else float(v)), int(s.len())
+
+
+def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int = 1024,
+        show_progress: bool = True, extra_info: dict | None = None) -> Report:
+    """Score ``dataset`` with scorers then indicators; assemble the :class:`Report`."""
+    t_start = time.time()
+    scorers = [c for c in components if isinstance(c, Scorer)]
+    indicators = order_indicators([c for c in components if isinstance(c, Indicator)])
+    timings: dict[str, float] = {}
+    frame = dataset.frame
+    base_cols = [c for c in ("sample_id", "task", "language", "read_error") if c in frame.columns]
+    samples = frame.select(base_cols)
+    scored = run_scorers(dataset, scorers, cache, chunk_size=chunk_size,
+                         show_progress=show_progress, timings=timings)
+    if scored.width:
+        samples = pl.concat([samples, scored], how="horizontal")
+
+    warnings: list[str] = []
+    errors: list[dict] = []
+    src = frame["source"].to_list() if "source" in frame.columns else [None] * len(dataset)
+    where = {sid: (s or {}) for sid, s in zip(frame["sample_id"].to_list(), src)}
+
+    def add_error(sid, scorer, reason):
+        loc = where.get(sid, {})
+        errors.append({"sample_id": sid, "scorer": scorer, "reason": reason,
+                       "file": loc.get("file"), "index": loc.get("index")})
+
+    if "read_error" in frame.columns:
+        for sid, e in zip(frame["sample_id"].to_list(), frame["read_error"].to_list()):
+            if e:
+                add_error(sid, "read", e)
+    for s in scorers:
+        ec = f"{s.name}_error"
+        for sid, e in zip(samples["sample_id"].to_list(), samples[ec].to_list()):
+            if e:
+                add_error(sid, s.name, e)
+
+    ind_rows: list[dict] = []
+    for s in scorers:
+        value, n = _aggregate(s, samples[s.name])
+        if s.aggregate != "none":
+            ind_rows.append({"indicator": s.name, "value": value, "direction": s.direction,
+                             "principle": s.principle, "kind": "scorer", "n": n,
+                             "details": None})
+
+    per_task: dict[str, dict[str, Any]] = {}
+    comp_info: dict[str, Any] = {}
+    task_column = "task"
+    for ind in indicators:
+        ctx = IndicatorContext(dataset=dataset, samples=samples, cache=cache)
+        ctx.task_column = task_column
+        t0 = time.perf_counter()
+        try:
+            res = ind.compute(ctx)
+        except Exception as exc:
+            logger.exception("indicator %s failed", ind.name)
+            res = IndicatorResult(warnings=[f"{ind.name} failed: {type(exc).__name__}: {exc}"])
+        timings[ind.name] = timings.get(ind.name, 0.0) + time.perf_counter() - t0
+        for col, vals in res.sample_columns.items():
+            samples = samples.with_columns(_to_series(col, list(vals)))
+        if getattr(res, "task_column", None):
+            task_column = res.task_column
+        for sid, reason in res.errors:
+            add_error(sid, ind.name, reason)
+        warnings.extend(res.warnings)
+        for t, vals in res.per_task.items():
+            per_task.setdefault(t, {}).update(vals)
+        ind_rows.append({"indicator": ind.name, "value": res.value, "direction": ind.direction,
+                         "principle": ind.principle, "kind": "indicator",
+                         "n": res.details.get("n", len(dataset)) if res.details else len(dataset),
+                         "details": json.dumps(res.details, default=str) if res.details else None})
+        if res.info:
+            comp_info[ind.name] = res.info
+
+    ctx = IndicatorContext(dataset=dataset, samples=samples, cache=cache)
+    ctx.task_column = task_column
+    tasks = _task_table(ctx, samples, scorers, per_task)
+
+    for c in [*scorers, *indicators]:
+        entry = comp_info.setdefault(c.name, {})
+        entry.update({"kind": c.kind, "class": type(c).__name__, "params": c.get_params(),
+                      "model": c.model_id(), "seconds": round(timings.get(c.name, 0.0), 4)})
+    info = {
+        "vlitq_version": _version(),
+        "n_samples": len(dataset),
+        "format": dataset.format,
+        "image_root": dataset.image_root,
+        "task_column": task_column,
+        "components": comp_info,
+        "cache": (cache.root if cache is not None else None),
+        "cache_stats": cache.stats() if cache is not None else {},
+        "seconds": round(time.time() - t_start, 4),
+        "warnings": warnings,
+    }
+    if extra_info:
+        info.update(extra_info)
+    return Report(
+        samples=samples,
+        indicators=pl.DataFrame(ind_rows, schema=INDICATOR_SCHEMA),
+        tasks=tasks,
+        errors=pl.DataFrame(errors, schema=ERROR_SCHEMA),
+        info=json.loads(json.dumps(info, default=str)),
+    )
+
+
+def _task_table(ctx: IndicatorContext, samples: pl.DataFrame, scorers, per_task) -> pl.DataFrame:
+    labels = ctx.task_labels()
+    df = samples.with_columns(pl.Series("_task", labels))
+    aggs = [pl.len().alias("n")]
+    for s in scorers:
+        if s.aggregate != "none" and (samples[s.name].dtype.is_numeric()
+                                      or samples[s.name].dtype == pl.Boolean):
+            e = pl.col(s.name).cast(pl.Float64).mean()
+            aggs.append((e * 100 if s.aggregate == "share_true" else e).alias(s.name))
+    t = df.group_by("_task").agg(aggs).rename({"_task": "task"}).sort("task")
+    t = t.with_columns((100.0 * pl.col("n") / max(1, len(labels))).alias("share"))
+    if per_task:
+        keys = sorted({k for v in per_task.values() for k in v})
+        extra = pl.DataFrame(
+            [{"task": tk, **{k: per_task.get(tk, {}).get(k) for k in keys}} for tk in per_task],
+            strict=False,
+        )
+        t = t.join(extra, on="task", how="left")
+    return t
+
+
+def _version() -> str:
+    from vlitq import __version__
+
+    return __version__
