@@ -188,7 +188,11 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     indicators = order_indicators([c for c in components if isinstance(c, Indicator)])
     timings: dict[str, float] = {}
     frame = dataset.frame
-    base_cols = [c for c in ("sample_id", "task", "language", "read_error") if c in frame.columns]
+    produced = {c for s in scorers for c in s.output_columns()}
+    # a scorer may own a data column's name (the ``language`` scorer: it copies the data's
+    # value into ``language_given``); its output wins rather than clashing
+    base_cols = [c for c in ("sample_id", "task", "language", "read_error")
+                 if c in frame.columns and c not in produced]
     samples = frame.select(base_cols)
     scored = run_scorers(dataset, scorers, cache, chunk_size=chunk_size,
                          show_progress=show_progress, timings=timings)
