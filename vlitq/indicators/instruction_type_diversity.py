@@ -21,8 +21,8 @@ def normalised_entropy(counts: dict[str, int], n_categories: int) -> float | Non
     total = sum(counts.values())
     if total == 0 or n_categories < 2:
         return None
-    h = -sum(c / total * math.log(c / total) for c in counts.values() if c > 0)
-    return h / math.log(n_categories)
+    h = sum(c / total * math.log(total / c) for c in counts.values() if c > 0)
+    return max(0.0, h / math.log(n_categories))
 
 
 @register
@@ -77,7 +77,7 @@ class InstructionTypeDiversity(Indicator):
         if n == 0:
             warnings.append("instruction_type_diversity: no sample could be typed")
         shares = {t: round(100.0 * counts[t] / n, 4) for t in TYPES} if n else {}
-        h = (-sum(c / n * math.log(c / n) for c in counts.values())) if n else None
+        h = sum(c / n * math.log(n / c) for c in counts.values()) if n else None
         return IndicatorResult(
             value=value,
             details={"n": n, "unit": self.unit, "counts": {t: counts.get(t, 0) for t in TYPES},

