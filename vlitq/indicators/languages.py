@@ -91,7 +91,9 @@ class Languages(Indicator):
     def _per_language(samples: pl.DataFrame, langs: list) -> dict:
         numeric = [c for c, dt in samples.schema.items()
                    if (dt.is_numeric() or dt == pl.Boolean) and not c.endswith("_error")]
-        df = samples.select(numeric).with_columns(pl.Series("_lang", langs, dtype=pl.Utf8))
+        df = pl.DataFrame({"_lang": pl.Series(langs, dtype=pl.Utf8)})
+        if numeric:
+            df = pl.concat([df, samples.select(numeric)], how="horizontal")
         df = df.filter(pl.col("_lang").is_not_null())
         aggs = [pl.len().alias("n")] + [pl.col(c).cast(pl.Float64).mean().alias(c)
                                         for c in numeric]

@@ -282,7 +282,7 @@ def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
 SDP_CORE = frozenset({"agt", "exp", "aft", "poss", "pat", "cont", "prod", "orig", "datv",
                       "comp", "belg", "clas", "accd", "reas", "int", "cons", "mann", "tool",
                       "matl", "time", "loc", "proc", "dir", "sco", "lini", "fini"})
-_SDP_NOT_ELEMENT = re.compile(r"^(root|punct|bv|m[a-z]+|_.*_c|e[a-z]+)$", re.IGNORECASE)
+_SDP_NOT_ELEMENT = re.compile(r"^(?:[Rr]oot|ROOT|punct|PUNCT|BV|m[A-Z]\w*|_.*_c)$")
 _SDP_EVENT = re.compile(r"^e[A-Z]")
 
 
@@ -338,7 +338,7 @@ def sdp_elements(tokens: Sequence[str], arcs: Sequence[Iterable[tuple[int, str]]
                 preds.update((head, i))
                 continue
             role = _sdp_role(rel)
-            if _SDP_NOT_ELEMENT.match(rel) or _SDP_NOT_ELEMENT.match(role):
+            if _SDP_NOT_ELEMENT.match(rel):
                 continue
             if role in SDP_CORE or re.fullmatch(r"arg\d", role):
                 # reversed roles (rPat: the head is the argument of the dependent predicate)

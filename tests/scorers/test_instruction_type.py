@@ -1,0 +1,62 @@
+import pytest
+
+import vlitq
+from vlitq.data.dataset import Dataset, make_sample
+from vlitq.scorers.instruction_type import TYPES, classify, length_words
+
+LONG = ("The man is probably holding the umbrella because dark clouds are gathering and it "
+        "looks as if it will rain soon.")
+
+
+@pytest.mark.parametrize("ins,res,want", [
+    ("Is the cat on the mat?", "Yes.", "judgement"),
+    ("Does it rain? Answer yes or no.", None, "judgement"),
+    ("图中的猫是黑色的吗？", "是的。", "judgement"),
+    ("图片里是否有汽车？", "没有。", "judgement"),
+    ("Is it a cat or a dog?", "A cat.", "short_vqa"),  # alternative question, not yes/no
+    ("What is he holding?\nA. a cup\nB. a pen", "B", "multiple_choice"),
+    ("Which season? (A) spring (B) winter", "(B)", "multiple_choice"),
+    ("Which of the following is shown? Answer with the letter.", "C", "multiple_choice"),
+    ("图中的人在做什么？\nA. 跑步\nB. 游泳", "B", "multiple_choice"),
+    ("What colour is the bus?", "Red.", "short_vqa"),
+    ("这辆车是什么颜色的？", "红色。", "short_vqa"),
+    ("Why is the man holding an umbrella?", LONG, "long_vqa"),
+    ("Describe the image in detail.", LONG, "caption"),
+    ("Write a short caption for this photo.", "A bus.", "caption"),
+    ("请详细描述这张图片。", "一辆红色公交车。", "caption"),
+    ("What is in the image?", LONG, "caption"),
+    ("What is in the image?", "A cat.", "short_vqa"),
+    ("Write a poem about this picture.", "Clouds drift by.", "other"),
+    ("Translate the sign into French.", "Arrêt", "other"),
+    ("The weather today.", "Sunny", "other"),
+])
+def test_classify(ins, res, want):
+    got, rule = classify(ins, res)
+    assert got == want, rule
+    assert got in TYPES and rule
+
+
+def test_length_threshold():
+    ans = "one two three four five six seven"
+    assert classify("What is it?", ans)[0] == "short_vqa"
+    assert classify("What is it?", ans, short_max_words=5)[0] == "long_vqa"
+    assert length_words("a b c") == 3.0
+
+
+def test_scorer_turns_and_errors():
+    recs = [
+        make_sample("mt", [("Is it red?", "No."), ("What colour is it?", "Blue."),
+                           ("What shape is it?", "Round.")]),
+        make_sample("tie", [("Is it red?", "No."), ("What colour is it?", "Blue.")]),
+        make_sample("empty", [(" ", "x")]),
+    ]
+    ds = Dataset.from_records(recs)
+    s = vlitq.score(ds, ["instruction_type"], cache=False, progress=False).samples
+    assert s["instruction_type"].to_list() == ["short_vqa", "judgement", None]
+    assert s["instruction_type_turns"][0].to_list() == ["judgement", "short_vqa", "short_vqa"]
+    assert s["instruction_type_error"].to_list()[2] == "empty instruction in turn 1"
+    s = vlitq.score(ds, ["instruction_type"], config={"instruction_type": {"turns": "first"}},
+                    cache=False, progress=False).samples
+    assert s["instruction_type"].to_list()[:2] == ["judgement", "judgement"]
+    r = vlitq.score(ds, ["instruction_type"], cache=False, progress=False)
+    assert r.indicator("instruction_type") is None  # categorical: no mean
