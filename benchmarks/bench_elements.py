@@ -1,0 +1,90 @@
+"""Throughput of the ``elements`` scorer (instructions/s) and peak memory.
+
+Measures, on the same instructions (LLaVA-like questions of 5-40 words, drawn from the
+elements validation set with varied objects):
+
+- the spaCy parse alone (``nlp.pipe``, n_process=1) at several batch sizes;
+- the whole scorer (parse + counting + language check), through ``scorer(batch)``;
+- the jieba backend on Chinese instructions.
+
+Usage: ``python benchmarks/bench_elements.py [n_instructions]`` (default 2000).
+"""
+import os
+import random
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "metrics", "elements"))
+
+from validate import EN, ZH  # noqa: E402
+
+from vlitq.models import nlp  # noqa: E402
+from vlitq.scorers.elements import ElementsScorer  # noqa: E402
+
+OBJECTS = ["dog", "cat", "man", "woman", "bus", "car", "tree", "chair", "cup", "bicycle",
+           "umbrella", "table", "child", "horse", "boat"]
+
+
+def instructions(n, sets, seed=0):
+    rng = random.Random(seed)
+    base = [t for texts in sets.values() for t in texts]
+    out = []
+    for i in range(n):
+        t = base[i % len(base)]
+        if sets is EN:  # vary the nouns so the set is not n copies of 45 texts
+            for o in ("dog", "cat", "man", "car"):
+                t = t.replace(f" {o} ", f" {rng.choice(OBJECTS)} ")
+        out.append(t)
+    return out
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    texts = instructions(n, EN)
+    words = sum(len(t.split()) for t in texts) / len(texts)
+    t0 = time.perf_counter()
+    model = nlp.load_spacy()
+    print(f"spaCy load: {time.perf_counter() - t0:.1f} s; {n} English instructions, "
+          f"{words:.1f} words on average")
+    for bs in (1, 32, 256, 1024):
+        t0 = time.perf_counter()
+        for doc in model.pipe(texts, batch_size=bs, n_process=1):
+            pass
+        dt = time.perf_counter() - t0
+        print(f"  nlp.pipe batch_size={bs:<5} {n / dt:8.1f} instructions/s")
+    for bs in (64, 256):
+        scorer = ElementsScorer(batch_size=bs)
+        batch = {"sample_id": [str(i) for i in range(n)],
+                 "turns": [[{"instruction": t, "response": "x"}] for t in texts]}
+        scorer.ensure_loaded()
+        t0 = time.perf_counter()
+        for off in range(0, n, bs):
+            scorer({k: v[off: off + bs] for k, v in batch.items()})
+        dt = time.perf_counter() - t0
+        print(f"  elements scorer batch_size={bs:<4} {n / dt:8.1f} instructions/s "
+              f"(parse + count + language check)")
+    scorer = ElementsScorer(check_language=False)
+    scorer.ensure_loaded()
+    t0 = time.perf_counter()
+    for off in range(0, n, 256):
+        scorer({"sample_id": [str(i) for i in range(off, min(n, off + 256))],
+                "turns": [[{"instruction": t, "response": "x"}] for t in texts[off: off + 256]]})
+    print(f"  elements scorer check_language=False {n / (time.perf_counter() - t0):8.1f} "
+          f"instructions/s")
+    zh = instructions(n, ZH)
+    nlp.jieba_elements(zh[0])  # load the dictionary
+    t0 = time.perf_counter()
+    for t in zh:
+        nlp.jieba_elements(t)
+    print(f"  jieba backend (Chinese) {n / (time.perf_counter() - t0):8.1f} instructions/s")
+    print(f"peak RSS: {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
