@@ -18,10 +18,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                 "metrics", "elements"))
 
-from validate import EN, ZH  # noqa: E402
+from validate import EN, ZH
 
-from vlitq.models import nlp  # noqa: E402
-from vlitq.scorers.elements import ElementsScorer  # noqa: E402
+from vlitq.models import nlp
+from vlitq.scorers.elements import ElementsScorer
 
 OBJECTS = ["dog", "cat", "man", "woman", "bus", "car", "tree", "chair", "cup", "bicycle",
            "umbrella", "table", "child", "horse", "boat"]

@@ -56,28 +56,28 @@ EN = {
         "What is the player in the red uniform doing with the ball near the goal post?",
     ],
     4: [
-        "Why might the man standing near the bus stop be holding an umbrella on a sunny day, "
-        "and what does this suggest about the weather forecast?",
-        "Considering the crowd, the banners and the stage lights, what kind of event is taking "
-        "place here, and how can you tell from the people's clothing?",
-        "If the child on the swing lets go of the rope, what could happen to her and to the "
-        "dog sleeping under the tree behind the swing?",
-        "Compare the two dogs in the picture and explain which one looks older and why the "
-        "owner might keep them on separate leashes.",
-        "Based on the dishes on the table and the decorations on the wall, what holiday are "
-        "the family members celebrating, and what will they probably do after the meal?",
-        "What safety risks do the workers on the scaffolding face, and how could the "
-        "supervisor standing by the truck reduce them before the storm arrives?",
-        "Explain how the position of the sun, the length of the shadows and the clothes of the "
-        "pedestrians indicate the season and the time of day in this street scene.",
-        "Why is the woman at the counter handing the cashier a coupon while her son points at "
-        "the candy on the shelf next to the register?",
-        "Describe how the cyclist in the yellow jacket is interacting with the cars around him "
-        "and what he should do at the crossing ahead to stay safe.",
-        "What does the expression on the old man's face suggest about the letter he is "
-        "reading, and how does the empty chair beside him add to that impression?",
-        "Given the tools on the workbench and the half-built shelf, what step of the project "
-        "is the carpenter working on and what will he need to finish it?",
+        ("Why might the man standing near the bus stop be holding an umbrella on a sunny day, "
+        "and what does this suggest about the weather forecast?"),
+        ("Considering the crowd, the banners and the stage lights, what kind of event is taking "
+        "place here, and how can you tell from the people's clothing?"),
+        ("If the child on the swing lets go of the rope, what could happen to her and to the "
+        "dog sleeping under the tree behind the swing?"),
+        ("Compare the two dogs in the picture and explain which one looks older and why the "
+        "owner might keep them on separate leashes."),
+        ("Based on the dishes on the table and the decorations on the wall, what holiday are "
+        "the family members celebrating, and what will they probably do after the meal?"),
+        ("What safety risks do the workers on the scaffolding face, and how could the "
+        "supervisor standing by the truck reduce them before the storm arrives?"),
+        ("Explain how the position of the sun, the length of the shadows and the clothes of the "
+        "pedestrians indicate the season and the time of day in this street scene."),
+        ("Why is the woman at the counter handing the cashier a coupon while her son points at "
+        "the candy on the shelf next to the register?"),
+        ("Describe how the cyclist in the yellow jacket is interacting with the cars around him "
+        "and what he should do at the crossing ahead to stay safe."),
+        ("What does the expression on the old man's face suggest about the letter he is "
+        "reading, and how does the empty chair beside him add to that impression?"),
+        ("Given the tools on the workbench and the half-built shelf, what step of the project "
+        "is the carpenter working on and what will he need to finish it?"),
     ],
 }
 

@@ -45,24 +45,24 @@ CASES = [
     ("图中有几个人？", "三个人。", "short_vqa"),
     # long VQA
     ("Why might the man be holding an umbrella?",
-     "He is probably holding the umbrella because the sky is dark and it looks like it is "
-     "about to rain, so he wants to stay dry while walking.", "long_vqa"),
+     ("He is probably holding the umbrella because the sky is dark and it looks like it is "
+     "about to rain, so he wants to stay dry while walking."), "long_vqa"),
     ("What safety precautions should the cyclist take on this road?",
-     "The cyclist should wear a helmet, use the bike lane, signal before turning and keep a "
-     "safe distance from the parked cars whose doors might open.", "long_vqa"),
+     ("The cyclist should wear a helmet, use the bike lane, signal before turning and keep a "
+     "safe distance from the parked cars whose doors might open."), "long_vqa"),
     ("Explain what the people are doing and why.",
-     "The people are gathering around the stage because a concert is about to start; several "
-     "of them are holding banners and taking photos of the band.", "long_vqa"),
+     ("The people are gathering around the stage because a concert is about to start; several "
+     "of them are holding banners and taking photos of the band."), "long_vqa"),
     ("What can you infer about the weather from the image?", LONG, "long_vqa"),
     ("How could the cook make this dish healthier?",
-     "The cook could use less oil, add more vegetables such as broccoli and peppers, and "
-     "replace the white rice with brown rice or quinoa.", "long_vqa"),
+     ("The cook could use less oil, add more vegetables such as broccoli and peppers, and "
+     "replace the white rice with brown rice or quinoa."), "long_vqa"),
     ("为什么这个男人在晴天拿着雨伞？",
      "他可能是为了遮挡强烈的阳光，也可能是因为天气预报说下午会下雨，所以提前做好了准备。",
      "long_vqa"),
     ("<image>\nWhat is unusual about this image?",
-     "It is unusual to see a man ironing clothes on an ironing board attached to the roof of "
-     "a moving taxi in the middle of traffic.", "long_vqa"),
+     ("It is unusual to see a man ironing clothes on an ironing board attached to the roof of "
+     "a moving taxi in the middle of traffic."), "long_vqa"),
     # caption / description
     ("Describe the image in detail.", LONG, "caption"),
     ("<image>\nWrite a short caption for this photo.", "A red bus on a busy street.", "caption"),

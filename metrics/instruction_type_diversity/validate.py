@@ -4,6 +4,7 @@ Builds datasets from pairs whose type is known (one per type), in mixes from a s
 all six equally, and checks: one type → 0, six equal → 1, and the value rises with each type
 added in equal shares; a skewed mix of six types is below the even one.
 """
+import itertools
 import math
 
 import vlitq
@@ -49,7 +50,7 @@ def main():
                   "caption": 2, "other": 2})
     print(f"six types, 50 short VQA + 2 of each other: {skew:.4f}")
     assert values[0] == 0.0 and abs(values[-1] - 1.0) < 1e-9
-    assert all(a < b for a, b in zip(values, values[1:]))
+    assert all(a < b for a, b in itertools.pairwise(values))
     assert skew < values[-1] and skew < values[2]
     print("instruction_type_diversity: claims hold")
 

@@ -89,7 +89,7 @@ def test_bad_params_are_load_errors():
 class _FakeMTL:
     """Stands in for a HanLP multi-task model: returns a Document-like dict with tok + sdp."""
 
-    tasks = {"tok": None, "sdp": None}
+    tasks = ("tok", "sdp")
 
     def __init__(self):
         self.calls = []

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from vlitq._dependencies import import_optional
 
@@ -240,9 +241,8 @@ def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
                 for p, obj in _prep_objects(c):
                     if add(obj, f"prep_{p.text.lower()}"):
                         follow_np(obj, depth + 1)
-            elif np_modifiers and d in NP_DEPS and not _is_predicate(c):
-                if add(c, d):
-                    follow_np(c, depth + 1)
+            elif np_modifiers and d in NP_DEPS and not _is_predicate(c) and add(c, d):
+                follow_np(c, depth + 1)
 
     def attach(pred):
         # arguments the parser hung on an auxiliary ("What is the man holding": What <- is)
@@ -258,9 +258,8 @@ def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
                 for p, obj in _prep_objects(c):
                     if add(obj, f"prep_{p.text.lower()}"):
                         _conj_and_np(obj)
-            elif d in ARG_DEPS or d == "conj" and not _is_predicate(c):
-                if add(c, d):
-                    _conj_and_np(c)
+            elif (d in ARG_DEPS or d == "conj" and not _is_predicate(c)) and add(c, d):
+                _conj_and_np(c)
 
     def _conj_and_np(tok):
         if _is_predicate(tok):  # a clausal argument: its own arguments come with its predicate

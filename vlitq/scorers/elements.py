@@ -86,7 +86,7 @@ class ElementsScorer(Scorer):
             return f"hanlp:{self.hanlp_model}"
         if self.backend == "jieba":
             return "jieba"
-        return f"spacy:{self.spacy_model}"
+        return f"spacy:{self.spacy_model}{_dist_version(self.spacy_model)}"
 
     def load(self) -> None:
         if self.backend not in _BACKENDS:
@@ -101,7 +101,7 @@ class ElementsScorer(Scorer):
             nlp.load_hanlp(self.hanlp_model)
         elif self.backend in ("auto", "spacy"):
             nlp.load_spacy(self.spacy_model)
-        if self.backend in ("auto", "jieba"):
+        if self.backend == "jieba":  # under "auto" a missing jieba fails only Chinese samples
             nlp.import_optional("jieba", purpose="Chinese word segmentation")
 
     def _route(self, text: str) -> str:
@@ -189,6 +189,18 @@ class ElementsScorer(Scorer):
                     continue
             keep.append((i, k, text))
         return [j for j in keep if out["elements_error"][j[0]] is None]
+
+
+def _dist_version(name: str) -> str:
+    """``@<version>`` of the installed package of a spaCy pipeline (cache key), or ``""``."""
+    from importlib import metadata
+
+    for dist in (name, name.replace("_", "-")):
+        try:
+            return f"@{metadata.version(dist)}"
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+    return ""
 
 
 def _combine(values: list[int], mode: str) -> float:

@@ -229,8 +229,8 @@ class InstructionTypeScorer(Scorer):
             if not turns:
                 problems.append("no turns")
             if problems:
-                for c in out:
-                    out[c].append(None)
+                for col in out.values():
+                    col.append(None)
                 out["instruction_type_error"][-1] = "; ".join(problems)
                 continue
             if self.turns == "first":
