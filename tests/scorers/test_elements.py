@@ -94,13 +94,16 @@ class _FakeMTL:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, text, tasks=None):
-        self.calls.append((text, tasks))
-        text = text.rstrip("?？")
-        toks = text.split() if " " in text else list(text)  # a real MTL model segments Chinese
-        # first word is the predicate (root), every other word its patient
-        sdp = [[(0, "Root")]] + [[(1, "Pat")] for _ in toks[1:]]
-        return {"tok/fine": toks, "sdp": sdp}
+    def __call__(self, texts, tasks=None):
+        self.calls.append((list(texts), tasks))
+        doc = {"tok/fine": [], "sdp": []}
+        for text in texts:
+            text = text.rstrip("?？")
+            toks = text.split() if " " in text else list(text)  # a real model segments Chinese
+            # first word is the predicate (root), every other word its patient
+            doc["tok/fine"].append(toks)
+            doc["sdp"].append([[(0, "Root")]] + [[(1, "Pat")] for _ in toks[1:]])
+        return doc
 
 
 class _FakeSDP:
@@ -123,4 +126,4 @@ def test_hanlp_backend_path(monkeypatch, model_cls):
     scorer = ElementsScorer(hanlp_model="/models/hanlp-sdp")
     assert scorer.model_id() == "hanlp:/models/hanlp-sdp"
     if isinstance(fake, _FakeMTL):
-        assert fake.calls[0] == ("hold cup pen?", ["tok", "sdp"])
+        assert fake.calls == [(["hold cup pen?", "图中的男人手里拿着什么？"], "sdp")]  # one batch

@@ -155,8 +155,8 @@ class ElementsScorer(Scorer):
         live = [j for j in jobs["hanlp"] if out["elements_error"][j[0]] is None]
         if live:
             model = nlp.load_hanlp(self.hanlp_model)
-            for i, k, text in live:
-                results[(i, k)] = ("hanlp", _run_hanlp(model, text))
+            for (i, k, _), e in zip(live, _run_hanlp(model, [t for _, _, t in live])):
+                results[(i, k)] = ("hanlp", e)
         for i in range(n):
             if out["elements_error"][i] is not None:
                 continue
@@ -213,27 +213,34 @@ def _combine(values: list[int], mode: str) -> float:
     return float(sum(values)) / len(values)
 
 
-def _run_hanlp(model, text: str):
-    """Run a HanLP model on one instruction and count its elements.
+def _run_hanlp(model, texts: list[str]) -> list:
+    """Run a HanLP model on instructions and count their elements.
 
-    A multi-task model takes raw text and returns a Document with ``tok`` and ``sdp``; a
-    stand-alone SDP model takes tokens (jieba words for Chinese, whitespace words otherwise).
+    A multi-task model takes the raw texts in one call (it tokenises them and returns a
+    Document with ``tok/...`` and ``sdp``, one entry per text); a stand-alone SDP model takes
+    one tokenised sentence at a time (jieba words for Chinese, whitespace words otherwise).
     """
     from vlitq.models import nlp
 
-    try:
-        out = model(text, tasks=["tok", "sdp"]) if _is_mtl(model) else None
-    except TypeError:
-        out = None
-    if out is not None:
-        return nlp.hanlp_output_to_elements(out)
-    if nlp.is_chinese(text):
-        jieba = nlp.import_optional("jieba")
-        tokens = [w for w in jieba.lcut(text) if w.strip()]
-    else:
-        tokens = text.split()
-    return nlp.hanlp_output_to_elements(model(tokens), tokens=tokens)
+    if _is_mtl(model):
+        # HanLP runs the tokeniser that ``sdp`` needs and returns it beside it
+        doc = model(list(texts), tasks="sdp")
+        tok_key = next((k for k in ("tok/fine", "tok/coarse", "tok") if k in doc), None)
+        if tok_key is None:
+            raise ValueError("HanLP model output has no tokens ('tok/...' key)")
+        return [nlp.sdp_elements(list(toks), [nlp._as_arcs(a) for a in arcs])
+                for toks, arcs in zip(doc[tok_key], doc["sdp"])]
+    out = []
+    for text in texts:
+        if nlp.is_chinese(text):
+            jieba = nlp.import_optional("jieba")
+            tokens = [w for w in jieba.lcut(text) if w.strip()]
+        else:
+            tokens = text.split()
+        out.append(nlp.hanlp_output_to_elements(model(tokens), tokens=tokens))
+    return out
 
 
 def _is_mtl(model) -> bool:
+    """HanLP's multi-task models (``MultiTaskLearning``) have a ``tasks`` mapping."""
     return type(model).__name__ == "MultiTaskLearning" or hasattr(model, "tasks")
