@@ -7,6 +7,9 @@ elements validation set with varied objects):
 - the whole scorer (parse + counting + language check), through ``scorer(batch)``;
 - the jieba backend on Chinese instructions.
 
+Each figure is given twice: per second of wall-clock time, and per second of CPU time of this
+process (``time.process_time``), which stays meaningful when other jobs share the cores.
+
 Usage: ``python benchmarks/bench_elements.py [n_instructions]`` (default 2000).
 """
 import os
@@ -40,6 +43,19 @@ def instructions(n, sets, seed=0):
     return out
 
 
+class Timer:
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+    def rate(self, n):
+        return f"{n / self.wall:8.1f} /s wall  {n / self.cpu:8.1f} /s CPU"
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -53,36 +69,26 @@ def main():
     print(f"spaCy load: {time.perf_counter() - t0:.1f} s; {n} English instructions, "
           f"{words:.1f} words on average")
     for bs in (1, 32, 256, 1024):
-        t0 = time.perf_counter()
-        for doc in model.pipe(texts, batch_size=bs, n_process=1):
-            pass
-        dt = time.perf_counter() - t0
-        print(f"  nlp.pipe batch_size={bs:<5} {n / dt:8.1f} instructions/s")
-    for bs in (64, 256):
-        scorer = ElementsScorer(batch_size=bs)
+        with Timer() as t:
+            for _ in model.pipe(texts, batch_size=bs, n_process=1):
+                pass
+        print(f"  nlp.pipe batch_size={bs:<5}                       {t.rate(n)}")
+    for bs, check in ((64, True), (256, True), (256, False)):
+        scorer = ElementsScorer(batch_size=bs, check_language=check)
         batch = {"sample_id": [str(i) for i in range(n)],
-                 "turns": [[{"instruction": t, "response": "x"}] for t in texts]}
+                 "turns": [[{"instruction": x, "response": "x"}] for x in texts]}
         scorer.ensure_loaded()
-        t0 = time.perf_counter()
-        for off in range(0, n, bs):
-            scorer({k: v[off: off + bs] for k, v in batch.items()})
-        dt = time.perf_counter() - t0
-        print(f"  elements scorer batch_size={bs:<4} {n / dt:8.1f} instructions/s "
-              f"(parse + count + language check)")
-    scorer = ElementsScorer(check_language=False)
-    scorer.ensure_loaded()
-    t0 = time.perf_counter()
-    for off in range(0, n, 256):
-        scorer({"sample_id": [str(i) for i in range(off, min(n, off + 256))],
-                "turns": [[{"instruction": t, "response": "x"}] for t in texts[off: off + 256]]})
-    print(f"  elements scorer check_language=False {n / (time.perf_counter() - t0):8.1f} "
-          f"instructions/s")
+        with Timer() as t:
+            for off in range(0, n, bs):
+                scorer({k: v[off: off + bs] for k, v in batch.items()})
+        print(f"  elements scorer batch_size={bs:<4} check_language={check!s:<5} {t.rate(n)}")
     zh = instructions(n, ZH)
     nlp.jieba_elements(zh[0])  # load the dictionary
-    t0 = time.perf_counter()
-    for t in zh:
-        nlp.jieba_elements(t)
-    print(f"  jieba backend (Chinese) {n / (time.perf_counter() - t0):8.1f} instructions/s")
+    with Timer() as t:
+        for x in zh:
+            nlp.jieba_elements(x)
+    print(f"  jieba backend (Chinese)                          {t.rate(n)}")
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"peak RSS: {peak_rss_mb():.0f} MB")
 
 
