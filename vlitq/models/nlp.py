@@ -438,11 +438,17 @@ def jieba_elements(text: str) -> Elements:
     return Elements(predicates=preds, items=items)
 
 
-def _quiet_jieba():
-    import logging
+_JIEBA_QUIET = False
 
-    jieba = import_optional("jieba")
-    jieba.setLogLevel(logging.WARNING)
+
+def _quiet_jieba():
+    """jieba logs its dictionary loading at INFO on the root of its own logger; once is enough."""
+    global _JIEBA_QUIET
+    if not _JIEBA_QUIET:
+        import logging
+
+        import_optional("jieba").setLogLevel(logging.WARNING)
+        _JIEBA_QUIET = True
 
 
 # ------------------------------------------------------------------------------ loaders
