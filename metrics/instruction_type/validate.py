@@ -108,7 +108,66 @@ def main():
     assert acc >= 0.85, acc
     assert all(conf[(t, t)] > 0 for t in TYPES)
     external()
+    acc_llava, leaks = llava_templates()
+    assert acc_llava >= 0.9, acc_llava
+    assert leaks == 0, leaks
     print("instruction_type: claims hold")
+
+
+# The description prompts LLaVA used to build its detailed-description and brief-caption data
+# (Liu et al. 2023, appendix), paired with a long and a short description. The rules were
+# revised after seeing these, so this is a design set, not a held-out one.
+LLAVA_DESCRIBE = [
+    "Describe the following image in detail", "Provide a detailed description of the given image",
+    "Give an elaborate explanation of the image you see",
+    "Share a comprehensive rundown of the presented image",
+    "Offer a thorough analysis of the image", "Explain the various aspects of the image before you",
+    "Clarify the contents of the displayed image with great detail",
+    "Characterize the image using a well-detailed description",
+    "Break down the elements of the image in a detailed manner",
+    "Walk through the important details of the image",
+    "Portray the image with a rich, descriptive narrative",
+    "Narrate the contents of the image with precision",
+    "Analyze the image in a comprehensive and detailed manner",
+    "Illustrate the image through a descriptive explanation",
+    "Examine the image closely and share its details",
+    "Write an exhaustive depiction of the given image",
+    "Describe the image concisely.", "Provide a brief description of the given image.",
+    "Offer a succinct explanation of the picture presented.",
+    "Summarize the visual content of the image.",
+    "Give a short and clear explanation of the subsequent image.",
+    "Share a concise interpretation of the image provided.",
+    "Present a compact description of the photo's key features.",
+    "Relay a brief, clear account of the picture shown.",
+    "Render a clear and concise summary of the photo.",
+    "Write a terse but informative summary of the picture.",
+    "Create a compact narrative representing the image presented.",
+    "What do you see happening in this image?",
+    "Can you elaborate on the elements of the picture provided?",
+    "What do you think is going on in this snapshot?", "What's happening in the scene?",
+]
+# Questions about a detail, answered at length: must stay long VQA although they mention the
+# image and use the same verbs
+NOT_CAPTION = [
+    "Explain why the man in the picture is laughing.",
+    "Analyze the image and tell me why the man is laughing.",
+    "Explain the role of the dog in this image.",
+    "Can you explain what the woman on the left is holding?",
+    "Describe how the cyclist should cross the road safely.",
+]
+
+
+def llava_templates():
+    cap = sum(classify(t, LONG)[0] == "caption" for t in LLAVA_DESCRIBE)
+    cap_short = sum(classify(t, "A red bus on a busy street.")[0] == "caption"
+                    for t in LLAVA_DESCRIBE)
+    print(f"LLaVA description prompts (n={len(LLAVA_DESCRIBE)}): caption "
+          f"{cap}/{len(LLAVA_DESCRIBE)} with a long answer, {cap_short}/{len(LLAVA_DESCRIBE)} "
+          f"with a short one")
+    wrong = [(t, classify(t, LONG)) for t in NOT_CAPTION if classify(t, LONG)[0] == "caption"]
+    print(f"detail questions kept out of caption: {len(NOT_CAPTION) - len(wrong)}/"
+          f"{len(NOT_CAPTION)} {wrong or ''}")
+    return cap / len(LLAVA_DESCRIBE), len(wrong)
 
 
 def external():

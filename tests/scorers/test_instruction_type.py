@@ -29,6 +29,14 @@ LONG = ("The man is probably holding the umbrella because dark clouds are gather
     ("Write a poem about this picture.", "Clouds drift by.", "other"),
     ("Translate the sign into French.", "Arrêt", "other"),
     ("The weather today.", "Sunny", "other"),
+    # LLaVA's description prompts, and detail questions that must not become captions
+    ("Share a comprehensive rundown of the presented image", LONG, "caption"),
+    ("Can you elaborate on the elements of the picture provided?", LONG, "caption"),
+    ("What's happening in the scene?", LONG, "caption"),
+    ("Explain the role of the dog in this image.", LONG, "long_vqa"),
+    ("Describe how the cyclist should cross the road safely.", LONG, "long_vqa"),
+    ("Could you tell me what colour the bus is?", "Red.", "short_vqa"),
+    ("Can you see a traffic light?", "No.", "judgement"),
 ])
 def test_classify(ins, res, want):
     got, rule = classify(ins, res)

@@ -45,23 +45,59 @@ _YESNO_ANSWER = re.compile(r"^\s*(?:yes|no|true|false|yeah|nope|correct|incorrec
 # --- captioning / description -------------------------------------------------------------
 _CAPTION = re.compile(
     r"\b(?:describe|description|caption|summari[sz]e (?:the|this) (?:image|picture|photo|scene)|"
-    r"narrate|depict|what (?:is|'s) (?:happening|going on) in (?:the|this) "
-    r"(?:image|picture|photo|scene)|tell me (?:about|what you see in) (?:the|this) "
+    r"narrate|depict|depiction|what(?: is|'s|’s| do you think is) (?:happening|going on) in "
+    r"(?:the|this) (?:image|picture|photo|scene|snapshot)|what do you see happening|tell me (?:about|what you see in) (?:the|this) "
     r"(?:image|picture|photo)|what do you see|give (?:a|an) (?:brief |short |detailed )?"
     r"(?:overview|account) of (?:the|this) (?:image|picture|photo))\b|描述|描绘|叙述|"
     r"(?:写|生成|给出).{0,6}(?:标题|说明|描述)|看到了什么|讲述.{0,4}(?:图|画面)",
     re.IGNORECASE,
 )
+# "Give an elaborate explanation of the image", "Share a comprehensive rundown of the presented
+# image", "Break down the elements of the image": a description verb or noun whose object is
+# the picture itself (not "Explain why the man in the picture ...": no wh-word in between)
+_IMAGE_NOUN = r"(?:image|picture|photo|photograph|scene|snapshot|visual content|visuals)"
+_DESCRIBE_WORD = (
+    r"(?:explanation|rundown|analysis|analy[sz]e|summary|overview|account|interpretation|"
+    r"narrative|portray|characteri[sz]e|illustrate|depiction|elaborate|break down|"
+    r"walk (?:me )?through|clarify|explain|examine|summari[sz]e|detail)"
+)
+# only articles, description nouns and adjectives may stand between the verb and the picture:
+# "the role of the dog in this image" is about the dog, not the image
+_GAP_WORD = (
+    r"(?:the|a|an|this|these|that|of|on|upon|about|into|in|for|its|and|elements|contents?|"
+    r"details|aspects|features|key|important|main|various|visual|overall|given|displayed|"
+    r"presented|provided|following|subsequent|shown|comprehensive|detailed|thorough|brief|"
+    r"short|clear|concise|succinct|elaborate|rich|exhaustive|compact|terse|informative|"
+    r"representing|whole|entire)"
+)
+_WHOLE_IMAGE_REQUEST = re.compile(
+    r"\b" + _DESCRIBE_WORD + r"\b(?:[\s,]+" + _GAP_WORD + r"\b)*[\s,]+" + _IMAGE_NOUN + r"\b"
+    # what follows may qualify the description ("in great detail", "and share its details")
+    # but must not ask something else ("... and why the man is laughing")
+    r"(?:(?!\b(?:why|how|who|whom|which|where|when|what|whether|if)\b)[^?？])*[?？]?\s*$",
+    re.IGNORECASE,
+)
+# "Describe how the cyclist should cross": a question in the form of a request
+_DESCRIBE_CLAUSE = re.compile(
+    r"\b(?:describe|explain)\s+(?:how|why|what|which|where|when|whether|who)\b", re.IGNORECASE)
+# "Can you describe ...", "Could you tell me what ...": a request, not a yes/no question
+_REQUEST = re.compile(
+    r"^(?:can|could|would|will)\s+you\s+(?:please\s+)?(?=(?:describe|explain|elaborate|tell|"
+    r"provide|give|identify|list|name|count|summari[sz]e|analy[sz]e|compare|share|write|"
+    r"create|generate|translate|point|find|read|detail|walk|break|help|guess|estimate)\b)",
+    re.IGNORECASE,
+)
 # a question that asks about the whole picture rather than a detail is still a caption when
 # answered at length ("What is in the image?"); short answers make it short VQA
 _WHOLE_IMAGE = re.compile(
-    r"^(?:what (?:is|are|can you see) (?:in|shown in|depicted in) (?:the|this) "
+    r"^(?:what(?: is|'s| are| can you see) (?:in|shown in|depicted in) (?:the|this) "
     r"(?:image|picture|photo))\W*$|^(?:图(?:片|中|像)?里?(?:有|是)什么)", re.IGNORECASE)
 
 # --- questions ----------------------------------------------------------------------------
 _WH = re.compile(
     r"^(?:what|what's|which|who|whom|whose|where|when|why|how|name|identify|count|list|"
     r"explain|tell|determine|analy[sz]e|compare|find|point out|give|state|infer|guess|"
+    r"summari[sz]e|provide|share|describe|what’s|"
     r"estimate|read|recogni[sz]e|detect|locate|classify)\b",
     re.IGNORECASE,
 )
@@ -129,6 +165,7 @@ def classify(instruction: str, response: str | None = None, *,
     ins = strip_placeholders(instruction)
     res = (response or "").strip()
     q = _question(ins)
+    q = _REQUEST.sub("", q)  # "Can you describe the image?" -> "describe the image?"
     ql = q.lower()
     # 1. multiple choice: at least two option letters in the instruction, or an options cue
     #    with a bare-letter answer
@@ -147,8 +184,10 @@ def classify(instruction: str, response: str | None = None, *,
         if yn_answer or not alternative:
             return "judgement", "auxiliary-initial question"
     # 3. captioning / description
-    if _CAPTION.search(ins):
+    if _CAPTION.search(ins) and not _DESCRIBE_CLAUSE.search(q):
         return "caption", "describe/caption cue"
+    if _WHOLE_IMAGE_REQUEST.search(q):
+        return "caption", "whole-image description request"
     if _WHOLE_IMAGE.match(q) and length_words(res) > short_max_words:
         return "caption", "whole-image question answered at length"
     # 4. other generation tasks (write a poem, translate ...)
