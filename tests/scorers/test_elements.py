@@ -127,3 +127,19 @@ def test_hanlp_backend_path(monkeypatch, model_cls):
     assert scorer.model_id() == "hanlp:/models/hanlp-sdp"
     if isinstance(fake, _FakeMTL):
         assert fake.calls == [(["hold cup pen?", "图中的男人手里拿着什么？"], "sdp")]  # one batch
+
+
+def test_strip_patterns_and_passive_agent():
+    ins = "What is the cat doing?\nAnswer the question using a single word or phrase."
+    rec = [make_sample("a", [(ins, "Sleeping")])]
+    full = _score(rec).samples["elements"][0]
+    stripped = _score(rec, strip_patterns=[r"answer the question using a single word or "
+                                           r"phrase\."]).samples
+    assert stripped["elements"][0] == 2.0 < full
+    assert sorted(stripped["elements_items"][0].to_list()) == ["attr:what", "nsubj:cat"]
+    # only boilerplate left -> empty instruction error
+    s = _score(rec, strip_patterns=[r".*"]).samples
+    assert s["elements"][0] is None and "empty instruction" in s["elements_error"][0]
+    items = _score([make_sample("p", [("What is the shirt worn by the man?", "x")])]
+                   ).samples["elements_items"][0].to_list()
+    assert "agent:man" in items and "agent:by" not in items

@@ -199,6 +199,10 @@ def _prep_objects(prep):
     return out
 
 
+def _prep_label(prep) -> str:
+    return "agent" if prep.dep_ == "agent" else f"prep_{prep.text.lower()}"
+
+
 def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
     """Elements of a parsed spaCy ``Doc``.
 
@@ -237,9 +241,9 @@ def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
             if d == "conj":
                 if add(c, "conj"):
                     follow_np(c, depth + 1)
-            elif d == "prep":
+            elif d in ("prep", "agent"):
                 for p, obj in _prep_objects(c):
-                    if add(obj, f"prep_{p.text.lower()}"):
+                    if add(obj, _prep_label(p)):
                         follow_np(obj, depth + 1)
             elif np_modifiers and d in NP_DEPS and not _is_predicate(c) and add(c, d):
                 follow_np(c, depth + 1)
@@ -254,9 +258,9 @@ def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
                 continue
             if c.lower_ == "there" and c.tag_ in ("EX", "RB") and pred.lemma_ == "be":
                 continue  # existential "there is/are": no participant
-            if d == "prep":
+            if d in ("prep", "agent"):  # look through "on" / passive "by" to the object
                 for p, obj in _prep_objects(c):
-                    if add(obj, f"prep_{p.text.lower()}"):
+                    if add(obj, _prep_label(p)):
                         _conj_and_np(obj)
             elif (d in ARG_DEPS or d == "conj" and not _is_predicate(c)) and add(c, d):
                 _conj_and_np(c)

