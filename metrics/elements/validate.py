@@ -98,6 +98,47 @@ ZH = {
 }
 
 
+# Length is not complexity: each pair has a wordy, polite single-object question and a shorter
+# question about several related objects. Word count prefers the wordy one every time. Elements
+# count what is *expressed*, so polite frames still add some ("if it is not too much trouble":
+# it, trouble, much); the claim checked is that the length bias shrinks a lot, not that it is
+# gone (a known failure mode, see the card).
+PAIRS = [
+    ("Could you please, if it is not too much trouble, tell me what this is?",
+     "What is the red cup beside the laptop?"),
+    ("I would really like to know, so please tell me, what is this thing here?",
+     "Is the cat under the wooden table?"),
+    ("Okay, so now, in your own words, just tell me what you think it is.",
+     "Who holds the blue kite near the lake?"),
+    ("Please take a careful look and then let me know what color it is.",
+     "What color is the bus behind the taxi?"),
+    ("Now, thinking about it for a little while, would you say that it is big?",
+     "Are the two dogs chasing a ball?"),
+    ("Take your time, there is no hurry at all: what is it?",
+     "Where are the boy's red shoes?"),
+    ("If you do not mind me asking, could you tell me what is going on here?",
+     "Why is the man holding an umbrella indoors?"),
+    ("Just out of curiosity, and only if you know, what is that?",
+     "What does the woman give the old man?"),
+]
+
+
+def run_pairs():
+    recs = [make_sample(f"p{k}{w}", [(t, "x")]) for k, pair in enumerate(PAIRS)
+            for w, t in zip("ab", pair)]
+    rep = vlitq.score(Dataset.from_records(recs), ["elements"], cache=False, progress=False)
+    c = dict(zip(rep.samples["sample_id"], rep.samples["elements"]))
+    n = len(PAIRS)
+    wins = sum(c[f"p{k}b"] > c[f"p{k}a"] for k in range(n))
+    ties = sum(c[f"p{k}b"] == c[f"p{k}a"] for k in range(n))
+    e_ratio = sum(c[f"p{k}a"] for k in range(n)) / sum(c[f"p{k}b"] for k in range(n))
+    w_ratio = sum(len(a.split()) for a, _ in PAIRS) / sum(len(b.split()) for _, b in PAIRS)
+    print(f"wordy single-object vs short multi-object pairs (n={n}): the multi-object question "
+          f"has more elements in {wins}, as many in {ties}, fewer in {n - wins - ties}; "
+          f"wordy/short ratio of totals: elements {e_ratio:.2f}, words {w_ratio:.2f}")
+    return e_ratio, w_ratio
+
+
 def run(sets, np_modifiers=True):
     recs, levels = [], []
     for level, texts in sets.items():
@@ -110,7 +151,9 @@ def run(sets, np_modifiers=True):
     counts = rep.samples["elements"].to_list()
     rho = spearmanr(levels, counts).statistic
     means = {lv: statistics.mean(c for c, l2 in zip(counts, levels) if l2 == lv) for lv in sets}
-    return rho, means, rep
+    words = [len(r["turns"][0]["instruction"].split()) for r in recs]
+    word_rho = spearmanr(levels, words).statistic if sets is EN else None
+    return rho, means, rep, word_rho
 
 
 def show(label, rho, means):
@@ -120,12 +163,14 @@ def show(label, rho, means):
 
 
 if __name__ == "__main__":
-    rho, means, rep = run(EN)
+    rho, means, rep, word_rho = run(EN)
     show("en, spaCy, np_modifiers=True", rho, means)
-    rho_b, means_b, _ = run(EN, np_modifiers=False)
+    rho_b, means_b, _, _ = run(EN, np_modifiers=False)
     show("en, spaCy, np_modifiers=False", rho_b, means_b)
-    rho_zh, means_zh, rep_zh = run(ZH)
+    print(f"  baseline: word count vs level, Spearman rho={word_rho:.3f}")
+    rho_zh, means_zh, rep_zh, _ = run(ZH)
     show("zh, jieba", rho_zh, means_zh)
+    e_ratio, w_ratio = run_pairs()
     if "-v" in sys.argv:
         for sid, c, items in rep.samples.select("sample_id", "elements",
                                                 "elements_items").iter_rows():
@@ -136,4 +181,5 @@ if __name__ == "__main__":
     assert rho_b >= 0.6, rho_b
     assert rho_zh >= 0.6, rho_zh
     assert all(means_zh[a] < means_zh[b] for a, b in zip(sorted(means_zh), sorted(means_zh)[1:]))
+    assert e_ratio < 0.6 * w_ratio, (e_ratio, w_ratio)
     print("elements: more demanding instructions score higher (claims hold)")

@@ -172,6 +172,16 @@ NP_DEPS = frozenset({"amod", "compound", "nummod", "poss", "nmod", "appos", "acl
 _SKIP = frozenset({"det", "predet", "punct", "cc", "case", "mark", "aux", "auxpass", "neg",
                    "prt", "expl", "dep", "meta", "intj", "preconj", "space"})
 _PRED_POS = frozenset({"VERB"})
+#: The dialogue's participants ("tell *me*", "can *you* see"): not content of the image.
+_INTERLOCUTORS = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our", "ours",
+                            "you", "your", "yours", "yourself"})
+#: Degree, focus and politeness words: marks in a semantic dependency scheme (BH-SDP mDegr,
+#: mMod ...), not participants, when they stand as adverbials.
+_DISCOURSE = frozenset({"please", "kindly", "very", "too", "so", "really", "just", "only",
+                        "also", "even", "quite", "rather", "simply", "actually", "probably",
+                        "maybe", "perhaps", "possibly", "exactly", "still", "almost", "well",
+                        "okay", "ok", "all", "at", "anyway", "basically"})
+_DISCOURSE_RELS = frozenset({"advmod", "npadvmod", "intj", "ccomp", "dep", "meta", "xcomp"})
 
 
 def _is_predicate(tok) -> bool:
@@ -213,9 +223,13 @@ def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
     woman*"). With ``np_modifiers`` the modifiers inside those noun phrases count too
     (:data:`NP_DEPS`: "the *red* car", "the car *on the left*", "*three* dogs"), followed
     recursively, as a semantic dependency graph attaches them (Feat, Quan, Loc ...).
-    Determiners, auxiliaries, negation, particles and punctuation are never elements. A
-    sentence without a predicate ("Colour of the car?") contributes its root word and the
-    modifiers under it.
+    A clause attached to a predicate (``ccomp``, ``xcomp``, ``advcl``, a coordinated verb) is
+    not itself an element: its own predicate brings its elements (as BH-SDP links predicates
+    by event relations, which :func:`sdp_elements` does not count either). Determiners,
+    auxiliaries, negation, particles, punctuation, the dialogue's participants (I, me, you,
+    your ...: "tell *me*", "can *you* see") and degree/focus/politeness adverbs (very, just,
+    really, please ...) are never elements. A sentence without a predicate ("Colour of the
+    car?") contributes its root word and the modifiers under it.
 
     Returns
     -------
@@ -227,6 +241,10 @@ def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
 
     def add(tok, rel):
         if tok.i in seen or tok.is_punct or tok.is_space:
+            return False
+        low = tok.lower_
+        if low in _INTERLOCUTORS or (low in _DISCOURSE and rel in _DISCOURSE_RELS):
+            seen.add(tok.i)
             return False
         seen.add(tok.i)
         items.append(f"{rel}:{tok.text.lower()}")
@@ -262,7 +280,9 @@ def spacy_elements(doc, *, np_modifiers: bool = True) -> Elements:
                 for p, obj in _prep_objects(c):
                     if add(obj, _prep_label(p)):
                         _conj_and_np(obj)
-            elif (d in ARG_DEPS or d == "conj" and not _is_predicate(c)) and add(c, d):
+            elif _is_predicate(c):
+                continue  # a clause (ccomp, advcl, conj ...): its predicate brings its own elements
+            elif (d in ARG_DEPS or d == "conj") and add(c, d):
                 _conj_and_np(c)
 
     def _conj_and_np(tok):
