@@ -127,7 +127,7 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
     hasher = _ImageHasher()
     timings = timings if timings is not None else {}
     pieces: dict[str, list[list]] = {c: [] for s in scorers for c in s.output_columns()}
-    total = len(dataset) * max(1, len(scorers))
+    total = len(dataset) * max(1, len(scorers)) if getattr(dataset, "length_known", True) else None
     bar = progress(total=total, desc="vlitq score", unit="sample", disable=not show_progress or None)
     try:
         for chunk in dataset.iter_chunks(chunk_size):
@@ -187,11 +187,16 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     scorers = [c for c in components if isinstance(c, Scorer)]
     indicators = order_indicators([c for c in components if isinstance(c, Indicator)])
     timings: dict[str, float] = {}
-    frame = dataset.frame
-    base_cols = [c for c in ("sample_id", "task", "language", "read_error") if c in frame.columns]
-    samples = frame.select(base_cols)
+    streaming = hasattr(dataset, "gathered")
+    if not streaming:
+        frame = dataset.frame
     scored = run_scorers(dataset, scorers, cache, chunk_size=chunk_size,
                          show_progress=show_progress, timings=timings)
+    if streaming:  # indicators see the light frame gathered while streaming
+        dataset = dataset.gathered()
+        frame = dataset.frame
+    base_cols = [c for c in ("sample_id", "task", "language", "read_error") if c in frame.columns]
+    samples = frame.select(base_cols)
     if scored.width:
         samples = pl.concat([samples, scored], how="horizontal")
 
@@ -265,6 +270,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         "n_samples": len(dataset),
         "format": dataset.format,
         "image_root": dataset.image_root,
+        "streamed": streaming,
         "task_column": task_column,
         "components": comp_info,
         "cache": (cache.root if cache is not None else None),
