@@ -181,8 +181,11 @@ def _aggregate(scorer: Scorer, s: pl.Series) -> tuple[float | None, int]:
 
 
 def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int = 1024,
-        show_progress: bool = True, extra_info: dict | None = None) -> Report:
-    """Score ``dataset`` with scorers then indicators; assemble the :class:`Report`."""
+        show_progress: bool = True, extra_info: dict | None = None, score_fn=None) -> Report:
+    """Score ``dataset`` with scorers then indicators; assemble the :class:`Report`.
+
+    ``score_fn(dataset, scorers, cache, chunk_size=, show_progress=, timings=)`` computes the
+    per-sample columns (default: :func:`run_scorers`; the Ray engine passes its own)."""
     t_start = time.time()
     scorers = [c for c in components if isinstance(c, Scorer)]
     indicators = order_indicators([c for c in components if isinstance(c, Indicator)])
@@ -190,8 +193,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     streaming = hasattr(dataset, "gathered")
     if not streaming:
         frame = dataset.frame
-    scored = run_scorers(dataset, scorers, cache, chunk_size=chunk_size,
-                         show_progress=show_progress, timings=timings)
+    scored = (score_fn or run_scorers)(dataset, scorers, cache, chunk_size=chunk_size,
+                                       show_progress=show_progress, timings=timings)
     if streaming:  # indicators see the light frame gathered while streaming
         dataset = dataset.gathered()
         frame = dataset.frame
