@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import os
 import warnings
@@ -45,11 +46,16 @@ def resolve_path(ref: str, image_root: str | None, allow_outside_root: bool = Fa
     """
     if image_root is None:
         return os.path.abspath(ref)
-    root = os.path.realpath(image_root)
+    root = _realpath_cached(image_root)
     path = os.path.realpath(os.path.join(root, ref))
     if not allow_outside_root and os.path.commonpath([root, path]) != root:
         raise ImageError(f"image path escapes the image root: {ref!r}")
     return path
+
+
+@functools.lru_cache(maxsize=64)
+def _realpath_cached(path: str) -> str:
+    return os.path.realpath(path)
 
 
 def read_image_bytes(
