@@ -12,6 +12,7 @@ import binascii
 import functools
 import io
 import os
+import re
 import warnings
 
 from vlitq._utils import blake2b
@@ -95,7 +96,10 @@ def decode_image(data: bytes, *, ref: str = "", mode: str = "RGB"):
         raise ImageError(f"image exceeds the pixel limit (decompression bomb?): {exc}") from None
     except Exception as exc:  # PIL raises many types for corrupt data
         what = f" {ref!r}" if ref and not is_inline(ref) else ""
-        raise ImageError(f"image{what} cannot be decoded: {type(exc).__name__}: {exc}") from None
+        # object addresses would make the reason differ between identical runs
+        msg = re.sub(r" (at|object at) 0x[0-9a-fA-F]+", "", str(exc))
+        msg = re.sub(r"<_io\.BytesIO[^>]*>", "data", msg)
+        raise ImageError(f"image{what} cannot be decoded: {type(exc).__name__}: {msg}") from None
 
 
 def open_image(ref: str, image_root: str | None = None, allow_outside_root: bool = False,
