@@ -171,10 +171,11 @@ def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | N
                 yield lineno, None, text.rstrip("\r\n"), (
                     f"line is not valid UTF-8: {exc.reason} at byte {exc.start}")
                 continue
+            text = text.rstrip("\r\n")
             try:
-                yield lineno, json.loads(text), text.rstrip("\r\n"), None
+                yield lineno, json.loads(text), text, None
             except ValueError as exc:
-                yield lineno, None, text.rstrip("\r\n"), f"malformed JSON: {exc}"
+                yield lineno, None, text, f"malformed JSON: {_why(exc)}"
 
 
 def iter_format_samples(path: str, fmt: str, convert) -> Iterator[dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from vlitq.data.dataset import make_sample
 from vlitq.data.formats import register_format
 from vlitq.data.formats._common import (
-    dump_json_records, good_originals, iter_format_samples, original_text, stem,
+    IMAGE_EXTENSIONS, dump_json_records, good_originals, iter_format_samples, original_text, stem,
 )
 from vlitq.data.images import to_data_uri
 
@@ -30,8 +30,16 @@ def _images(rec) -> list[str]:
                 v = [v]
             if not isinstance(v, list):
                 raise ValueError(f"{k!r} is not a list of base64 strings")
-            return [s if s.startswith("data:") else to_data_uri(s) for s in map(str, v)]
+            return [_ref(s) for s in map(str, v)]
     return []
+
+
+def _ref(s: str) -> str:
+    if s.startswith("data:"):
+        return s
+    if len(s) < 1024 and s.lower().endswith(IMAGE_EXTENSIONS):
+        return s  # a file name where base64 was expected: resolved against image_root
+    return to_data_uri(s)
 
 
 def _meta_get(rec, *keys):
