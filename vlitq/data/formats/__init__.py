@@ -182,7 +182,7 @@ def read(source, format: str | None = None, *, image_root: str | None = None,
         else:
             _check_options(fmt, fmt.iter_samples, options)
             try:
-                ds = Dataset.from_records(list(fmt.iter_samples(path, **options)))
+                ds = Dataset.from_iter(fmt.iter_samples(path, **options))
             except IsADirectoryError:
                 raise FormatError(f"{path}: format {fmt.name!r} reads a file, not a folder"
                                   ) from None

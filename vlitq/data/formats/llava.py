@@ -19,6 +19,7 @@ from vlitq.data.formats._common import (
 HUMAN = {"human", "user"}
 ASSISTANT = {"gpt", "assistant", "model", "bot"}
 IMAGE_TOKEN = re.compile(r"\s*<image>\s*")
+_KNOWN = HUMAN | ASSISTANT | {"system"}
 
 
 def _text(v) -> str | None:
@@ -30,18 +31,32 @@ def _text(v) -> str | None:
 
 
 def conversation_turns(conv: list) -> list[dict]:
-    """Pair human turns with the assistant turn that follows; system turns are skipped."""
+    """Pair human turns with the assistant turn that follows; system turns are skipped.
+
+    >>> conversation_turns([{"from": "human", "value": "<image>\\nWhat is it?"},
+    ...                     {"from": "gpt", "value": "A cat."}])
+    [{'instruction': 'What is it?', 'response': 'A cat.'}]
+    """
     turns: list[dict] = []
     pending: str | None = None
     for msg in conv:
         if not isinstance(msg, dict):
             raise ValueError(f"conversation entry is not an object: {msg!r:.80}")
-        role = str(msg.get("from", msg.get("role", ""))).lower()
-        text = _text(msg.get("value", msg.get("content")))
+        role = msg.get("from")
+        if role is None:
+            role = msg.get("role", "")
+        if role not in _KNOWN:
+            role = str(role).lower()
+        text = msg.get("value")
+        if text is None:
+            text = msg.get("content")
+        if text is not None and not isinstance(text, str):
+            text = _text(text)
         if role in HUMAN:
             if pending is not None:
                 turns.append({"instruction": pending, "response": None})
-            pending = IMAGE_TOKEN.sub(" ", text or "").strip()
+            text = text or ""
+            pending = IMAGE_TOKEN.sub(" ", text).strip() if "<image>" in text else text.strip()
         elif role in ASSISTANT:
             turns.append({"instruction": pending, "response": text})
             pending = None
@@ -54,24 +69,35 @@ def conversation_turns(conv: list) -> list[dict]:
     return turns
 
 
+def _opt_str(v):
+    return v if v is None or isinstance(v, str) else str(v)
+
+
 def record_to_sample(rec, path: str, index: int, raw: str | None, fmt: str = "llava") -> dict:
     if not isinstance(rec, dict):
         raise ValueError(f"record is not an object: {str(rec)[:80]!r}")
     source = {"format": fmt, "file": path, "index": index}
-    original = original_text(rec, raw)
-    sid = str(rec.get("id", f"{stem(path)}:{index}"))
-    conv = rec.get("conversations", rec.get("messages"))
-    if not isinstance(conv, list):
-        return make_sample(sid, [], [], source=source, original=original,
-                           read_error="record has no 'conversations' list")
-    img = rec.get("image", rec.get("images"))
+    original = raw if raw is not None else original_text(rec, raw)
+    sid = rec.get("id")
+    sid = f"{stem(path)}:{index}" if sid is None else str(sid)
+    conv = rec.get("conversations")
+    if conv is None:
+        conv = rec.get("messages")
+    img = rec.get("image")
+    if img is None:
+        img = rec.get("images")
     images = [] if img is None else ([img] if isinstance(img, str) else [str(i) for i in img])
+    if not isinstance(conv, list):
+        return make_sample(sid, [], images, source=source, original=original,
+                           read_error="record has no 'conversations' list")
     try:
         turns = conversation_turns(conv)
     except ValueError as exc:
         return make_sample(sid, [], images, source=source, original=original, read_error=str(exc))
-    return make_sample(sid, turns, images, task=rec.get("task"), language=rec.get("language"),
-                       source=source, original=original)
+    # built directly (the turns are already normalised): this runs once per record
+    return {"sample_id": sid, "images": images, "turns": turns,
+            "task": _opt_str(rec.get("task")), "language": _opt_str(rec.get("language")),
+            "source": source, "original": original, "read_error": None}
 
 
 def iter_samples(path: str):
