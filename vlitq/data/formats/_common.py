@@ -295,6 +295,11 @@ def iter_json_object_members(path: str, text: str, had_bad_bytes: bool, start: i
     pos = _WS.match(text, pos + 1).end()
     index = 0
     decode = _DECODER.raw_decode
+    # members are recognised by how the first one starts ('"key": {"instruction"'), so that a
+    # resync does not land on a key nested inside the broken member
+    first = re.compile(r'"(?:[^"\\]|\\.)*"\s*:\s*\{\s*("(?:[^"\\]|\\.)*")').match(text, pos)
+    next_member = (re.compile(r',\s*("(?:[^"\\]|\\.)*")\s*:\s*(?=\{\s*' + re.escape(first.group(1))
+                              + ")") if first else _NEXT_MEMBER)
     while pos < n and text[pos] != "}":
         key = None
         try:
@@ -308,7 +313,7 @@ def iter_json_object_members(path: str, text: str, had_bad_bytes: bool, start: i
             value, vend = decode(text, vstart)
         except ValueError as exc:
             line, col = _line_col(text, pos)
-            m = _NEXT_MEMBER.search(text, pos + 1)
+            m = next_member.search(text, pos + 1)
             yield (key if isinstance(key, str) else f"#{index}"), index, None, \
                 _clean(text[pos: m.start() if m else min(n, pos + 2000)]), (
                     f"malformed JSON in member {index} (starting line {line}): {_why(exc)}")
@@ -330,7 +335,7 @@ def iter_json_object_members(path: str, text: str, had_bad_bytes: bool, start: i
             pos = _WS.match(text, pos + 1).end()
         elif pos < n and text[pos] != "}":
             line, col = _line_col(text, pos)
-            m = _NEXT_MEMBER.search(text, pos)
+            m = next_member.search(text, pos)
             yield f"#{index}", index, None, _clean(text[pos: pos + 200]), (
                 f"malformed JSON after member {index - 1} at line {line} column {col}: "
                 "expected ',' or '}'")

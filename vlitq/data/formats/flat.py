@@ -134,6 +134,9 @@ def _read_csv(path: str, mapping: dict, delimiter: str) -> tuple[list[dict], lis
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     text = data.decode("utf-8", errors="surrogateescape")
+    from vlitq.data.formats._common import MAX_LINE_BYTES
+
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)

@@ -139,15 +139,18 @@ def _ext(data: bytes) -> str:
     return ".img"
 
 
-def export(dataset, path, *, images_dir: str = "images", jsonl: bool | None = None,
-           keep_task: bool = True) -> dict:
+def export(dataset, path, *, images_dir: str = "images", copy_images: bool = False,
+           jsonl: bool | None = None, keep_task: bool = True) -> dict:
     """Write any dataset as LLaVA conversations JSON, the format trainers take.
 
     Each sample becomes ``{"id", "image" | "images", "conversations": [{"from": "human",
     "value": "<image>\\n..."}, {"from": "gpt", "value": ...}, ...], "task"}``. Images held
     inline (``data:`` URIs from M3IT, MIMIC-IT, Hugging Face datasets) are written once each,
-    named by content hash, into ``images_dir`` next to the JSON; image paths are rewritten
-    relative to the JSON's folder, so the export reads back with no ``image_root``.
+    named by content hash, into ``images_dir`` next to the JSON. Image files are referenced
+    relative to the JSON's folder when they lie inside it and by absolute path otherwise
+    (LLaVA trainers join paths with ``os.path.join(image_folder, path)``, which keeps an
+    absolute path; vlitq reads such an export back with ``allow_outside_root=True``), or are
+    copied into ``images_dir`` with ``copy_images=True`` so the export is self-contained.
 
     Samples that cannot be exported faithfully are left out and listed in the result: rows that
     could not be read, and samples whose images are not available (a MIMIC-IT image id absent
@@ -159,7 +162,9 @@ def export(dataset, path, *, images_dir: str = "images", jsonl: bool | None = No
     path : str
         Output file (``.json``; ``.jsonl`` writes JSON Lines).
     images_dir : str
-        Folder for inline images, relative to the output file's folder.
+        Folder for inline (and copied) images, relative to the output file's folder.
+    copy_images : bool
+        Copy image files into ``images_dir`` too (named by content hash).
     jsonl : bool, optional
         Default: by the extension of ``path``.
     keep_task : bool
@@ -179,11 +184,12 @@ def export(dataset, path, *, images_dir: str = "images", jsonl: bool | None = No
     >>> out["written"], out["skipped"]
     (1, [])
     """
-    import base64
     import os
 
     from vlitq._utils import blake2b
-    from vlitq.data.images import MISSING_PREFIX, is_inline, resolve_path
+    from vlitq.data.images import (
+        MISSING_PREFIX, ImageError, is_inline, read_image_bytes, resolve_path,
+    )
 
     path = os.fspath(path)
     out_dir = os.path.dirname(os.path.abspath(path))
@@ -204,11 +210,11 @@ def export(dataset, path, *, images_dir: str = "images", jsonl: bool | None = No
             if ref.startswith(MISSING_PREFIX):
                 problem = "image not available: " + ref[len(MISSING_PREFIX):]
                 break
-            if is_inline(ref):
+            if is_inline(ref) or copy_images:
                 try:
-                    data = base64.b64decode(ref.split(",", 1)[1])
-                except Exception as exc:
-                    problem = f"invalid inline image: {exc}"
+                    data = read_image_bytes(ref, dataset.image_root, dataset.allow_outside_root)
+                except ImageError as exc:
+                    problem = str(exc)
                     break
                 name = blake2b(data) + _ext(data)
                 if name not in written_images:
@@ -222,10 +228,13 @@ def export(dataset, path, *, images_dir: str = "images", jsonl: bool | None = No
             else:
                 try:
                     absolute = resolve_path(ref, dataset.image_root, dataset.allow_outside_root)
-                except Exception as exc:
+                except ImageError as exc:
                     problem = str(exc)
                     break
-                out_refs.append(os.path.relpath(absolute, out_dir).replace(os.sep, "/"))
+                if os.path.commonpath([out_dir, absolute]) == out_dir:
+                    out_refs.append(os.path.relpath(absolute, out_dir).replace(os.sep, "/"))
+                else:
+                    out_refs.append(absolute)
         if problem:
             skipped.append({"sample_id": sid, "reason": problem})
             continue

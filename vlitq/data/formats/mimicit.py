@@ -156,7 +156,8 @@ def read(path: str, *, image_root=None, images: str | None = None,
             continue
         samples.append(make_sample(
             key, [(None if ins is None else str(ins), None if ans is None else str(ans))], refs,
-            task=task, source=source, original=raw, record_key=key))
+            task=str(rec["task"]) if rec.get("task") is not None else task, source=source,
+            original=raw, record_key=key))
     return Dataset.from_records(samples, image_root=image_root, format="mimicit",
                                 meta={"meta": meta, "order": order,
                                       "images_path": images_path})
