@@ -80,7 +80,8 @@ SAMPLES = [
     ("astronaut_caption", "astronaut", "caption", [
         H("Describe this image in one sentence."),
         G("A smiling astronaut with short brown hair poses in an orange spacesuit in front of "
-          "an American flag, with a model of the space shuttle behind her and her helmet beside her.")]),
+          "an American flag, with a model of the space shuttle behind her and her helmet "
+          "beside her.")]),
     ("astronaut_yesno", "astronaut", "yes_no", [
         H("Is the person in the photo wearing a helmet?"),
         G("No. Her helmet is not on her head; it rests beside her in the lower right corner.")]),

@@ -74,7 +74,7 @@ def path_ref(kind):
     return {"missing": "img/missing.png", "escape": "../outside.png"}.get(kind, f"img/{kind}.png")
 
 
-# ----------------------------------------------------------------------------- writers of test files
+# ----------------------------------------------------------------------------- test files
 def llava_rec(sid, turns, kind, task):
     conv = []
     for k, (q, a) in enumerate(turns):
@@ -527,3 +527,48 @@ def test_streaming_iter_samples(tmp_path):
     rows = list(iter_samples(p))
     assert len(rows) == len(GOOD) + 2
     assert [r["read_error"] is not None for r in rows] == [False, False, True, True, False, False]
+
+
+@pytest.mark.parametrize("variant", ["llava", "coco_arc", "mimicit"])
+def test_non_utf8_byte_in_json_container(variant, tmp_path):
+    root = _root(tmp_path)
+    p, _ = build(variant, root, GOOD, bad=False)
+    with open(p, "rb") as fh:
+        data = fh.read()
+    data = data.replace(b"Describe the image.", b"Describe the caf\xe9.", 1)  # inside s2
+    with open(p, "wb") as fh:
+        fh.write(data)
+    ds = read(p)
+    errs = ds.frame.filter(pl.col("read_error").is_not_null())
+    assert errs.height == 1 and "UTF-8" in errs["read_error"][0]
+    assert ds.frame.filter(pl.col("read_error").is_null())["sample_id"].to_list() == \
+        ["s1", "s3", "s4"]
+
+
+def test_mimicit_parquet_images(tmp_path):
+    root = _root(tmp_path)
+    p, _ = build("mimicit", root, GOOD, bad=False)
+    with open(os.path.join(root, "TT.json")) as fh:
+        images = json.load(fh)
+    os.remove(os.path.join(root, "TT.json"))
+    pl.DataFrame({"id": list(images), "base64": list(images.values())}).write_parquet(
+        os.path.join(root, "TT.parquet"))
+    ds = read(p)  # found next to the instruction file
+    assert ds.meta["images_path"].endswith("TT.parquet")
+    rep = vlitq.score(ds, ["image_check"], cache=False, progress=False)
+    assert rep.samples["image_check"].to_list() == [True] * len(GOOD)
+
+
+def test_m3it_multilingual_and_inputs(tmp_path):
+    p = tmp_path / "zh.jsonl"
+    rec = {"instruction": "请描述这张图片。", "inputs": "简短回答", "outputs": "一个红色的方块。",
+           "image_base64_str": [B64["ok"]], "meta": {"task": "caption", "language": "zh"}}
+    p.write_text(json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
+    ds = read(str(p))
+    row = ds.frame.row(0, named=True)
+    assert row["turns"][0] == {"instruction": "请描述这张图片。\n简短回答",
+                               "response": "一个红色的方块。"}
+    assert (row["task"], row["language"]) == ("caption", "zh")
+    out = tmp_path / "out.jsonl"
+    ds.write(out)
+    assert out.read_text(encoding="utf-8") == p.read_text(encoding="utf-8")  # byte-identical

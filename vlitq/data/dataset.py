@@ -151,7 +151,8 @@ class Dataset:
         return self.with_frame(self.frame.filter(pl.col("sample_id").is_in(keep.implode())))
 
     def with_frame(self, frame: pl.DataFrame) -> "Dataset":
-        return Dataset(frame, self.image_root, self.format, dict(self.meta), self.allow_outside_root)
+        return Dataset(frame, self.image_root, self.format, dict(self.meta),
+                       self.allow_outside_root)
 
     def head(self, n: int = 5) -> "Dataset":
         return self.with_frame(self.frame.head(n))

@@ -79,7 +79,8 @@ def get_format(name: str) -> Format:
     try:
         return _FORMATS[name]
     except KeyError:
-        raise FormatError(f"unknown format {name!r}; known: {', '.join(sorted(_FORMATS))}") from None
+        known = ", ".join(sorted(_FORMATS))
+        raise FormatError(f"unknown format {name!r}; known: {known}") from None
 
 
 def _head(path: str, n: int = 65536) -> str:

@@ -26,7 +26,8 @@ def _text(v) -> str | None:
     if v is None:
         return None
     if isinstance(v, list):  # OpenAI content parts
-        return "\n".join(p.get("text", "") for p in v if isinstance(p, dict) and p.get("type") == "text")
+        return "\n".join(p.get("text", "") for p in v
+                         if isinstance(p, dict) and p.get("type") == "text")
     return str(v)
 
 

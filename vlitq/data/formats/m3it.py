@@ -4,8 +4,10 @@ Records look like ``{"instruction": str, "inputs": str, "outputs": str, "image_b
 [base64, ...], "meta": {...}}`` (the layout of the ``MMInstruction/M3IT`` files). The scored
 instruction is ``instruction`` followed by ``inputs`` on a new line when ``inputs`` is not
 empty; the response is ``outputs``. Images stay base64 (``data:`` URIs), decoded only when a
-scorer needs them. The task is the record's ``task`` / ``meta.task`` / ``meta.dataset`` when
-present, else the ``task=`` option; ``language`` likewise from ``language`` / ``meta.language``.
+scorer needs them; a short string ending in an image extension where base64 was expected is
+taken as a file name relative to ``image_root``. The task is the record's ``task`` /
+``meta.task`` / ``meta.dataset`` when present, else the ``task=`` option; ``language`` likewise
+from ``language`` / ``meta.language``.
 A JSON array of such records is read too.
 """
 from __future__ import annotations

@@ -124,9 +124,9 @@ def read(path: str, *, image_root=None, images: str | None = None,
     if images_path is not None:
         pool = load_images(images_path, wanted)
     elif wanted:
+        looked = ", ".join(os.path.basename(p) for p in image_file_candidates(path))
         no_file_reason = (f"no MIMIC-IT image file next to {os.path.basename(path)} "
-                          f"(looked for {', '.join(os.path.basename(p) for p in image_file_candidates(path))}); "
-                          "pass images=...")
+                          f"(looked for {looked}); pass images=...")
         logger.warning(no_file_reason)
     samples = []
     for r in rows:
@@ -152,7 +152,8 @@ def read(path: str, *, image_root=None, images: str | None = None,
         ins, ans = rec.get("instruction"), rec.get("answer")
         if ins is None and ans is None:
             samples.append(make_sample(key, [], refs, source=source, original=raw,
-                                       record_key=key, read_error="instruction has no 'instruction'/'answer'"))
+                                       record_key=key,
+                                       read_error="instruction has no 'instruction'/'answer'"))
             continue
         samples.append(make_sample(
             key, [(None if ins is None else str(ins), None if ans is None else str(ans))], refs,
