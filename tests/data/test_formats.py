@@ -572,3 +572,12 @@ def test_m3it_multilingual_and_inputs(tmp_path):
     out = tmp_path / "out.jsonl"
     ds.write(out)
     assert out.read_text(encoding="utf-8") == p.read_text(encoding="utf-8")  # byte-identical
+
+
+def test_truncated_json_array_keeps_the_complete_records(tmp_path):
+    txt = json.dumps([llava_rec(*s) for s in GOOD])
+    p = tmp_path / "cut.json"
+    p.write_text(txt[: txt.index('"id": "s4"') + 30])  # a download cut off inside s4
+    ds = read(str(p))
+    assert ds.frame["sample_id"].to_list()[:3] == ["s1", "s2", "s3"]
+    assert ds.frame["read_error"].is_not_null().to_list() == [False, False, False, True]

@@ -57,7 +57,12 @@ def conversation_turns(conv: list) -> list[dict]:
             if pending is not None:
                 turns.append({"instruction": pending, "response": None})
             text = text or ""
-            pending = IMAGE_TOKEN.sub(" ", text).strip() if "<image>" in text else text.strip()
+            if "<image>" not in text:
+                pending = text.strip()
+            elif text.startswith("<image>") and text.count("<image>") == 1:
+                pending = text[7:].strip()  # the usual case, without a regex
+            else:
+                pending = IMAGE_TOKEN.sub(" ", text).strip()
         elif role in ASSISTANT:
             turns.append({"instruction": pending, "response": text})
             pending = None
