@@ -581,3 +581,21 @@ def test_truncated_json_array_keeps_the_complete_records(tmp_path):
     ds = read(str(p))
     assert ds.frame["sample_id"].to_list()[:3] == ["s1", "s2", "s3"]
     assert ds.frame["read_error"].is_not_null().to_list() == [False, False, False, True]
+
+
+def test_hf_multi_image_and_datasetdict_folder(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    feats = datasets.Features({"question": datasets.Value("string"),
+                               "answer": datasets.Value("string"),
+                               "images": datasets.Sequence(datasets.Image())})
+    d = datasets.Dataset.from_dict(
+        {"question": ["Q?"], "answer": ["A."],
+         "images": [[{"bytes": OK, "path": None}, {"bytes": OK2, "path": None}]]},
+        features=feats)
+    datasets.DatasetDict({"train": d, "test": d}).save_to_disk(str(tmp_path / "dd"))
+    ds = read(str(tmp_path / "dd"), split="test")
+    assert ds.format == "hf" and len(ds.frame["images"][0]) == 2
+    rep = vlitq.score(ds, ["image_check"], cache=False, progress=False)
+    assert rep.samples["image_check"].to_list() == [True]
+    with pytest.raises(FormatError, match="no split 'dev'"):
+        read(str(tmp_path / "dd"), split="dev")

@@ -67,13 +67,20 @@ def read(source, *, image_root=None, split: str | None = None, instruction=None,
                            "a 'conversations' column): pass instruction=... and response=... "
                            f"(columns: {', '.join(cols)})")
     view = hfds
-    for c, feat in hfds.features.items():  # read images undecoded: bytes, not PIL objects
-        if isinstance(feat, datasets.Image) and feat.decode:
-            view = view.cast_column(c, datasets.Image(decode=False))
-        elif (isinstance(feat, datasets.Sequence) and isinstance(feat.feature, datasets.Image)):
-            view = view.cast_column(c, datasets.Sequence(datasets.Image(decode=False)))
-        elif isinstance(feat, list) and feat and isinstance(feat[0], datasets.Image):
-            view = view.cast_column(c, [datasets.Image(decode=False)])
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # the casts below are quick; their bars are noise
+    try:
+        for c, feat in hfds.features.items():  # read images undecoded: bytes, not PIL objects
+            if isinstance(feat, datasets.Image) and feat.decode:
+                view = view.cast_column(c, datasets.Image(decode=False))
+            elif (isinstance(feat, datasets.Sequence)
+                  and isinstance(feat.feature, datasets.Image)):
+                view = view.cast_column(c, datasets.Sequence(datasets.Image(decode=False)))
+            elif isinstance(feat, list) and feat and isinstance(feat[0], datasets.Image):
+                view = view.cast_column(c, [datasets.Image(decode=False)])
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
     name = getattr(hfds, "info", None) and hfds.info.dataset_name
     where = os.fspath(source) if isinstance(source, (str, os.PathLike)) else (name or "hf")
     samples = []
