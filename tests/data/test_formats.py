@@ -599,3 +599,26 @@ def test_hf_multi_image_and_datasetdict_folder(tmp_path):
     assert rep.samples["image_check"].to_list() == [True]
     with pytest.raises(FormatError, match="no split 'dev'"):
         read(str(tmp_path / "dd"), split="dev")
+
+
+def test_llava_image_token_anywhere_and_openai_messages(tmp_path):
+    recs = [
+        {"id": "000000000001", "image": "000000000001.jpg", "conversations": [
+            {"from": "human", "value": "What color is the bus?\n<image>"},
+            {"from": "gpt", "value": "White and red."},
+            {"from": "human", "value": "Where is it parked?"},
+            {"from": "gpt", "value": "At the side of a street."}]},
+        {"id": 7, "images": ["a.jpg", "b.jpg"], "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Same?"}]},
+            {"role": "assistant", "content": "No."}]},
+    ]
+    p = tmp_path / "mixed.json"
+    p.write_text(json.dumps(recs))
+    ds = read(str(p))
+    t = ds.frame["turns"].to_list()
+    assert t[0] == [{"instruction": "What color is the bus?", "response": "White and red."},
+                    {"instruction": "Where is it parked?", "response": "At the side of a street."}]
+    assert t[1] == [{"instruction": "Same?", "response": "No."}]
+    assert ds.frame["sample_id"].to_list() == ["000000000001", "7"]
+    assert ds.frame["images"].to_list() == [["000000000001.jpg"], ["a.jpg", "b.jpg"]]
