@@ -44,7 +44,7 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
 
 def _resync(text: str, pos: int, marker: str | None) -> int:
     """Position of the next plausible array element start after ``pos`` (or -1)."""
-    if marker:  # elements start like the first one did; none further means none left
+    if marker:  # elements start like the first one did: none further, none left
         return text.find(marker, pos + 1)
     # no marker (the first element is not an object): fall back: the next '{' that follows a '},' separator
     m = re.compile(r"}\s*,\s*({)").search(text, pos + 1)
