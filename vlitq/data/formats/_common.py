@@ -46,7 +46,7 @@ def _resync(text: str, pos: int, marker: str | None) -> int:
     """Position of the next plausible array element start after ``pos`` (or -1)."""
     if marker:  # elements start like the first one did: none further, none left
         return text.find(marker, pos + 1)
-    # no marker (the first element is not an object): fall back: the next '{' that follows a '},' separator
+    # no marker (the first element is not an object): the next '{' after a '},' separator
     m = re.compile(r"}\s*,\s*({)").search(text, pos + 1)
     return m.start(1) if m else -1
 
