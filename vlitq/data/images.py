@@ -37,6 +37,23 @@ def is_inline(ref: str) -> bool:
     return ref.startswith("data:")
 
 
+MISSING_PREFIX = "missing:"
+
+
+def missing_ref(reason: str) -> str:
+    """A reference standing for an image the data names but does not hold.
+
+    Readers use it (e.g. a MIMIC-IT image id absent from the image file) so the sample keeps
+    its place and the image scorers report ``reason``.
+
+    >>> read_image_bytes(missing_ref("image id 'X1' is not in images.json"))
+    Traceback (most recent call last):
+    ...
+    vlitq.data.images.ImageError: image not available: image id 'X1' is not in images.json
+    """
+    return MISSING_PREFIX + reason
+
+
 def resolve_path(ref: str, image_root: str | None, allow_outside_root: bool = False) -> str:
     """Absolute path of a path reference; refuses paths escaping ``image_root``.
 
@@ -65,6 +82,8 @@ def read_image_bytes(
     """The encoded bytes of an image reference (no decoding)."""
     if not isinstance(ref, str) or not ref:
         raise ImageError("empty image reference")
+    if ref.startswith(MISSING_PREFIX):
+        raise ImageError("image not available: " + ref[len(MISSING_PREFIX):])
     if is_inline(ref):
         try:
             payload = ref.split(",", 1)[1]
