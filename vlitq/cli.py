@@ -97,7 +97,7 @@ def score_cmd(path, fmt, image_root, allow_outside_root, read_opts, scorers, con
         rep.save(out)
         click.echo(f"report data saved to {out}")
     if report_path:
-        write_report(rep, report_path)
+        write_report(rep, report_path, dataset=ds)
         click.echo(f"report written to {report_path}")
 
 
@@ -112,14 +112,14 @@ def parse_read_options(pairs) -> dict:
     return out
 
 
-def write_report(rep, path: str) -> None:
+def write_report(rep, path: str, dataset=None) -> None:
     if path.endswith(".json"):
         rep.to_json(path)
     elif path.endswith(".md"):
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(rep.to_markdown())
     else:
-        rep.to_html(path)
+        rep.to_html(path, dataset=dataset)
 
 
 def _add_contributed() -> None:
