@@ -270,7 +270,7 @@ td.dir{text-align:center;font-size:15px}
 .bad{color:var(--bad)}
 .scroll{max-height:480px;overflow:auto}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:12px}
-.vlitq-plot{min-height:260px}
+.vlitq-plot{width:100%}
 .plot-note{color:var(--muted);font-style:italic}
 details.drill{border:1px solid var(--line);border-radius:6px;margin:8px 0;padding:6px 10px}
 details.drill>summary{cursor:pointer;font-weight:600}

@@ -1,0 +1,83 @@
+"""The report in a real browser: headless Chromium opens the HTML file from disk (no network),
+runs its scripts, and we check that the plots drew, that none of the injected payloads ran, and
+that the screenshot is not blank."""
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+# Appended to a copy of the report. The hidden <img> is a positive control: its handler must
+# run (it proves that handlers do run in this browser, so "pwned=0" means something).
+PROBE = """<img src="x" onerror="window.__control=1" style="display:none"><script>
+window.addEventListener('load', function () { setTimeout(function () {
+  document.title = 'probe pwned=' + (window.__pwned || 0) +
+    ' control=' + (window.__control || 0) +
+    ' plots=' + document.querySelectorAll('div.vlitq-plot').length +
+    ' drawn=' + document.querySelectorAll('div.vlitq-plot .plot-container').length +
+    ' svgs=' + document.querySelectorAll('div.vlitq-plot svg.main-svg').length +
+    ' bars=' + document.querySelectorAll('div.vlitq-plot g.point path').length;
+}, 500); });
+</script>"""
+
+
+def _chromium():
+    for name in (os.environ.get("VLITQ_CHROMIUM"), "chromium", "chromium-browser"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _run_chromium(binary, page, tmp_path, screenshot):
+    cmd = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}",
+           "--virtual-time-budget=5000", "--window-size=1280,2400",
+           f"--screenshot={screenshot}", "--dump-dom", page.as_uri()]
+    env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS="disabled:")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_report_in_headless_chromium(tmp_path, scored, photo_dataset):
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium; "
+                    ".ci/run installs it)")
+    html = scored.to_html(dataset=photo_dataset, title="browser test")
+    n_plots = html.count('class="vlitq-plot"')
+    assert n_plots >= 5
+    end = html.rindex("</body>")
+    page = tmp_path / "probe.html"
+    page.write_text(html[:end] + PROBE + html[end:], encoding="utf-8")
+    shot = tmp_path / "report.png"
+
+    dom = _run_chromium(binary, page, tmp_path, shot)
+
+    m = re.search(r"<title>probe ([^<]*)</title>", dom)
+    assert m, "the probe did not run: " + dom[:500]
+    state = dict(kv.split("=") for kv in m.group(1).split())
+    assert state["control"] == "1", state  # handlers do run here ...
+    assert state["pwned"] == "0", state  # ... but none of the dataset's payloads did
+    assert int(state["plots"]) == n_plots
+    assert int(state["drawn"]) == n_plots, state  # every plot drew
+    assert int(state["svgs"]) >= n_plots and int(state["bars"]) > 0, state
+    assert 'data-vlitq-plots-drawn="%d"' % n_plots in dom
+    # the payloads are in the page as text, not as elements
+    assert "window.__pwned=1&lt;/script&gt;" in dom
+    assert "<script>window.__pwned" not in dom
+
+    from PIL import Image
+
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    assert img.shape[0] >= 1000 and img.shape[1] >= 1000
+    assert img.std() > 20, "the screenshot is blank"
+    # the plots' blue (#2f6fde) covers a real area of the top of the page
+    blue = (np.abs(img - np.array([47, 111, 222])).sum(axis=2) < 30).sum()
+    assert blue > 5000, blue
