@@ -214,23 +214,25 @@ def _distributions_section(report, figs: Figures, max_plots: int) -> str:
     if not cols:
         return '<p class="muted">No numeric per-sample scores.</p>'
     main = set(scorer_names(report))
+    import numpy as np
+
     cols = sorted(cols, key=lambda c: (c not in main, cols.index(c)))
     dirs = directions(report)
     stats_rows, plots = [], []
     for c in cols:
-        s = samples[c].cast(pl.Float64).drop_nulls().drop_nans()
-        vals = [v for v in s.to_list() if not math.isinf(v)]
-        if vals:
-            ss = pl.Series(vals)
-            q = [ss.quantile(p, "linear") for p in (0.25, 0.5, 0.75)]
+        vals = samples[c].cast(pl.Float64).drop_nulls().to_numpy()
+        vals = vals[np.isfinite(vals)]
+        if len(vals):
+            q = np.quantile(vals, [0.25, 0.5, 0.75])
             stats_rows.append([esc(c), esc(arrow(dirs.get(c))), esc(fmt(len(vals))),
-                               esc(fmt(float(ss.mean()))),
-                               esc(fmt(float(ss.std())) if len(vals) > 1 else "n/a"),
-                               esc(fmt(float(ss.min()))), esc(fmt(q[0])), esc(fmt(q[1])),
-                               esc(fmt(q[2])), esc(fmt(float(ss.max())))])
+                               esc(fmt(float(vals.mean()))),
+                               esc(fmt(float(vals.std(ddof=1))) if len(vals) > 1 else "n/a"),
+                               esc(fmt(float(vals.min()))), esc(fmt(float(q[0]))),
+                               esc(fmt(float(q[1]))), esc(fmt(float(q[2]))),
+                               esc(fmt(float(vals.max())))])
         else:
             stats_rows.append([esc(c), esc(arrow(dirs.get(c))), "0"] + ["n/a"] * 7)
-        if vals and len(plots) < max_plots:
+        if len(vals) and len(plots) < max_plots:
             plots.append(_histogram(figs, c, vals, dirs.get(c)))
     out = []
     if any(plots):
@@ -241,10 +243,9 @@ def _distributions_section(report, figs: Figures, max_plots: int) -> str:
     return "".join(out)
 
 
-def _histogram(figs: Figures, column: str, vals: list[float], direction: str | None) -> str:
+def _histogram(figs: Figures, column: str, arr, direction: str | None) -> str:
     import numpy as np
 
-    arr = np.asarray(vals, dtype=float)
     uniq = np.unique(arr)
     if np.all(np.mod(uniq, 1) == 0) and uniq[-1] - uniq[0] <= 40:
         counts = [int((arr == u).sum()) for u in uniq]
@@ -361,9 +362,10 @@ def _drilldown_section(report, dataset, k: int, thumb: int, max_images: int,
              .filter(pl.col("_v").is_not_null() & pl.col("_v").is_not_nan()))
         if s.is_empty():
             continue
-        asc = s.sort(["_v", "sample_id"])
-        desc = s.sort(["_v", "sample_id"], descending=[True, False])
-        low, high = asc.head(k).to_dicts(), desc.head(k).to_dicts()
+        # bottom/top k without sorting everything; ties broken by sample id
+        low = s.bottom_k(k, by=["_v", "sample_id"]).sort(["_v", "sample_id"]).to_dicts()
+        high = (s.top_k(k, by=["_v", "sample_id"], reverse=[False, True])
+                .sort(["_v", "sample_id"], descending=[True, False]).to_dicts())
         if dirs.get(c) == "down":
             low, high = high, low
         picks[c] = (low, high)
