@@ -36,8 +36,8 @@ PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "moon",
 def make_demo(folder: str, n: int = 48) -> str:
     """Write a LLaVA-format JSON file with ``n`` samples over scikit-image's photos."""
     import numpy as np
-    from PIL import Image
     import skimage.data
+    from PIL import Image
 
     os.makedirs(os.path.join(folder, "images"), exist_ok=True)
     for name in PHOTOS:

@@ -11,7 +11,8 @@ import html
 import json
 import math
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import polars as pl
 
@@ -385,7 +386,7 @@ def _plotly_js_version() -> str:
         from plotly.offline import get_plotlyjs_version
 
         return get_plotlyjs_version()
-    except Exception:  # pragma: no cover - very old plotly
+    except ImportError:  # pragma: no cover - very old plotly
         return "latest"
 
 

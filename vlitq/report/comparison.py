@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -34,7 +35,7 @@ _COLORS = ("#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#1098ad", "#5
            "#862e9c")
 
 
-def compare(reports: Sequence, names: Sequence[str] | None = None) -> "Comparison":
+def compare(reports: Sequence, names: Sequence[str] | None = None) -> Comparison:
     """Compare reports: indicators side by side with deltas against the first one.
 
     Parameters
@@ -275,8 +276,8 @@ class Comparison:
                 mark = {True: " ✓", False: " ✗"}.get(_better(d, r["direction"]), "")
                 cells.append(md_escape(fmt_delta(d)) + mark)
             out.append("| " + " | ".join(cells) + " |")
-        out += ["", "Δ: value minus the first report's; ✓ better, ✗ worse given the direction "
-                "(↑ higher is better, ↓ lower is better).", ""]
+        out += ["", ("Δ: value minus the first report's; ✓ better, ✗ worse given the direction "
+                     "(↑ higher is better, ↓ lower is better)."), ""]
         shares = self.tasks.filter(pl.col("metric") == "share")
         if shares.height:
             out += [f"{h}# Task shares (%)", ""]

@@ -403,7 +403,7 @@ def _dataset_rows(dataset, ids: set[str]) -> dict[str, dict]:
     return {r["sample_id"]: r for r in sub.iter_rows(named=True)}
 
 
-def _sample_card(row: dict, column: str, data: dict | None, thumbs: "_Thumbs", max_images: int,
+def _sample_card(row: dict, column: str, data: dict | None, thumbs: _Thumbs, max_images: int,
                  max_chars: int) -> str:
     head = [f'<span class="sid">{esc(row["sample_id"])}</span>',
             f'<span class="score">{esc(column)} = {esc(fmt(row[column]))}</span>']
