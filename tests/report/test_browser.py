@@ -44,40 +44,63 @@ def _run_chromium(binary, page, tmp_path, screenshot):
     return out.stdout
 
 
-@pytest.mark.slow
-def test_report_in_headless_chromium(tmp_path, scored, photo_dataset):
+def _open(html, tmp_path):
+    """Open a probed copy of ``html`` in headless Chromium: (probe state, screenshot, DOM)."""
+    from PIL import Image
+
     binary = _chromium()
     if binary is None:
         pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium; "
                     ".ci/run installs it)")
-    html = scored.to_html(dataset=photo_dataset, title="browser test")
-    n_plots = html.count('class="vlitq-plot"')
-    assert n_plots >= 5
     end = html.rindex("</body>")
     page = tmp_path / "probe.html"
     page.write_text(html[:end] + PROBE + html[end:], encoding="utf-8")
-    shot = tmp_path / "report.png"
-
+    shot = tmp_path / "page.png"
     dom = _run_chromium(binary, page, tmp_path, shot)
-
     m = re.search(r"<title>probe ([^<]*)</title>", dom)
     assert m, "the probe did not run: " + dom[:500]
-    state = dict(kv.split("=") for kv in m.group(1).split())
-    assert state["control"] == "1", state  # handlers do run here ...
-    assert state["pwned"] == "0", state  # ... but none of the dataset's payloads did
-    assert int(state["plots"]) == n_plots
-    assert int(state["drawn"]) == n_plots, state  # every plot drew
-    assert int(state["svgs"]) >= n_plots and int(state["bars"]) > 0, state
+    state = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    return state, img, dom
+
+
+def _blue_pixels(img, rgb=(47, 111, 222)):
+    return int((np.abs(img - np.array(rgb)).sum(axis=2) < 30).sum())
+
+
+@pytest.mark.slow
+def test_report_in_headless_chromium(tmp_path, scored, photo_dataset):
+    html = scored.to_html(dataset=photo_dataset, title="browser test")
+    n_plots = html.count('class="vlitq-plot"')
+    assert n_plots >= 5
+
+    state, img, dom = _open(html, tmp_path)
+
+    assert state["control"] == 1, state  # handlers do run here ...
+    assert state["pwned"] == 0, state  # ... but none of the dataset's payloads did
+    assert state["plots"] == n_plots
+    assert state["drawn"] == n_plots, state  # every plot drew
+    assert state["svgs"] >= n_plots and state["bars"] > 0, state
     assert f'data-vlitq-plots-drawn="{n_plots}"' in dom
     # the payloads are in the page as text, not as elements
     assert "window.__pwned=1&lt;/script&gt;" in dom
     assert "<script>window.__pwned" not in dom
-
-    from PIL import Image
-
-    img = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    # a real picture, not a blank page: varied pixels, and the plots' blue covers an area
     assert img.shape[0] >= 1000 and img.shape[1] >= 1000
     assert img.std() > 20, "the screenshot is blank"
-    # the plots' blue (#2f6fde) covers a real area of the top of the page
-    blue = (np.abs(img - np.array([47, 111, 222])).sum(axis=2) < 30).sum()
-    assert blue > 5000, blue
+    assert _blue_pixels(img) > 5000
+
+
+@pytest.mark.slow
+def test_comparison_in_headless_chromium(tmp_path, make_paper_report):
+    bad = '<img src=x onerror="window.__pwned=8">'
+    a = make_paper_report(tasks=("caption", "vqa", bad), name="v1")
+    b = make_paper_report(tasks=("caption", "vqa", bad, "ocr"), shift=2.0, name="v2")
+    from vlitq.report import compare
+
+    html = compare([a, b]).to_html()
+    state, img, dom = _open(html, tmp_path)
+    assert state["control"] == 1 and state["pwned"] == 0, state
+    assert state["plots"] == 2 and state["drawn"] == 2, state  # radar + task shares
+    assert "polarlayer" in dom  # the radar drew as a polar plot
+    assert img.std() > 20 and _blue_pixels(img) > 2000

@@ -135,6 +135,11 @@ def test_sections_content(scored, photo_dataset):
                 "duplicates_pair"):
         assert any(t.split(" ")[0] == col for t in titles), (col, titles)
     assert any("Share of samples per task" in t for t in titles)
+    # a yes/no scorer gets a bar chart of its values
+    bars = next(s for s in specs if s["layout"]["title"]["text"] == "image_check ↑")
+    counts = dict(zip(bars["data"][0]["x"], bars["data"][0]["y"]))
+    assert counts == {"true": int(scored.samples["image_check"].sum()),
+                      "false": int((~scored.samples["image_check"]).sum())}
     hist = next(s for s in specs if s["layout"]["title"]["text"] == "text_stats")
     assert sum(hist["data"][0]["y"]) == scored.samples["text_stats"].drop_nulls().len()
 

@@ -209,13 +209,14 @@ def _tasks_section(report, figs: Figures, max_plotted: int) -> str:
 
 
 def _distributions_section(report, figs: Figures, max_plots: int) -> str:
-    samples = report.samples
-    cols = numeric_score_columns(samples)
-    if not cols:
-        return '<p class="muted">No numeric per-sample scores.</p>'
-    main = set(scorer_names(report))
     import numpy as np
 
+    samples = report.samples
+    cols = numeric_score_columns(samples)
+    cats = _categorical_columns(report)
+    if not cols and not cats:
+        return '<p class="muted">No per-sample scores.</p>'
+    main = set(scorer_names(report))
     cols = sorted(cols, key=lambda c: (c not in main, cols.index(c)))
     dirs = directions(report)
     stats_rows, plots = [], []
@@ -234,13 +235,52 @@ def _distributions_section(report, figs: Figures, max_plots: int) -> str:
             stats_rows.append([esc(c), esc(arrow(dirs.get(c))), "0"] + ["n/a"] * 7)
         if len(vals) and len(plots) < max_plots:
             plots.append(_histogram(figs, c, vals, dirs.get(c)))
+    cat_tables = []
+    for c in cats:
+        counts = (samples.select(pl.col(c).cast(pl.Utf8)).drop_nulls().group_by(c).len()
+                  .sort(["len", c], descending=[True, False]))
+        top = counts.head(_MAX_CATEGORIES)
+        labels = top[c].to_list()
+        if len(plots) < max_plots:
+            plots.append(figs.add(
+                [{"type": "bar", "x": [plot_text(v) for v in labels], "y": top["len"].to_list(),
+                  "marker": {"color": _PALETTE},
+                  "hovertemplate": "%{x}: %{y} samples<extra></extra>"}],
+                {"title": {"text": plot_text(f"{c} {arrow(dirs.get(c))}".strip())},
+                 "xaxis": {"type": "category", "automargin": True},
+                 "yaxis": {"title": {"text": "samples"}}}, height=260, modebar=False))
+        n = max(1, int(counts["len"].sum()))
+        rows = [[esc(v), esc(fmt(k)), esc(fmt(100.0 * k / n))]
+                for v, k in zip(labels, top["len"].to_list())]
+        if counts.height > _MAX_CATEGORIES:
+            rows.append([esc(f"… {counts.height - _MAX_CATEGORIES:,} more values"), "", ""])
+        table = html_table(["value", "samples", "%"], rows, (1, 2))
+        cat_tables.append(f"<div><h3>{esc(c)}</h3>{table}</div>")
     out = []
     if any(plots):
         out.append(f'<div class="grid">{"".join(plots)}</div>')
-    out.append("<h3>Summary statistics</h3>")
-    out.append(html_table(["column", "", "n", "mean", "std", "min", "p25", "median", "p75",
-                           "max"], stats_rows, range(2, 10)))
+    if stats_rows:
+        out.append("<h3>Summary statistics</h3>")
+        out.append(html_table(["column", "", "n", "mean", "std", "min", "p25", "median", "p75",
+                               "max"], stats_rows, range(2, 10)))
+    if cat_tables:
+        out.append(f'<div class="grid">{"".join(cat_tables)}</div>')
     return "".join(out)
+
+
+_MAX_CATEGORIES = 20
+
+
+def _categorical_columns(report) -> list[str]:
+    """Scorers' main columns holding labels or yes/no (language, instruction type, image
+    decodes): they get a bar chart of their values instead of a histogram."""
+    samples = report.samples
+    out = []
+    for c in scorer_names(report):
+        dt = samples.schema[c]
+        if dt == pl.Boolean or dt == pl.Utf8 or dt == pl.Categorical:
+            out.append(c)
+    return out
 
 
 def _histogram(figs: Figures, column: str, arr, direction: str | None) -> str:
