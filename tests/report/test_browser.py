@@ -1,6 +1,8 @@
 """The report in a real browser: headless Chromium opens the HTML file from disk (no network),
 runs its scripts, and we check that the plots drew, that none of the injected payloads ran, and
 that the screenshot is not blank."""
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -14,8 +16,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
 
 # Appended to a copy of the report. The hidden <img> is a positive control: its handler must
-# run (it proves that handlers do run in this browser, so "pwned=0" means something).
-PROBE = """<img src="x" onerror="window.__control=1" style="display:none"><script>
+# run when the page has no Content-Security-Policy (so "pwned=0" there shows the escaping works)
+# and must be blocked when the page keeps its policy (so the policy is in force).
+CONTROL = '<img src="x" onerror="window.__control=1" style="display:none">'
+PROBE_JS = """
 window.addEventListener('load', function () { setTimeout(function () {
   document.title = 'probe pwned=' + (window.__pwned || 0) +
     ' control=' + (window.__control || 0) +
@@ -24,7 +28,19 @@ window.addEventListener('load', function () { setTimeout(function () {
     ' svgs=' + document.querySelectorAll('div.vlitq-plot svg.main-svg').length +
     ' bars=' + document.querySelectorAll('div.vlitq-plot g.point path').length;
 }, 500); });
-</script>"""
+"""
+CSP_META = re.compile(r'<meta http-equiv="Content-Security-Policy"[^>]*>')
+
+
+def _probed(html, keep_csp):
+    assert len(CSP_META.findall(html)) == 1
+    if keep_csp:  # allow the probe script by its hash, as the page allows its own
+        digest = base64.b64encode(hashlib.sha256(PROBE_JS.encode()).digest()).decode()
+        html = html.replace("script-src ", f"script-src &#x27;sha256-{digest}&#x27; ", 1)
+    else:
+        html = CSP_META.sub("", html)
+    end = html.rindex("</body>")
+    return html[:end] + CONTROL + f"<script>{PROBE_JS}</script>" + html[end:]
 
 
 def _chromium():
@@ -44,7 +60,7 @@ def _run_chromium(binary, page, tmp_path, screenshot):
     return out.stdout
 
 
-def _open(html, tmp_path):
+def _open(html, tmp_path, *, keep_csp):
     """Open a probed copy of ``html`` in headless Chromium: (probe state, screenshot, DOM)."""
     from PIL import Image
 
@@ -52,10 +68,10 @@ def _open(html, tmp_path):
     if binary is None:
         pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium; "
                     ".ci/run installs it)")
-    end = html.rindex("</body>")
-    page = tmp_path / "probe.html"
-    page.write_text(html[:end] + PROBE + html[end:], encoding="utf-8")
-    shot = tmp_path / "page.png"
+    tag = "csp" if keep_csp else "nocsp"
+    page = tmp_path / f"probe-{tag}.html"
+    page.write_text(_probed(html, keep_csp), encoding="utf-8")
+    shot = tmp_path / f"page-{tag}.png"
     dom = _run_chromium(binary, page, tmp_path, shot)
     m = re.search(r"<title>probe ([^<]*)</title>", dom)
     assert m, "the probe did not run: " + dom[:500]
@@ -74,8 +90,8 @@ def test_report_in_headless_chromium(tmp_path, scored, photo_dataset):
     n_plots = html.count('class="vlitq-plot"')
     assert n_plots >= 5
 
-    state, img, dom = _open(html, tmp_path)
-
+    # 1. escaping alone: the page's Content-Security-Policy removed
+    state, img, dom = _open(html, tmp_path, keep_csp=False)
     assert state["control"] == 1, state  # handlers do run here ...
     assert state["pwned"] == 0, state  # ... but none of the dataset's payloads did
     assert state["plots"] == n_plots
@@ -90,6 +106,13 @@ def test_report_in_headless_chromium(tmp_path, scored, photo_dataset):
     assert img.std() > 20, "the screenshot is blank"
     assert _blue_pixels(img) > 5000
 
+    # 2. the page as shipped: its policy blocks inline handlers (the control) and still lets
+    #    plotly and the page's own script draw every plot
+    state, img, dom = _open(html, tmp_path, keep_csp=True)
+    assert state["control"] == 0 and state["pwned"] == 0, state
+    assert state["drawn"] == n_plots and state["bars"] > 0, state
+    assert _blue_pixels(img) > 5000
+
 
 @pytest.mark.slow
 def test_comparison_in_headless_chromium(tmp_path, make_paper_report):
@@ -99,8 +122,8 @@ def test_comparison_in_headless_chromium(tmp_path, make_paper_report):
     from vlitq.report import compare
 
     html = compare([a, b]).to_html()
-    state, img, dom = _open(html, tmp_path)
-    assert state["control"] == 1 and state["pwned"] == 0, state
+    state, img, dom = _open(html, tmp_path, keep_csp=True)
+    assert state["control"] == 0 and state["pwned"] == 0, state
     assert state["plots"] == 2 and state["drawn"] == 2, state  # radar + task shares
     assert "polarlayer" in dom  # the radar drew as a polar plot
     assert img.std() > 20 and _blue_pixels(img) > 2000

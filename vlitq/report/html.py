@@ -287,7 +287,7 @@ def _histogram(figs: Figures, column: str, arr, direction: str | None) -> str:
     import numpy as np
 
     uniq = np.unique(arr)
-    if np.all(np.mod(uniq, 1) == 0) and uniq[-1] - uniq[0] <= 40:
+    if np.all(np.mod(uniq, 1) == 0) and uniq[-1] - uniq[0] <= 25:
         counts = [int((arr == u).sum()) for u in uniq]
         x, width = [float(u) for u in uniq], [0.8] * len(uniq)
         hover = "%{x}: %{y} samples<extra></extra>"
