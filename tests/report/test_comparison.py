@@ -98,6 +98,11 @@ def test_html_has_table_radar_and_task_deltas(make_paper_report):
     assert len(radar) == 1 and len(radar[0]["data"]) == 2
     assert len(radar[0]["data"][0]["theta"]) == 9 + 1  # closed loop over directed indicators
     assert any(s["layout"].get("barmode") == "group" for s in specs)
+    # Table-4 layout: a row per dataset, columns grouped by principle, best in bold
+    t4 = page[page.index("Table 4</h3>"):page.index("<h3>Side by side</h3>")]
+    assert '<th colspan="2" style="text-align:center">correctness</th>' in t4
+    assert "MD ↑" in t4 and "B ↓" in t4
+    assert "<b>82</b>" in t4 and "<b>8</b>" in t4 and "<b>2</b>" in t4  # C, balance, R
     # the improvement of v2 in correctness is green, its lower response diversity red
     assert '<span class="good">+2</span>' in page
     assert '<span class="bad">-0.2</span>' in page

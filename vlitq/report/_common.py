@@ -268,6 +268,8 @@ th{background:#f0f3f7;font-weight:600;position:sticky;top:0}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.group td{background:#eef2f8;font-weight:600;color:#334e68}
 td.dir{text-align:center;font-size:15px}
+table.t4{width:auto}
+table.t4 th,table.t4 td{padding:5px 14px}
 .muted{color:var(--muted)}
 .good{color:var(--good)}
 .bad{color:var(--bad)}
@@ -417,7 +419,7 @@ def content_security_policy(scripts: str) -> str:
     "script-src 'sha256-5KYv+PUboo5h+0+YAtGRPbwv5d/QxzHslP4YGnUaxRw='"
     """
     allowed = [f"'sha256-{base64.b64encode(hashlib.sha256(m.encode('utf-8')).digest()).decode()}'"
-               for m in re.findall(r"<script>(.*?)</script>", scripts, flags=re.S)]
+               for m in re.findall(r"<script>(.*?)</script>", scripts, flags=re.DOTALL)]
     allowed += re.findall(r'<script src="(https://[^"]+)"', scripts)
     return "; ".join([
         "default-src 'none'", f"script-src {' '.join(allowed) or chr(39) + 'none' + chr(39)}",

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from vlitq.report._common import (
+    PAPER_INDICATORS,
     PAPER_NAMES,
     Figures,
     arrow,
@@ -31,6 +32,7 @@ from vlitq.report._common import (
 )
 from vlitq.report.report import Report
 
+_ABBR = {n: abbr for n, _, abbr in PAPER_INDICATORS}
 _COLORS = ("#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#1098ad", "#5c940d",
            "#862e9c")
 
@@ -312,7 +314,7 @@ class Comparison:
         when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         subtitle = " vs ".join(names) + f" · rendered {when}"
         sections = [("overview", "Reports", self._html_overview()),
-                    ("indicators", "Indicators", self._html_indicators()),
+                    ("indicators", "Indicators", self._html_table4() + self._html_indicators()),
                     ("radar", "Radar", self._html_radar(figs)),
                     ("tasks", "Per-task deltas", self._html_tasks(figs, max_tasks_plotted))]
         body = "".join(f'<section id="{a}"><h2>{esc(t)}</h2>{c}</section>'
@@ -345,6 +347,44 @@ class Comparison:
                          esc(info.get("format") or ""), esc(info.get("vlitq_version") or "")])
         return html_table(["report", "samples", "tasks", "errors", "warnings", "format",
                            "vlitq"], rows, (1, 2, 3, 4))
+
+    def _html_table4(self) -> str:
+        """The paper's Table 4 layout: a row per dataset, the eight indicators as columns
+        grouped by principle; the best value of each column in bold."""
+        rows = [r for r in self.table.iter_rows(named=True) if r["indicator"] in PAPER_NAMES]
+        if not rows:
+            return ""
+        groups: list[list] = []  # [principle, colspan]
+        for r in rows:
+            p = r["principle"] or ""
+            if groups and groups[-1][0] == p:
+                groups[-1][1] += 1
+            else:
+                groups.append([p, 1])
+        head1 = '<th rowspan="2">dataset</th>' + "".join(
+            f'<th colspan="{k}" style="text-align:center">{esc(p)}</th>' for p, k in groups)
+        head2 = "".join(f'<th class="num">{esc(_ABBR.get(r["indicator"], r["indicator"]))} '
+                        f'{esc(arrow(r["direction"]))}</th>' for r in rows)
+        best = {}
+        for r in rows:
+            vals = [r[n] for n in self.names if r[n] is not None]
+            if vals and r["direction"] in ("up", "down") and len(self.names) > 1:
+                best[r["indicator"]] = max(vals) if r["direction"] == "up" else min(vals)
+        body = []
+        for n in self.names:
+            cells = [f"<td><b>{esc(n)}</b></td>"]
+            for r in rows:
+                v = r[n]
+                text = esc(fmt(v))
+                if v is not None and best.get(r["indicator"]) == v:
+                    text = f"<b>{text}</b>"
+                cells.append(f'<td class="num">{text}</td>')
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        return ("<h3>In the layout of the paper's Table 4</h3>"
+                f"<table class=\"t4\"><thead><tr>{head1}</tr><tr>{head2}</tr></thead>"
+                f"<tbody>{''.join(body)}</tbody></table>"
+                '<p class="muted">Bold: the best of these datasets in each column.</p>'
+                "<h3>Side by side</h3>")
 
     def _html_indicators(self) -> str:
         names = self.names
