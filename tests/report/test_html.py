@@ -192,3 +192,45 @@ def test_to_html_writes_file(tmp_path, scored, photo_dataset):
     text = scored.to_html(path, dataset=photo_dataset, title="My <data>")
     assert path.read_text(encoding="utf-8") == text
     assert "<title>My &lt;data&gt;</title>" in text
+
+
+def test_odd_columns_and_values_do_not_break_rendering():
+    import math
+
+    import polars as pl
+
+    from vlitq.report.report import INDICATOR_SCHEMA
+
+    n = 30
+    samples = pl.DataFrame({
+        "sample_id": [f"x{i}" for i in range(n)],
+        "chair": [i % 3 == 0 for i in range(n)],  # yes/no scorer where True is bad
+        "chair_error": [None] * n,
+        "chair_mentioned": [["dog", "cat"]] * n,  # list column: not plotted
+        "language": [f"lang{i}" for i in range(n)],  # 30 labels > 20 shown
+        "language_error": [None] * n,
+        "weird": [math.nan, math.inf, -math.inf] + [float(i) for i in range(n - 3)],
+        "weird_error": [None] * n,
+        "empty": pl.Series([None] * n, dtype=pl.Float64),
+        "empty_error": [None] * n,
+        "meta": [{"a": i} for i in range(n)],
+    }, schema_overrides={"chair_error": pl.Utf8, "language_error": pl.Utf8,
+                         "weird_error": pl.Utf8, "empty_error": pl.Utf8})
+    ind = pl.DataFrame([
+        {"indicator": "chair", "value": 33.3, "direction": "down", "principle": "correctness",
+         "kind": "scorer", "n": n, "details": None},
+        {"indicator": "weird", "value": math.nan, "direction": "up", "principle": None,
+         "kind": "scorer", "n": n, "details": "not json"},
+        {"indicator": "empty", "value": None, "direction": "up", "principle": None,
+         "kind": "scorer", "n": 0, "details": '{"nested": {"a": 1}, "k": 2}'},
+    ], schema=INDICATOR_SCHEMA)
+    info = {"components": {"language": {"kind": "scorer"}, "chair": {"kind": "scorer"}}}
+    rep = Report(samples=samples, indicators=ind, info=info)
+    page = rep.to_html(n_examples=2)
+    assert "… 10 more values" in page
+    assert 'data-spec' in page and "chair ↓" in page
+    # chair: True is worse (direction down), so the worst samples are the True ones
+    section = page[page.index("<h3>worst 2</h3>"):page.index("<h3>best 2</h3>")]
+    assert "chair = yes" in section and "chair = no" not in section
+    md = rep.to_markdown()
+    assert "| n/a |" in md
