@@ -50,8 +50,8 @@ def _chromium():
     return None
 
 
-def _run_chromium(binary, page, tmp_path, screenshot):
-    cmd = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}",
+def _run_chromium(binary, page, profile, screenshot):
+    cmd = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
            "--virtual-time-budget=5000", "--window-size=1280,2400",
            f"--screenshot={screenshot}", "--dump-dom", page.as_uri()]
     env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS="disabled:")
@@ -60,24 +60,32 @@ def _run_chromium(binary, page, tmp_path, screenshot):
     return out.stdout
 
 
-def _open(html, tmp_path, *, keep_csp):
-    """Open a probed copy of ``html`` in headless Chromium: (probe state, screenshot, DOM)."""
+def _open(html, tmp_path, *, csp_modes):
+    """Open a probed copy of ``html`` in headless Chromium per mode (page policy kept or
+    removed), the browsers running side by side: {keep_csp: (probe state, screenshot, DOM)}."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from PIL import Image
 
     binary = _chromium()
     if binary is None:
         pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium; "
                     ".ci/run installs it)")
-    tag = "csp" if keep_csp else "nocsp"
-    page = tmp_path / f"probe-{tag}.html"
-    page.write_text(_probed(html, keep_csp), encoding="utf-8")
-    shot = tmp_path / f"page-{tag}.png"
-    dom = _run_chromium(binary, page, tmp_path, shot)
-    m = re.search(r"<title>probe ([^<]*)</title>", dom)
-    assert m, "the probe did not run: " + dom[:500]
-    state = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
-    img = np.asarray(Image.open(shot).convert("RGB")).astype(float)
-    return state, img, dom
+
+    def one(keep_csp):
+        tag = "csp" if keep_csp else "nocsp"
+        page = tmp_path / f"probe-{tag}.html"
+        page.write_text(_probed(html, keep_csp), encoding="utf-8")
+        shot = tmp_path / f"page-{tag}.png"
+        dom = _run_chromium(binary, page, tmp_path / f"profile-{tag}", shot)
+        m = re.search(r"<title>probe ([^<]*)</title>", dom)
+        assert m, "the probe did not run: " + dom[:500]
+        state = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+        img = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+        return state, img, dom
+
+    with ThreadPoolExecutor(max_workers=len(csp_modes)) as pool:
+        return dict(zip(csp_modes, pool.map(one, csp_modes)))
 
 
 def _blue_pixels(img, rgb=(47, 111, 222)):
@@ -90,8 +98,9 @@ def test_report_in_headless_chromium(tmp_path, scored, photo_dataset):
     n_plots = html.count('class="vlitq-plot"')
     assert n_plots >= 5
 
+    runs = _open(html, tmp_path, csp_modes=(False, True))
     # 1. escaping alone: the page's Content-Security-Policy removed
-    state, img, dom = _open(html, tmp_path, keep_csp=False)
+    state, img, dom = runs[False]
     assert state["control"] == 1, state  # handlers do run here ...
     assert state["pwned"] == 0, state  # ... but none of the dataset's payloads did
     assert state["plots"] == n_plots
@@ -108,7 +117,7 @@ def test_report_in_headless_chromium(tmp_path, scored, photo_dataset):
 
     # 2. the page as shipped: its policy blocks inline handlers (the control) and still lets
     #    plotly and the page's own script draw every plot
-    state, img, dom = _open(html, tmp_path, keep_csp=True)
+    state, img, dom = runs[True]
     assert state["control"] == 0 and state["pwned"] == 0, state
     assert state["drawn"] == n_plots and state["bars"] > 0, state
     assert _blue_pixels(img) > 5000
@@ -122,7 +131,7 @@ def test_comparison_in_headless_chromium(tmp_path, make_paper_report):
     from vlitq.report import compare
 
     html = compare([a, b]).to_html()
-    state, img, dom = _open(html, tmp_path, keep_csp=True)
+    state, img, dom = _open(html, tmp_path, csp_modes=(True,))[True]
     assert state["control"] == 0 and state["pwned"] == 0, state
     assert state["plots"] == 2 and state["drawn"] == 2, state  # radar + task shares
     assert "polarlayer" in dom  # the radar drew as a polar plot
