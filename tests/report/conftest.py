@@ -4,6 +4,7 @@ indicators for layout and comparison tests."""
 import base64
 import io
 import json
+import os
 
 import numpy as np
 import polars as pl
@@ -93,6 +94,27 @@ def build_dataset(photo_dir, n=32) -> Dataset:
 @pytest.fixture(scope="session")
 def photo_dataset(photo_dir):
     return build_dataset(photo_dir)
+
+
+BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "examples", "data", "llava", "llava.jsonl")
+
+
+@pytest.fixture(scope="session")
+def bundled_dataset(photo_dir):
+    """The bundled example (examples/data/llava/llava.jsonl: real photos, a malformed line, a
+    missing and a corrupt image, a duplicate) plus the injected samples of
+    :func:`build_dataset`; just the latter when the example is not there."""
+    injected = build_dataset(photo_dir)
+    if not os.path.isfile(BUNDLED):
+        return injected
+    bundled = vlitq.read(BUNDLED)
+    # the injected samples' images by absolute path, so one image root serves both parts
+    frame = injected.frame.with_columns(pl.Series("images", [
+        [r if r.startswith("data:") else str(photo_dir / r) for r in refs]
+        for refs in injected.frame["images"].to_list()]))
+    both = pl.concat([bundled.frame, frame], how="diagonal_relaxed")
+    return Dataset(both, image_root=bundled.image_root, format="llava", allow_outside_root=True)
 
 
 @pytest.fixture(scope="session")

@@ -93,8 +93,16 @@ def _blue_pixels(img, rgb=(47, 111, 222)):
 
 
 @pytest.mark.slow
-def test_report_in_headless_chromium(tmp_path, scored, photo_dataset):
-    html = scored.to_html(dataset=photo_dataset, title="browser test")
+def test_report_in_headless_chromium(tmp_path, bundled_dataset, payloads):
+    import vlitq
+
+    rep = vlitq.score(bundled_dataset, ["text_stats", "image_check", "duplicates"], cache=False,
+                      progress=False)
+    rep.info.setdefault("warnings", []).append(payloads.warning_script)
+    assert rep.errors.height >= 3  # the bad samples show in the error summary
+    # every sample in the drill-down, so every payload is on the page
+    html = rep.to_html(dataset=bundled_dataset, title="browser test",
+                       n_examples=len(bundled_dataset))
     n_plots = html.count('class="vlitq-plot"')
     assert n_plots >= 5
 

@@ -32,14 +32,18 @@ def _kind(path: str) -> str:
 @click.option("--format", "fmt", default=None, help="Format of --data (default: detected).")
 @click.option("--image-root", default=None, type=click.Path(),
               help="Folder of the relative images of --data.")
+@click.option("--allow-outside-root", is_flag=True,
+              help="Allow image paths of --data that resolve outside the image root.")
+@click.option("--read-option", "read_opts", multiple=True, metavar="KEY=VALUE",
+              help="Format option for reading --data (as for vlitq score).")
 @click.option("--title", default=None, help="Title of the page.")
 @click.option("--examples", default=5, show_default=True,
               help="Worst and best samples shown per scorer (HTML).")
 @click.option("--plotlyjs", default="inline", show_default=True,
               type=click.Choice(["inline", "cdn", "none"]),
               help="How the HTML gets plotly.js: inlined (works offline), from the CDN, or not.")
-def report_cmd(report_dirs, out, do_compare, names, data, fmt, image_root, title, examples,
-               plotlyjs):
+def report_cmd(report_dirs, out, do_compare, names, data, fmt, image_root, allow_outside_root,
+               read_opts, title, examples, plotlyjs):
     """Render the report saved in REPORT_DIR, or compare several with --compare."""
     from vlitq.report.comparison import compare
     from vlitq.report.report import Report
@@ -77,11 +81,14 @@ def report_cmd(report_dirs, out, do_compare, names, data, fmt, image_root, title
     else:
         dataset = None
         if data:
+            from vlitq.cli import parse_read_options
             from vlitq.data.formats import FormatError, read
 
             try:
-                dataset = read(data, format=fmt, image_root=image_root)
-            except (FormatError, ValueError, OSError) as exc:
+                dataset = read(data, format=fmt, image_root=image_root,
+                               allow_outside_root=allow_outside_root,
+                               **parse_read_options(read_opts))
+            except (FormatError, ValueError, OSError, TypeError) as exc:
                 raise click.ClickException(f"cannot read --data: {exc}") from None
         rep.to_html(out, dataset=dataset, title=title, n_examples=examples, plotlyjs=plotlyjs)
     click.echo(f"report written to {out}")

@@ -76,8 +76,10 @@ def render_markdown(report, *, title: str | None = None, max_tasks: int = 30,
             out.append(f"| {md_escape(r['principle'] or '')} | {name} | {md_escape(fmt(r['value']))}"
                        f" | {arrow(r['direction'])} | {md_escape(fmt(r['n']))}"
                        f" | {md_escape(details_text(r['details']))} |")
-        out += ["", ("↑ higher is better, ↓ lower is better; bold: the indicators of Li et al. "
-                     "(Table 4)."), ""]
+        note = "↑ higher is better, ↓ lower is better"
+        if any(r["indicator"] in PAPER_NAMES for r in rows):
+            note += "; bold: the indicators of Li et al. (Table 4)"
+        out += ["", note + ".", ""]
     else:
         out += ["No indicators were computed.", ""]
 
