@@ -41,7 +41,8 @@ def build_components(scorers: Sequence | None, config: dict) -> list:
 
 def score(dataset, scorers: Sequence | None = None, *, config=None, cache=True,
           engine: str = "local", chunk_size: int = 1024, progress: bool = True,
-          format: str | None = None, image_root: str | None = None, **engine_options):
+          format: str | None = None, image_root: str | None = None, stream: bool = False,
+          read_options: dict | None = None, **engine_options):
     """Score a VLIT dataset and return a :class:`~vlitq.report.Report`.
 
     Parameters
@@ -62,6 +63,13 @@ def score(dataset, scorers: Sequence | None = None, *, config=None, cache=True,
         Samples processed (and cached) together; bounds memory.
     progress : bool
         Show progress bars (also silenced by ``VLITQ_DISABLE_PROGRESS_BARS=1``).
+    read_options : dict, optional
+        Passed to :func:`vlitq.read` when ``dataset`` is a path: format options such as the
+        ``flat`` field mapping (``{"instruction": "question", "response": "answer"}``) or
+        ``allow_outside_root``.
+    stream : bool
+        When ``dataset`` is a path: read it chunk by chunk instead of all at once, so image
+        data (inline base64 included) is held for one chunk at a time.
 
     Examples
     --------
@@ -74,13 +82,15 @@ def score(dataset, scorers: Sequence | None = None, *, config=None, cache=True,
     """
     from vlitq.engine.cache import as_cache
 
-    if not isinstance(dataset, Dataset):
+    if stream and isinstance(dataset, (str, os.PathLike)):
+        from vlitq.engine.stream import StreamingDataset
+
+        dataset = StreamingDataset(dataset, format=format, image_root=image_root,
+                                   **(read_options or {}))
+    elif not isinstance(dataset, Dataset) and not hasattr(dataset, "gathered"):
         from vlitq.data.formats import read
 
-        if isinstance(dataset, (str, os.PathLike)) or format is not None:
-            dataset = read(dataset, format=format, image_root=image_root)
-        else:
-            dataset = read(dataset, format=format, image_root=image_root)
+        dataset = read(dataset, format=format, image_root=image_root, **(read_options or {}))
     cfg = load_config(config)
     components = build_components(scorers, cfg)
     c = as_cache(cache)

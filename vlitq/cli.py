@@ -48,6 +48,10 @@ def scorers_cmd():
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--format", "fmt", default=None, help="Input format (default: detected).")
 @click.option("--image-root", default=None, type=click.Path(), help="Folder of relative images.")
+@click.option("--allow-outside-root", is_flag=True,
+              help="Allow image paths that resolve outside the image root.")
+@click.option("--read-option", "read_opts", multiple=True, metavar="KEY=VALUE",
+              help="Format option, e.g. the flat field mapping: --read-option instruction=question.")
 @click.option("--scorers", default=None, help="Comma-separated scorer/indicator names.")
 @click.option("--config", default=None, type=click.Path(exists=True),
               help="TOML/YAML/JSON file: {name: {param: value}}.")
@@ -62,7 +66,7 @@ def scorers_cmd():
 @click.option("--chunk-size", default=1024, show_default=True)
 @click.option("--dry-run", is_flag=True, help="Only estimate model calls and tokens.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def score_cmd(path, fmt, image_root, scorers, config, assignments, out, report_path, cache_dir,
+def score_cmd(path, fmt, image_root, allow_outside_root, read_opts, scorers, config, assignments, out, report_path, cache_dir,
               no_cache, engine, chunk_size, dry_run, quiet):
     """Score the dataset at PATH and print its indicators."""
     from vlitq.api import score
@@ -70,8 +74,9 @@ def score_cmd(path, fmt, image_root, scorers, config, assignments, out, report_p
     from vlitq.data.formats import FormatError, read
 
     try:
-        ds = read(path, format=fmt, image_root=image_root)
-    except (FormatError, ValueError, OSError) as exc:
+        ds = read(path, format=fmt, image_root=image_root, allow_outside_root=allow_outside_root,
+                  **parse_read_options(read_opts))
+    except (FormatError, ValueError, OSError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
     cfg = merge(load_config(config), parse_assignments(list(assignments)))
     names = [s.strip() for s in scorers.split(",")] if scorers else None
@@ -92,18 +97,29 @@ def score_cmd(path, fmt, image_root, scorers, config, assignments, out, report_p
         rep.save(out)
         click.echo(f"report data saved to {out}")
     if report_path:
-        write_report(rep, report_path)
+        write_report(rep, report_path, dataset=ds)
         click.echo(f"report written to {report_path}")
 
 
-def write_report(rep, path: str) -> None:
+def parse_read_options(pairs) -> dict:
+    """``["instruction=question", "split=train"]`` → ``{"instruction": "question", ...}``."""
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise click.BadParameter(f"expected KEY=VALUE, got {p!r}", param_hint="--read-option")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def write_report(rep, path: str, dataset=None) -> None:
     if path.endswith(".json"):
         rep.to_json(path)
     elif path.endswith(".md"):
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(rep.to_markdown())
     else:
-        rep.to_html(path)
+        rep.to_html(path, dataset=dataset)
 
 
 def _add_contributed() -> None:

@@ -20,7 +20,7 @@ Readers may add further columns (e.g. ``objects`` for CHAIR); scorers see every 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import polars as pl
 
@@ -126,6 +126,12 @@ class Dataset:
         """Build a dataset from records made with :func:`make_sample` (or dicts like them)."""
         return cls(records_to_frame(records), **kwargs)
 
+    @classmethod
+    def from_iter(cls, samples: Iterable[dict], chunk_size: int = 20_000, **kwargs) -> "Dataset":
+        """Build a dataset from a stream of samples, converting ``chunk_size`` at a time (so
+        the Python objects of only one chunk are alive at once)."""
+        return cls(iter_to_frame(samples, chunk_size), **kwargs)
+
     def __len__(self) -> int:
         return self.frame.height
 
@@ -145,7 +151,8 @@ class Dataset:
         return self.with_frame(self.frame.filter(pl.col("sample_id").is_in(keep.implode())))
 
     def with_frame(self, frame: pl.DataFrame) -> "Dataset":
-        return Dataset(frame, self.image_root, self.format, dict(self.meta), self.allow_outside_root)
+        return Dataset(frame, self.image_root, self.format, dict(self.meta),
+                       self.allow_outside_root)
 
     def head(self, n: int = 5) -> "Dataset":
         return self.with_frame(self.frame.head(n))
@@ -177,29 +184,89 @@ class Dataset:
         return write(self, path, format=format, **kwargs)
 
 
+def iter_to_frame(samples: Iterable[dict], chunk_size: int = 20_000) -> pl.DataFrame:
+    """:func:`records_to_frame` over a stream, chunk by chunk; ids unique over the whole."""
+    frames, buf = [], []
+    for s in samples:
+        buf.append(s)
+        if len(buf) >= chunk_size:
+            frames.append(records_to_frame(buf))
+            buf = []
+    if buf or not frames:
+        frames.append(records_to_frame(buf))
+    if len(frames) == 1:
+        return frames[0]
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    if frame["sample_id"].is_duplicated().any():
+        frame = frame.with_columns(
+            pl.Series("sample_id", _dedupe_ids(frame["sample_id"].to_list()), dtype=pl.Utf8))
+    return frame
+
+
 def records_to_frame(records: Sequence[dict]) -> pl.DataFrame:
-    """Records → frame with the core schema; extra keys become extra columns."""
-    records = list(records)
+    """Records → frame with the core schema; extra keys become extra columns.
+
+    The nested columns (``turns``, ``images``, ``source``) are built as flat Arrow arrays plus
+    offsets, not row by row: at 100k samples this is ~20x faster than letting polars infer
+    nested values one row at a time.
+    """
+    import pyarrow as pa
+
+    records = records if isinstance(records, list) else list(records)
+    if not records:
+        return pl.DataFrame(schema=SCHEMA)
     ids = _dedupe_ids([str(r["sample_id"]) for r in records])
-    cols: dict[str, list] = {c: [] for c in CORE_COLUMNS}
+    n = len(records)
+    t_off, ins, res = [0], [], []
+    i_off, refs = [0], []
+    s_fmt, s_file, s_idx = [], [], []
+    simple: dict[str, list] = {"task": [], "language": [], "original": [], "read_error": []}
     extra_keys: list[str] = []
+    seen = set(SCHEMA)
     for r in records:
-        for k in r:
-            if k not in SCHEMA and k not in extra_keys:
-                extra_keys.append(k)
+        turns = r.get("turns") or ()
+        for t in turns:
+            ins.append(t.get("instruction"))
+            res.append(t.get("response"))
+        t_off.append(len(ins))
+        imgs = r.get("images") or ()
+        refs.extend(imgs)
+        i_off.append(len(refs))
+        src = r.get("source") or {}
+        s_fmt.append(src.get("format"))
+        s_file.append(src.get("file"))
+        s_idx.append(src.get("index"))
+        for c, col in simple.items():
+            col.append(r.get(c))
+        if len(r) > 8:
+            for k in r:
+                if k not in seen:
+                    seen.add(k)
+                    extra_keys.append(k)
+    turn_values = pa.StructArray.from_arrays(
+        [pa.array(ins, pa.string()), pa.array(res, pa.string())],
+        names=["instruction", "response"])
+    turns_arr = pa.ListArray.from_arrays(pa.array(t_off, pa.int32()), turn_values)
+    images_arr = pa.ListArray.from_arrays(pa.array(i_off, pa.int32()),
+                                          pa.array([str(x) for x in refs], pa.string()))
+    source_arr = pa.StructArray.from_arrays(
+        [pa.array(s_fmt, pa.string()), pa.array(s_file, pa.string()),
+         pa.array(s_idx, pa.int64())], names=["format", "file", "index"])
+    series = [pl.Series("sample_id", ids, dtype=pl.Utf8),
+              pl.Series("images", images_arr), pl.Series("turns", turns_arr),
+              pl.Series("task", simple["task"], dtype=pl.Utf8),
+              pl.Series("language", simple["language"], dtype=pl.Utf8),
+              pl.Series("source", source_arr),
+              pl.Series("original", simple["original"], dtype=pl.Utf8),
+              pl.Series("read_error", simple["read_error"], dtype=pl.Utf8)]
+    series = [s.cast(SCHEMA[s.name]) if s.dtype != SCHEMA[s.name] else s for s in series]
     for k in extra_keys:
-        cols[k] = []
-    for sid, r in zip(ids, records):
-        for c in CORE_COLUMNS:
-            cols[c].append(sid if c == "sample_id" else r.get(c))
-        for k in extra_keys:
-            cols[k].append(r.get(k))
-    series = [pl.Series(c, cols[c], dtype=SCHEMA[c]) for c in CORE_COLUMNS]
-    for k in extra_keys:
+        vals = [r.get(k) for r in records]
         try:
-            series.append(pl.Series(k, cols[k], strict=False))
+            series.append(pl.Series(k, vals, strict=False))
         except Exception:  # mixed types: keep them as JSON text rather than fail the read
             import json
 
-            series.append(pl.Series(k, [None if v is None else json.dumps(v) for v in cols[k]]))
-    return pl.DataFrame(series) if records else pl.DataFrame(schema=SCHEMA)
+            series.append(pl.Series(k, [None if v is None else json.dumps(v) for v in vals]))
+    assert all(len(s) == n for s in series)
+    return pl.DataFrame(series)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import os
+import re
 import warnings
 
 from vlitq._utils import blake2b
@@ -35,6 +37,23 @@ def is_inline(ref: str) -> bool:
     return ref.startswith("data:")
 
 
+MISSING_PREFIX = "missing:"
+
+
+def missing_ref(reason: str) -> str:
+    """A reference standing for an image the data names but does not hold.
+
+    Readers use it (e.g. a MIMIC-IT image id absent from the image file) so the sample keeps
+    its place and the image scorers report ``reason``.
+
+    >>> read_image_bytes(missing_ref("image id 'X1' is not in images.json"))
+    Traceback (most recent call last):
+    ...
+    vlitq.data.images.ImageError: image not available: image id 'X1' is not in images.json
+    """
+    return MISSING_PREFIX + reason
+
+
 def resolve_path(ref: str, image_root: str | None, allow_outside_root: bool = False) -> str:
     """Absolute path of a path reference; refuses paths escaping ``image_root``.
 
@@ -45,11 +64,16 @@ def resolve_path(ref: str, image_root: str | None, allow_outside_root: bool = Fa
     """
     if image_root is None:
         return os.path.abspath(ref)
-    root = os.path.realpath(image_root)
+    root = _realpath_cached(image_root)
     path = os.path.realpath(os.path.join(root, ref))
     if not allow_outside_root and os.path.commonpath([root, path]) != root:
         raise ImageError(f"image path escapes the image root: {ref!r}")
     return path
+
+
+@functools.lru_cache(maxsize=64)
+def _realpath_cached(path: str) -> str:
+    return os.path.realpath(path)
 
 
 def read_image_bytes(
@@ -58,6 +82,8 @@ def read_image_bytes(
     """The encoded bytes of an image reference (no decoding)."""
     if not isinstance(ref, str) or not ref:
         raise ImageError("empty image reference")
+    if ref.startswith(MISSING_PREFIX):
+        raise ImageError("image not available: " + ref[len(MISSING_PREFIX):])
     if is_inline(ref):
         try:
             payload = ref.split(",", 1)[1]
@@ -89,7 +115,10 @@ def decode_image(data: bytes, *, ref: str = "", mode: str = "RGB"):
         raise ImageError(f"image exceeds the pixel limit (decompression bomb?): {exc}") from None
     except Exception as exc:  # PIL raises many types for corrupt data
         what = f" {ref!r}" if ref and not is_inline(ref) else ""
-        raise ImageError(f"image{what} cannot be decoded: {type(exc).__name__}: {exc}") from None
+        # object addresses would make the reason differ between identical runs
+        msg = re.sub(r" (at|object at) 0x[0-9a-fA-F]+", "", str(exc))
+        msg = re.sub(r"<_io\.BytesIO[^>]*>", "data", msg)
+        raise ImageError(f"image{what} cannot be decoded: {type(exc).__name__}: {msg}") from None
 
 
 def open_image(ref: str, image_root: str | None = None, allow_outside_root: bool = False,

@@ -127,7 +127,7 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
     hasher = _ImageHasher()
     timings = timings if timings is not None else {}
     pieces: dict[str, list[list]] = {c: [] for s in scorers for c in s.output_columns()}
-    total = len(dataset) * max(1, len(scorers))
+    total = len(dataset) * max(1, len(scorers)) if getattr(dataset, "length_known", True) else None
     bar = progress(total=total, desc="vlitq score", unit="sample", disable=not show_progress or None)
     try:
         for chunk in dataset.iter_chunks(chunk_size):
@@ -181,21 +181,29 @@ def _aggregate(scorer: Scorer, s: pl.Series) -> tuple[float | None, int]:
 
 
 def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int = 1024,
-        show_progress: bool = True, extra_info: dict | None = None) -> Report:
-    """Score ``dataset`` with scorers then indicators; assemble the :class:`Report`."""
+        show_progress: bool = True, extra_info: dict | None = None, score_fn=None) -> Report:
+    """Score ``dataset`` with scorers then indicators; assemble the :class:`Report`.
+
+    ``score_fn(dataset, scorers, cache, chunk_size=, show_progress=, timings=)`` computes the
+    per-sample columns (default: :func:`run_scorers`; the Ray engine passes its own)."""
     t_start = time.time()
     scorers = [c for c in components if isinstance(c, Scorer)]
     indicators = order_indicators([c for c in components if isinstance(c, Indicator)])
     timings: dict[str, float] = {}
-    frame = dataset.frame
+    streaming = hasattr(dataset, "gathered")
+    if not streaming:
+        frame = dataset.frame
+    scored = (score_fn or run_scorers)(dataset, scorers, cache, chunk_size=chunk_size,
+                                       show_progress=show_progress, timings=timings)
+    if streaming:  # indicators see the light frame gathered while streaming
+        dataset = dataset.gathered()
+        frame = dataset.frame
     produced = {c for s in scorers for c in s.output_columns()}
     # a scorer may own a data column's name (the ``language`` scorer: it copies the data's
     # value into ``language_given``); its output wins rather than clashing
     base_cols = [c for c in ("sample_id", "task", "language", "read_error")
                  if c in frame.columns and c not in produced]
     samples = frame.select(base_cols)
-    scored = run_scorers(dataset, scorers, cache, chunk_size=chunk_size,
-                         show_progress=show_progress, timings=timings)
     if scored.width:
         samples = pl.concat([samples, scored], how="horizontal")
 
@@ -269,6 +277,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         "n_samples": len(dataset),
         "format": dataset.format,
         "image_root": dataset.image_root,
+        "streamed": streaming,
         "task_column": task_column,
         "components": comp_info,
         "cache": (cache.root if cache is not None else None),

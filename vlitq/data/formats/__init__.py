@@ -79,7 +79,8 @@ def get_format(name: str) -> Format:
     try:
         return _FORMATS[name]
     except KeyError:
-        raise FormatError(f"unknown format {name!r}; known: {', '.join(sorted(_FORMATS))}") from None
+        known = ", ".join(sorted(_FORMATS))
+        raise FormatError(f"unknown format {name!r}; known: {known}") from None
 
 
 def _head(path: str, n: int = 65536) -> str:
@@ -108,6 +109,20 @@ def detect(path: str | os.PathLike) -> str:
     )
 
 
+def _check_options(fmt: Format, func, options: dict) -> None:
+    """A misspelled or foreign option fails with the options the format takes."""
+    import inspect
+
+    params = inspect.signature(func).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n != "image_root"]
+    bad = [k for k in options if k not in known]
+    if bad:
+        raise FormatError(f"format {fmt.name!r} takes no option {', '.join(map(repr, bad))}; "
+                          f"its options: {', '.join(known) or 'none'}")
+
+
 def read(source, format: str | None = None, *, image_root: str | None = None,
          allow_outside_root: bool = False, **options) -> Dataset:
     """Read a dataset file (or object) into a :class:`~vlitq.data.Dataset`.
@@ -118,27 +133,60 @@ def read(source, format: str | None = None, *, image_root: str | None = None,
         A file or folder; or a ``datasets.Dataset`` / polars / pandas frame (format ``hf`` /
         ``flat``).
     format : str, optional
-        One of :func:`formats`; detected when omitted.
+        One of :func:`formats`; detected when omitted. An explicit format always wins.
     image_root : str, optional
         Folder relative image paths are resolved against (default: the file's folder).
     allow_outside_root : bool
-        Allow image paths that resolve outside ``image_root``.
+        Allow image paths that resolve outside ``image_root`` (refused by default: a dataset
+        should not make vlitq read arbitrary files).
     **options
-        Format options, e.g. the field mapping of ``flat`` (``instruction=``, ``response=``,
-        ``image=``, ``task=``, ``id=``).
+        Format options, e.g. the field mapping of ``flat``/``hf`` (``instruction=``,
+        ``response=``, ``image=``, ``task=``, ``id=``, ``language=``), ``images=`` of
+        ``mimicit``, ``image_pattern=`` of ``coco_arc``, ``task=`` of ``m3it``/``mimicit``.
+
+    Raises
+    ------
+    FormatError
+        The source is not a dataset in the given (or any known) format, or an option is
+        unknown. Problems with single records never raise: they become rows with
+        ``read_error`` set.
+
+    Examples
+    --------
+    >>> import os, tempfile, json
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.json")
+    >>> with open(p, "w") as fh:
+    ...     json.dump([{"id": "1", "image": "a.jpg", "conversations": [
+    ...         {"from": "human", "value": "<image>\\nWhat is it?"},
+    ...         {"from": "gpt", "value": "A cat."}]}], fh)
+    >>> ds = read(p)
+    >>> ds.format, ds.frame["turns"][0][0]["instruction"]
+    ('llava', 'What is it?')
     """
     if not isinstance(source, (str, os.PathLike)):
         fmt = get_format(format or _object_format(source))
+        if fmt.read is None:
+            raise FormatError(f"format {fmt.name!r} reads files only, not a "
+                              f"{type(source).__name__}")
+        _check_options(fmt, fmt.read, options)
         ds = fmt.read(source, image_root=image_root, **options)
     else:
         path = os.fspath(source)
+        if not os.path.exists(path):
+            raise FormatError(f"no such file or folder: {path}")
         fmt = get_format(format or detect(path))
         if image_root is None:
             image_root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
         if fmt.read is not None:
+            _check_options(fmt, fmt.read, options)
             ds = fmt.read(path, image_root=image_root, **options)
         else:
-            ds = Dataset.from_records(list(fmt.iter_samples(path, **options)))
+            _check_options(fmt, fmt.iter_samples, options)
+            try:
+                ds = Dataset.from_iter(fmt.iter_samples(path, **options))
+            except IsADirectoryError:
+                raise FormatError(f"{path}: format {fmt.name!r} reads a file, not a folder"
+                                  ) from None
     ds.image_root = image_root if ds.image_root is None else ds.image_root
     ds.format = ds.format or fmt.name
     ds.allow_outside_root = allow_outside_root
@@ -156,18 +204,38 @@ def iter_samples(source, format: str | None = None, **options) -> Iterator[dict]
 
 
 def write(dataset: Dataset, path: str | os.PathLike, *, format: str | None = None, **options):
-    """Write ``dataset`` in ``format`` (default: the format it was read from)."""
+    """Write ``dataset`` in ``format`` (default: the format it was read from).
+
+    Records are written back from their original text, so samples you did not change come out
+    identical (read → write → read is lossless). ``format="llava"`` converts any dataset to
+    LLaVA conversations (see :func:`export_llava`); other conversions are refused.
+    """
     name = format or dataset.format
     if name is None:
         raise FormatError("the dataset has no source format: pass format=...")
+    if dataset.format is not None and name not in (dataset.format, "llava"):
+        raise FormatError(f"a {dataset.format} dataset cannot be written as {name}; write it "
+                          "as its own format or export it with format='llava'")
     fmt = get_format(name)
     if fmt.write is None:
         raise FormatError(f"format {name!r} cannot be written")
+    _check_options(fmt, fmt.write, options)
     return fmt.write(dataset, os.fspath(path), **options)
+
+
+def export_llava(dataset: Dataset, path: str | os.PathLike, **options) -> dict:
+    """Write any dataset as LLaVA conversations JSON (see
+    :func:`vlitq.data.formats.llava.export`: inline images are written out as files)."""
+    from vlitq.data.formats.llava import export
+
+    return export(dataset, path, **options)
 
 
 def _object_format(obj) -> str:
     mod = type(obj).__module__
     if mod.startswith("datasets"):
         return "hf"
-    return "flat"
+    if mod.startswith(("polars", "pandas")):
+        return "flat"
+    raise FormatError(f"cannot read a {type(obj).__name__}: pass a file path, a "
+                      "datasets.Dataset, or a polars/pandas DataFrame")

@@ -1,38 +1,161 @@
-"""Helpers shared by format modules: JSON / JSON Lines iteration with per-record errors."""
+"""Helpers shared by format modules: JSON / JSON Lines iteration with per-record errors,
+faithful write-back of original records, and image references.
+
+Readers never raise on one bad record: a malformed JSON line, an element of a JSON array that
+does not parse, a non-UTF-8 byte, a record of the wrong shape all become placeholder samples
+with ``read_error`` set (see :func:`error_sample`), so they keep their place and show in the
+report's ``errors`` with their file and line. Only a file that is not a dataset at all raises a
+:class:`~vlitq.data.formats.FormatError`.
+"""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 from typing import Any, Iterator
 
 from vlitq.data.dataset import make_sample
 
+logger = logging.getLogger("vlitq")
+
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one record larger than this is refused, not parsed
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_DECODER = json.JSONDecoder()
+_WS = re.compile(r"[ \t\n\r]*")
 
 
 def stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
+def format_error(message: str):
+    from vlitq.data.formats import FormatError
+
+    return FormatError(message)
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return line, col
+
+
+def _resync(text: str, pos: int, marker: str | None) -> int:
+    """Position of the next plausible array element start after ``pos`` (or -1)."""
+    if marker:  # elements start like the first one did: none further, none left
+        return text.find(marker, pos + 1)
+    # no marker (the first element is not an object): the next '{' after a '},' separator
+    m = re.compile(r"}\s*,\s*({)").search(text, pos + 1)
+    return m.start(1) if m else -1
+
+
+def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
+                    ) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    """Elements of a top-level JSON array, each with its exact source text.
+
+    A malformed element is reported (with its line and column) and reading goes on at the next
+    element that starts like the first one did, so one broken record does not lose the file.
+    """
+    n = len(text)
+    pos = _WS.match(text, start).end()
+    if pos >= n or text[pos] != "[":
+        raise format_error(f"{path}: not a JSON array")
+    pos = _WS.match(text, pos + 1).end()
+    if pos < n and text[pos] == "]":
+        return
+    index = 0
+    decode = _DECODER.raw_decode
+    first = re.compile(r'\{\s*"(?:[^"\\]|\\.)*"').match(text, pos)
+    marker = first.group(0) if first else None  # how elements start, to resynchronise
+    while pos < n:
+        try:
+            rec, end = decode(text, pos)
+        except ValueError as exc:
+            line, col = _line_col(text, pos)
+            nxt = _resync(text, pos, marker)
+            raw = text[pos: (nxt if nxt > 0 else min(n, pos + 2000))]
+            yield index, None, _clean(raw), (
+                f"malformed JSON in array element {index} (starting line {line}): {_why(exc)}")
+            index += 1
+            if nxt < 0:
+                return
+            pos = nxt
+            continue
+        raw = text[pos:end]
+        if had_bad_bytes and _SURROGATE.search(raw):
+            line, _ = _line_col(text, pos)
+            yield index, None, _clean(raw), (
+                f"array element {index} (line {line}) is not valid UTF-8")
+        else:
+            yield index, rec, raw, None
+        index += 1
+        pos = _WS.match(text, end).end()
+        if pos < n and text[pos] == ",":
+            pos = _WS.match(text, pos + 1).end()
+        elif pos < n and text[pos] == "]":
+            return
+        elif pos < n:
+            line, col = _line_col(text, pos)
+            nxt = _resync(text, pos, marker)
+            yield index, None, _clean(text[pos: pos + 200]), (
+                f"malformed JSON after array element {index - 1} at line {line} column {col}: "
+                "expected ',' or ']'")
+            index += 1
+            if nxt < 0:
+                return
+            pos = nxt
+
+
+def _why(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return str(exc)
+
+
+def _clean(s: str | None) -> str | None:
+    """Text safe to store (lone surrogates from undecodable bytes → U+FFFD)."""
+    if s is None:
+        return None
+    return _SURROGATE.sub("\ufffd", s) if _SURROGATE.search(s) else s
+
+
+def read_text(path: str) -> tuple[str, bool]:
+    """File text and whether it held bytes that are not UTF-8 (kept as lone surrogates)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="surrogateescape"), True
+
+
+def first_char(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    head = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    s = head.lstrip()
+    return s[:1]
+
+
 def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | None]]:
     """Yield ``(index, record, raw_text, error)`` from a JSON array file or a JSON Lines file.
 
     JSON Lines: index is the 1-based line number; a malformed line yields ``record=None`` with
-    the error and its raw text. JSON: index is the position in the top-level array.
+    the error and its raw text. JSON: index is the position in the top-level array, and the raw
+    text is the element's exact source text.
     """
-    with open(path, "rb") as fh:
-        first = fh.read(4096).lstrip()
-    if first.startswith(b"["):
-        try:
-            with open(path, "rb") as fh:
-                data = json.loads(fh.read().decode("utf-8", errors="surrogateescape"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: not valid JSON: {exc}") from None
-        for i, rec in enumerate(data):
-            yield i, rec, None, None
+    if first_char(path) == b"[":
+        text, bad = read_text(path)
+        yield from iter_json_array(path, text, bad)
         return
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             if not raw.strip():
                 continue
             if len(raw) > MAX_LINE_BYTES:
@@ -43,33 +166,178 @@ def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | N
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 text = raw.decode("utf-8", errors="replace")
-                yield lineno, None, text, f"line is not valid UTF-8: {exc.reason} at byte {exc.start}"
+                yield lineno, None, text.rstrip("\r\n"), (
+                    f"line is not valid UTF-8: {exc.reason} at byte {exc.start}")
                 continue
+            text = text.rstrip("\r\n")
             try:
                 yield lineno, json.loads(text), text, None
             except ValueError as exc:
-                yield lineno, None, text, f"malformed JSON: {exc}"
+                yield lineno, None, text, f"malformed JSON: {_why(exc)}"
+
+
+def iter_format_samples(path: str, fmt: str, convert) -> Iterator[dict]:
+    """Samples of a JSON / JSON Lines file: ``convert(rec, path, index, raw)`` per record.
+
+    Raises :class:`FormatError` when the file is not JSON at all (no record parses).
+    """
+    n_ok = n_bad = 0
+    first_err = None
+    buffered: list[dict] = []
+    for index, rec, raw, err in iter_json_records(path):
+        if err:
+            n_bad += 1
+            first_err = first_err or err
+            sample = error_sample(fmt, path, index, raw, err)
+        else:
+            n_ok += 1
+            try:
+                sample = convert(rec, path, index, raw)
+            except Exception as exc:  # a record of an unexpected shape: an error row, not a crash
+                sample = error_sample(fmt, path, index, raw,
+                                      f"cannot read record: {type(exc).__name__}: {exc}")
+        if n_ok == 0:
+            # until one record parses we do not know whether this is a dataset at all
+            buffered.append(sample)
+            if n_bad >= 20:
+                raise format_error(f"{path}: not a {fmt} dataset (the first {n_bad} records do "
+                                   f"not parse; first problem: {first_err})")
+            continue
+        if buffered:
+            yield from buffered
+            buffered = []
+        yield sample
+    if n_ok == 0 and n_bad:
+        raise format_error(f"{path}: not a {fmt} dataset (no record parses; first problem: "
+                           f"{first_err})")
+    yield from buffered
 
 
 def error_sample(fmt: str, path: str, index: int, raw: str | None, reason: str) -> dict:
     """A placeholder sample for a record that could not be read: it keeps its place."""
-    return make_sample(f"{stem(path)}:{index}", [], [], original=raw, read_error=reason,
+    return make_sample(f"{stem(path)}:{index}", [], [], original=_clean(raw), read_error=reason,
                        source={"format": fmt, "file": path, "index": index})
 
 
+def original_text(rec, raw: str | None) -> str:
+    """The record's own source text when we have it, else its JSON."""
+    if raw is not None:
+        return raw
+    return json.dumps(rec, ensure_ascii=False)
+
+
 def is_jsonl(path: str) -> bool:
-    with open(path, "rb") as fh:
-        return not fh.read(4096).lstrip().startswith(b"[")
+    return first_char(path) != b"["
+
+
+def good_originals(dataset) -> list[str]:
+    """Original record texts of the rows that were read (read errors are not records)."""
+    frame = dataset.frame
+    if "read_error" in frame.columns:
+        bad = frame["read_error"].is_not_null().sum()
+        if bad:
+            logger.warning("writing %d records; %d rows that could not be read are left out",
+                           frame.height - bad, bad)
+        frame = frame.filter(frame["read_error"].is_null())
+    origs = frame["original"].to_list()
+    missing = sum(o is None for o in origs)
+    if missing:
+        raise format_error(f"{missing} samples have no original record; write them with "
+                           "format='llava' (export) instead")
+    return origs
 
 
 def dump_json_records(records: list, path: str, jsonl: bool) -> None:
-    """Write records as a JSON array or JSON Lines (UTF-8, non-ASCII kept)."""
+    """Write records (dicts, or their JSON source text) as a JSON array or JSON Lines.
+
+    Source texts are written as they are, so unchanged records keep even their formatting.
+    """
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as fh:
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    with open(tmp, "w", encoding="utf-8") as fh:
         if jsonl:
             for r in records:
-                fh.write(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
+                fh.write(r.replace("\n", " ") if isinstance(r, str)
+                         else json.dumps(r, ensure_ascii=False))
                 fh.write("\n")
         else:
-            json.dump(records, fh, ensure_ascii=False, indent=1)
+            fh.write("[")
+            for i, r in enumerate(records):
+                fh.write(",\n" if i else "\n")
+                fh.write(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
+            fh.write("\n]\n" if records else "]\n")
     os.replace(tmp, path)
+
+
+def missing_ref(reason: str) -> str:
+    """An image reference that stands for an image the data names but does not hold."""
+    from vlitq.data.images import missing_ref as _m
+
+    return _m(reason)
+
+
+_NEXT_MEMBER = re.compile(r',\s*("(?:[^"\\]|\\.)*")\s*:\s*(?=[{\[])')
+
+
+def iter_json_object_members(path: str, text: str, had_bad_bytes: bool, start: int
+                             ) -> Iterator[tuple[str, int, Any, str | None, str | None]]:
+    """Members ``(key, index, value, raw_value_text, error)`` of the JSON object at ``start``.
+
+    Like :func:`iter_json_array`, a malformed member is reported with its line and reading goes
+    on at the next ``, "key": {`` that follows.
+    """
+    n = len(text)
+    pos = _WS.match(text, start).end()
+    if pos >= n or text[pos] != "{":
+        raise format_error(f"{path}: expected a JSON object at offset {start}")
+    pos = _WS.match(text, pos + 1).end()
+    index = 0
+    decode = _DECODER.raw_decode
+    # members are recognised by how the first one starts ('"key": {"instruction"'), so that a
+    # resync does not land on a key nested inside the broken member
+    first = re.compile(r'"(?:[^"\\]|\\.)*"\s*:\s*\{\s*("(?:[^"\\]|\\.)*")').match(text, pos)
+    next_member = (re.compile(r',\s*("(?:[^"\\]|\\.)*")\s*:\s*(?=\{\s*' + re.escape(first.group(1))
+                              + ")") if first else _NEXT_MEMBER)
+    while pos < n and text[pos] != "}":
+        key = None
+        try:
+            key, end = decode(text, pos)
+            if not isinstance(key, str):
+                raise ValueError("expected a string key")
+            pos2 = _WS.match(text, end).end()
+            if pos2 >= n or text[pos2] != ":":
+                raise ValueError("expected ':'")
+            vstart = _WS.match(text, pos2 + 1).end()
+            value, vend = decode(text, vstart)
+        except ValueError as exc:
+            line, col = _line_col(text, pos)
+            m = next_member.search(text, pos + 1)
+            yield (key if isinstance(key, str) else f"#{index}"), index, None, \
+                _clean(text[pos: m.start() if m else min(n, pos + 2000)]), (
+                    f"malformed JSON in member {index} (starting line {line}): {_why(exc)}")
+            index += 1
+            if not m:
+                return
+            pos = m.start(1)
+            continue
+        raw = text[vstart:vend]
+        if had_bad_bytes and (_SURROGATE.search(raw) or _SURROGATE.search(key)):
+            line, _ = _line_col(text, pos)
+            yield _clean(key), index, None, _clean(raw), (
+                f"member {index} (line {line}) is not valid UTF-8")
+        else:
+            yield key, index, value, raw, None
+        index += 1
+        pos = _WS.match(text, vend).end()
+        if pos < n and text[pos] == ",":
+            pos = _WS.match(text, pos + 1).end()
+        elif pos < n and text[pos] != "}":
+            line, col = _line_col(text, pos)
+            m = next_member.search(text, pos)
+            yield f"#{index}", index, None, _clean(text[pos: pos + 200]), (
+                f"malformed JSON after member {index - 1} at line {line} column {col}: "
+                "expected ',' or '}'")
+            index += 1
+            if not m:
+                return
+            pos = m.start(1)

@@ -1,0 +1,1 @@
+OFFLINE_PARAMS = {}
