@@ -131,3 +131,16 @@ def seed_bench(tmp_path):
     path.write_text(json.dumps({"questions": questions,
                                 "question_type": {"Instance Attributes": 1, "Scene": 2}}))
     return path
+
+
+@pytest.fixture()
+def colour_subset(tmp_path):
+    """A vlitq Dataset of 4 samples (one two-turn) with small images, plus one without an image."""
+    from vlitq.data.dataset import Dataset, make_sample
+
+    imgs = write_images(tmp_path, n=4, seed=1)
+    recs = [make_sample(f"s{i}", [("What colour is the square?", f"The square is {c}.")],
+                        [name]) for i, (name, c) in enumerate(imgs)]
+    recs[0]["turns"].append({"instruction": "Is it a circle?", "response": "no"})
+    recs.append(make_sample("text-only", [("Say yes.", "yes")], []))
+    return Dataset.from_records(recs, image_root=str(tmp_path))

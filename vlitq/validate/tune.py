@@ -299,8 +299,9 @@ def _training_args(transformers, out: str, hp: dict, on_cuda: bool):
               save_strategy="steps", save_steps=hp["save_steps"],
               save_total_limit=hp["save_total_limit"], logging_steps=hp["logging_steps"],
               report_to=[], remove_unused_columns=False, seed=hp["seed"],
-              dataloader_num_workers=hp["num_workers"],
-              gradient_checkpointing=hp["gradient_checkpointing"])
+              dataloader_num_workers=hp["num_workers"])
+    if hp["gradient_checkpointing"]:
+        kw["gradient_checkpointing"] = True
     warm = hp["warmup"]
     if 0 < warm < 1 and "warmup_ratio" in params:  # transformers 4.x
         kw["warmup_ratio"] = warm
