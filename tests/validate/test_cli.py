@@ -79,3 +79,36 @@ def test_heatmap_cells():
     assert [list(r) for r in heat.z] == [[0.91, -0.2], [None, 0.5]]
     assert (heat.zmin, heat.zmax) == (-1, 1)
     assert list(heat.y) == ["a", "b"] and list(heat.x) == ["x", "y"]
+
+
+def test_tune_and_evaluate_commands(tiny_llava, colour_subset, seed_bench, tmp_path):
+    import json as _json
+
+    subset = tmp_path / "kept.json"
+    from vlitq.validate.tune import to_llava_records
+
+    recs = [r for r in to_llava_records(colour_subset) if "image" in r]
+    subset.write_text(_json.dumps(recs))
+    res = CliRunner().invoke(main, ["tune", str(subset), "--model", "llava", "--show-defaults",
+                                    "--out", str(tmp_path / "o"), "--set", "lr=3e-5"])
+    assert res.exit_code == 0, res.output
+    assert _json.loads(res.output)["lr"] == 3e-5
+    out = tmp_path / "o"
+    res = CliRunner().invoke(main, [
+        "tune", str(subset), "--model", "llava", "--base", tiny_llava, "--out", str(out),
+        "--image-root", colour_subset.image_root, "--max-steps", "1", "--set", "device=cpu",
+        "--set", "num_workers=0", "--set", "batch_size=2"])
+    assert res.exit_code == 0, res.output
+    assert "tuned llava on 4 examples" in res.output
+    perf = tmp_path / "perf.csv"
+    for name in ("subset-a", "subset-b"):
+        res = CliRunner().invoke(main, [
+            "evaluate", str(out), str(seed_bench), "--device", "cpu", "--dataset", name,
+            "--model-name", "llava", "--performance", str(perf), "--quiet",
+            "--predictions", str(tmp_path / "p.jsonl")])
+        assert res.exit_code == 0, res.output
+    table = pl.read_csv(perf)
+    assert table["dataset"].to_list() == ["subset-a", "subset-b"]
+    assert set(table.columns) == {"dataset", "model", "Instance Attributes", "Scene"}
+    res = CliRunner().invoke(main, ["tune", str(subset), "--out", str(out), "--set", "lrr=1"])
+    assert res.exit_code != 0 and "unknown hyper-parameter" in res.output

@@ -85,4 +85,117 @@ def icc_cmd(ratings, form, confidence, table_path):
         click.echo(f"table written to {table_path}")
 
 
-commands = [correlate_cmd, icc_cmd]
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"true": True, "false": False}.get(text.lower(), text)
+
+
+@click.command("tune")
+@click.argument("subset", type=click.Path(exists=True))
+@click.option("--model", "kind", default="llava", show_default=True,
+              type=click.Choice(["llava", "blip2", "openflamingo"]))
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output folder (checkpoints, final model, vlitq_tune.json).")
+@click.option("--base", default=None,
+              help="Hub name or folder of the model to start from (default: the paper's).")
+@click.option("--image-root", default=None, type=click.Path(file_okay=False))
+@click.option("--config", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="TOML/YAML/JSON file; its [llava] / [blip2] / [openflamingo] table "
+                   "overrides the defaults.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Override one hyper-parameter, e.g. --set lr=1e-5 (repeatable).")
+@click.option("--lora", is_flag=True, help="LoRA on the language model (peft).")
+@click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --out.")
+@click.option("--max-steps", default=None, type=int, help="Stop after this many steps.")
+@click.option("--show-defaults", is_flag=True, help="Print the hyper-parameters and exit.")
+def tune_cmd(subset, kind, out, base, image_root, config, assignments, lora, resume, max_steps,
+             show_defaults):
+    """Instruction-tune LLaVA, BLIP-2 or OpenFlamingo on SUBSET (a dataset file vlitq reads).
+
+    Multi-GPU: launch with `torchrun --nproc_per_node 8 -m vlitq.cli tune ...` or
+    `accelerate launch -m vlitq.cli tune ...`.
+    """
+    from vlitq.config import load_config
+    from vlitq.validate.tune import hyperparameters, tune
+
+    overrides = dict(load_config(config).get(kind, {}))
+    for a in assignments:
+        if "=" not in a:
+            raise click.BadParameter(f"{a!r} is not KEY=VALUE", param_hint="--set")
+        k, v = a.split("=", 1)
+        overrides[k.strip()] = _parse_value(v.strip())
+    if lora:
+        overrides["lora"] = True
+    if resume:
+        overrides["resume"] = True
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    try:
+        hp = hyperparameters(kind, **overrides)
+        if show_defaults:
+            click.echo(json.dumps(hp, indent=2, default=str))
+            return
+        res = tune(subset, model=kind, out=out, base=base, image_root=image_root, **overrides)
+    except ValueError as exc:
+        _fail(exc)
+    last = f"{res.losses[-1]:.4f}" if res.losses else "n/a"
+    click.echo(f"tuned {kind} on {res.n_examples} examples ({len(res.skipped)} left out); "
+               f"last logged loss {last}; model saved to {res.out}")
+
+
+@click.command("evaluate")
+@click.argument("model")
+@click.argument("benchmark", type=click.Path(exists=True, dir_okay=False))
+@click.option("--kind", default=None, type=click.Choice(["llava", "blip2"]),
+              help="Model family (default: read from the checkpoint).")
+@click.option("--image-root", default=None, type=click.Path(file_okay=False))
+@click.option("--prompt", "prompts", multiple=True,
+              help="Prompt template with {question} (and {options}); repeat it to measure "
+                   "sensitivity to the instruction wording.")
+@click.option("--normalize", default="mean", show_default=True,
+              type=click.Choice(["mean", "sum"]),
+              help="Rank options by mean per-token or summed log-likelihood.")
+@click.option("--device", default=None)
+@click.option("--limit", default=None, type=int)
+@click.option("--dataset", "dataset_name", default=None,
+              help="Name of the tuning subset, for --performance.")
+@click.option("--model-name", default=None, help="Name of the model, for --performance.")
+@click.option("--performance", default=None, type=click.Path(dir_okay=False),
+              help="CSV to append this run's row (dataset, model, accuracy per dimension) to.")
+@click.option("--predictions", default=None, type=click.Path(dir_okay=False),
+              help="Write the per-question predictions (.parquet or .jsonl).")
+@click.option("--quiet", is_flag=True)
+def evaluate_cmd(model, benchmark, kind, image_root, prompts, normalize, device, limit,
+                 dataset_name, model_name, performance, predictions, quiet):
+    """Evaluate MODEL (a checkpoint folder or hub name) on the multiple-choice BENCHMARK by
+    option likelihood; print accuracy per dimension."""
+    import os
+
+    import polars as pl
+
+    from vlitq.validate.evaluate import evaluate
+
+    try:
+        res = evaluate(model, benchmark, kind=kind, image_root=image_root,
+                       prompt=list(prompts) or None, normalize=normalize, device=device,
+                       limit=limit, progress_bar=not quiet)
+    except ValueError as exc:
+        _fail(exc)
+    click.echo(res.summary())
+    if predictions:
+        if predictions.endswith(".parquet"):
+            res.predictions.write_parquet(predictions)
+        else:
+            res.predictions.write_ndjson(predictions)
+    if performance:
+        name = dataset_name or os.path.basename(os.path.normpath(model))
+        row = pl.DataFrame([res.to_performance_row(name, model_name or res.info["kind"])])
+        if os.path.exists(performance):
+            row = pl.concat([pl.read_csv(performance), row], how="diagonal_relaxed")
+        row.write_csv(performance)
+        click.echo(f"performance row appended to {performance}")
+
+
+commands = [correlate_cmd, icc_cmd, tune_cmd, evaluate_cmd]
