@@ -43,9 +43,9 @@ def test_converters(colour_subset):
     assert blip[1] == {"id": "s0#1", "image": llava[0]["image"],
                        "prompt": "Question: Is it a circle? Answer:", "target": "no"}
     of = to_openflamingo_records(colour_subset)
-    assert of[0]["text"] == ("<image>User: What colour is the square? GPT:<answer> The square "
-                             "is red.<|endofchunk|>User: Is it a circle? GPT:<answer> no"
-                             "<|endofchunk|>")
+    assert of[0]["text"] == ("<image>User: What colour is the square? GPT: The square "
+                             "is red.<|endofchunk|>User: Is it a circle? GPT: no<|endofchunk|>")
+    assert of[0]["turns"][1] == {"instruction": "Is it a circle?", "response": "no"}
 
 
 def test_labels_cover_exactly_the_responses(tiny_llava, colour_subset):
@@ -144,3 +144,50 @@ def test_tune_llava_lora_adapter_loads_for_evaluation(tiny_llava, colour_subset,
 def test_tune_rejects_unknown_options(colour_subset, tmp_path):
     with pytest.raises(ValueError, match="unknown hyper-parameter"):
         tune(colour_subset, model="llava", out=tmp_path, learning_rate=1e-3)
+
+
+def _openflamingo_env():
+    """open_flamingo importable here, or a folder holding it (and einops, einops_exts) named by
+    VLITQ_OPENFLAMINGO_PATH (e.g. made with pip install --no-deps --target DIR open-flamingo
+    einops einops-exts); None when neither."""
+    import importlib.util
+
+    extra = os.environ.get("VLITQ_OPENFLAMINGO_PATH")
+    if extra and os.path.isdir(os.path.join(extra, "open_flamingo")):
+        return {"PYTHONPATH": extra}
+    if importlib.util.find_spec("open_flamingo") and importlib.util.find_spec("einops_exts"):
+        return {}
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_openflamingo_env() is None, reason="open_flamingo is not installed "
+                    "(set VLITQ_OPENFLAMINGO_PATH to a --target folder holding it)")
+def test_tune_openflamingo_subprocess(colour_subset, tmp_path):
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from conftest import make_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    lm = tmp_path / "tiny-lm"
+    tok = make_tokenizer(image_token=False)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                                 num_hidden_layers=2, num_attention_heads=4,
+                                 num_key_value_heads=4, max_position_embeddings=512,
+                                 pad_token_id=tok.pad_token_id)).save_pretrained(lm)
+    tok.save_pretrained(lm)
+    vit = tmp_path / "vlitq-tiny-vit.json"
+    vit.write_text(json.dumps({"embed_dim": 32, "vision_cfg": {
+        "image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 100, "width": 32, "heads": 2,
+                     "layers": 1}}))
+    out = tmp_path / "of"
+    res = tune(colour_subset, model="openflamingo", base="", out=out, lang_encoder=str(lm),
+               vision_encoder="vlitq-tiny-vit", vision_pretrained="",
+               vision_config_file=str(vit), decoder_layers_attr_name="model.layers",
+               env=_openflamingo_env(), device="cpu", lr=1e-3, warmup=0, max_steps=6,
+               batch_size=2, grad_accum=1, logging_steps=1, save_steps=3, precision="fp32")
+    assert len(res.losses) == 6 and res.losses[-1] < res.losses[0]
+    assert (out / "checkpoint.pt").is_file() and (out / "checkpoint-6.pt").is_file()
+    assert res.n_examples == 4 and res.skipped == [{"id": "text-only", "reason": "no image"}]

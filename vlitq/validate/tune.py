@@ -47,7 +47,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                      "batch_size": 4, "grad_accum": 2, "max_length": 512, "precision": "fp16",
                      "vision_encoder": "ViT-L-14", "vision_pretrained": "openai",
                      "lang_encoder": "anas-awadalla/mpt-1b-redpajama-200b",
-                     "decoder_layers_attr_name": None, "python": None},
+                     "decoder_layers_attr_name": None, "vision_config_file": None,
+                     "python": None, "env": None},
 }
 COMMON = {"seed": 0, "max_steps": -1, "save_steps": 500, "save_total_limit": 2,
           "logging_steps": 10, "num_workers": 2, "gradient_checkpointing": False,
@@ -101,16 +102,19 @@ def to_blip2_records(dataset, prompt: str = "Question: {instruction} Answer:") -
 
 
 def to_openflamingo_records(dataset) -> list[dict]:
-    """Interleaved ``{"id", "images", "text"}``: ``<image>`` marks each image, each turn is
-    ``User: ... GPT:<answer> ...<|endofchunk|>`` (OpenFlamingo's instruction format)."""
+    """Interleaved ``{"id", "images", "turns", "text"}``: ``<image>`` marks each image (all
+    before the first turn), each turn is ``User: ... GPT: ...<|endofchunk|>``."""
     out = []
     for row in dataset.frame.iter_rows(named=True):
         if row["read_error"] or not row["images"]:
             continue
+        turns = _turns(row)
         text = "<image>" * len(row["images"])
-        for ins, res in _turns(row):
-            text += f"User: {ins} GPT:<answer> {res}<|endofchunk|>"
-        out.append({"id": row["sample_id"], "images": list(row["images"]), "text": text})
+        for ins, res in turns:
+            text += f"User: {ins} GPT: {res}<|endofchunk|>"
+        out.append({"id": row["sample_id"], "images": list(row["images"]),
+                    "turns": [{"instruction": i, "response": r} for i, r in turns],
+                    "text": text})
     return out
 
 
@@ -274,7 +278,7 @@ def tune(subset, model: str = "llava", out: str | os.PathLike = "vlitq-tuned",
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)
     ds = _as_dataset(subset, image_root)
-    base = base or DEFAULT_BASE[model]
+    base = DEFAULT_BASE[model] if base is None else base
     if model == "openflamingo":
         return tune_openflamingo(ds, out, base, hp)
     return _tune_hf(ds, model, out, base, hp)
@@ -436,7 +440,8 @@ def tune_openflamingo(ds, out: str, base: str, hp: dict) -> TuneResult:
     with open(cfg_file, "w", encoding="utf-8") as fh:
         json.dump(cfg, fh, indent=1, default=str)
     worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_openflamingo_train.py")
-    proc = subprocess.run([python, worker, cfg_file], check=False)
+    env = dict(os.environ, **(hp["env"] or {}))
+    proc = subprocess.run([python, worker, cfg_file], check=False, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"OpenFlamingo tuning failed (exit {proc.returncode}); is open_flamingo "
                            f"installed for {python}? (pip install open-flamingo, in its own "
