@@ -170,3 +170,21 @@ def test_model_consistency_per_dataset():
     part = perf.filter(pl.col("dataset") == "ds0")
     ratings = part.select("scene", "ocr").to_numpy().T
     assert t["icc_3_1"][0] == pytest.approx(icc(ratings, "3,1"))
+
+
+def test_indicator_table_from_saved_reports(tmp_path):
+    from vlitq.report.report import Report
+    from vlitq.validate import indicator_table
+
+    _, perf = _frames(n=4)
+    for i in range(4):
+        Report(pl.DataFrame({"sample_id": ["a"]}), indicators=pl.DataFrame(
+            {"indicator": ["matching", "balance"], "value": [20.0 + i, 5.0 - i * i]})
+        ).save(tmp_path / "reports" / f"ds{i}")
+    table = indicator_table(tmp_path / "reports")
+    assert table.columns == ["dataset", "matching", "balance"]
+    assert table["dataset"].to_list() == ["ds0", "ds1", "ds2", "ds3"]
+    assert table["balance"].to_list() == [5.0, 4.0, 1.0, -4.0]
+    a = correlate(str(tmp_path / "reports"), perf)
+    b = correlate(table, perf)
+    assert a.equals(b) and a.height == 4

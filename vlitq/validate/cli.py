@@ -14,7 +14,7 @@ def _fail(exc: Exception):
 
 
 @click.command("correlate")
-@click.argument("indicators", type=click.Path(exists=True, dir_okay=False))
+@click.argument("indicators", type=click.Path(exists=True))
 @click.argument("performance", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
               help="Heatmap file: .html (self-contained, plotly inlined), or .png/.svg (kaleido).")
@@ -29,7 +29,8 @@ def _fail(exc: Exception):
 def correlate_cmd(indicators, performance, out, method, table_path, bootstrap, seed, title):
     """Correlate dataset INDICATORS with benchmark PERFORMANCE over datasets.
 
-    INDICATORS: one row per dataset, a `dataset` column and one column per indicator.
+    INDICATORS: one row per dataset, a `dataset` column and one column per indicator; or a
+    folder of saved reports (`vlitq score DATA --out reports/NAME`), one per dataset.
     PERFORMANCE: one row per dataset and model (`dataset`, `model`, one column per benchmark
     dimension; averaged over models) or one row per dataset. Prints the table as Markdown.
     """

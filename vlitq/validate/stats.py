@@ -64,6 +64,43 @@ def _numeric_columns(frame: pl.DataFrame, exclude: Sequence[str]) -> list[str]:
     return [c for c, t in frame.schema.items() if c not in exclude and t.is_numeric()]
 
 
+def indicator_table(reports: Any) -> pl.DataFrame:
+    """One row per dataset, one column per indicator, from vlitq reports.
+
+    ``reports`` is ``{dataset name: Report or saved-report folder}``, a list of saved-report
+    folders (named by their folder), or one folder whose sub-folders are saved reports
+    (``vlitq score data.json --out reports/<name>``).
+
+    >>> from vlitq.report.report import Report
+    >>> r = Report(pl.DataFrame({"sample_id": ["a"]}), indicators=pl.DataFrame(
+    ...     {"indicator": ["matching", "balance"], "value": [25.0, 3.5]}))
+    >>> indicator_table({"llava-subset": r}).row(0)
+    ('llava-subset', 25.0, 3.5)
+    """
+    from vlitq.report.report import Report
+
+    if isinstance(reports, (str, os.PathLike)):
+        root = os.fspath(reports)
+        reports = sorted(os.path.join(root, d) for d in os.listdir(root)
+                         if os.path.isdir(os.path.join(root, d)))
+        if not reports:
+            raise ValueError(f"{root}: no saved reports (sub-folders) in it")
+    if not isinstance(reports, dict):
+        reports = {os.path.basename(os.path.normpath(os.fspath(p))): p for p in reports}
+    rows = []
+    for name, rep in reports.items():
+        if not isinstance(rep, Report):
+            rep = Report.load(rep)
+        row = {"dataset": str(name)}
+        for ind, val in zip(rep.indicators["indicator"].to_list(),
+                            rep.indicators["value"].to_list()):
+            row[ind] = None if val is None else float(val)
+        rows.append(row)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    return pl.DataFrame([{c: r.get(c) for c in cols} for r in rows],
+                        schema={c: (pl.Utf8 if c == "dataset" else pl.Float64) for c in cols})
+
+
 def average_over_models(performance: Any, *, dataset: str = "dataset",
                         model: str = "model") -> pl.DataFrame:
     """One row per dataset: the benchmark columns averaged over the models tuned on it.
@@ -154,7 +191,9 @@ def correlate(indicators: Any, performance: Any, method: str = "pearson", bootst
     Parameters
     ----------
     indicators : polars/pandas DataFrame, dict or path (CSV, Parquet, JSON)
-        One row per dataset: a ``dataset`` column and one numeric column per indicator.
+        One row per dataset: a ``dataset`` column and one numeric column per indicator. Or
+        reports: a folder of saved reports, or ``{dataset: Report or folder}`` (see
+        :func:`indicator_table`).
     performance : polars/pandas DataFrame, dict or path
         One row per (dataset, model) with a ``model`` column and one numeric column per benchmark
         dimension (the scores are averaged over models first, as in the paper), or one row per
@@ -188,7 +227,13 @@ def correlate(indicators: Any, performance: Any, method: str = "pearson", bootst
     """
     if method not in ("pearson", "spearman"):
         raise ValueError(f"method must be 'pearson' or 'spearman', not {method!r}")
-    ind = as_frame(indicators)
+    if isinstance(indicators, (str, os.PathLike)) and os.path.isdir(indicators):
+        ind = indicator_table(indicators)
+    elif isinstance(indicators, dict) and indicators and not isinstance(
+            next(iter(indicators.values())), (list, tuple, np.ndarray, pl.Series)):
+        ind = indicator_table(indicators)  # {dataset: Report or folder}
+    else:
+        ind = as_frame(indicators)
     if dataset not in ind.columns:
         raise ValueError(f"indicators have no {dataset!r} column (columns: {ind.columns})")
     if ind[dataset].is_duplicated().any():
