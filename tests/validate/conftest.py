@@ -31,8 +31,14 @@ def make_tokenizer(image_token=True):
 
 def build_llava(path):
     import torch
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     torch.manual_seed(0)
     tok = make_tokenizer()
@@ -58,9 +64,15 @@ def build_llava(path):
 
 def build_blip2(path):
     import torch
-    from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2Processor,
-                              Blip2QFormerConfig, Blip2VisionConfig, BlipImageProcessor,
-                              OPTConfig)
+    from transformers import (
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        Blip2QFormerConfig,
+        Blip2VisionConfig,
+        BlipImageProcessor,
+        OPTConfig,
+    )
 
     torch.manual_seed(0)
     # Blip2Processor adds the <image> token itself, as with the real OPT tokenizer.
@@ -125,6 +137,9 @@ def seed_bench(tmp_path):
                           **{f"choice_{c}": o for c, o in zip("abcd", opts)},
                           "answer": "ABCD"[opts.index(colour)],
                           "question_type_id": 1 if i % 2 else 2})
+    questions.append({"question_id": "video", "data_type": "video", "data_id": "v.mp4",
+                      "question": "?", "choice_a": "x", "choice_b": "y", "answer": "A",
+                      "question_type_id": 10})
     questions.append({"question_id": "broken", "data_id": "missing.png", "question": "?",
                       "choice_a": "x", "choice_b": "y", "answer": "A", "question_type_id": 1})
     path = tmp_path / "seed.json"

@@ -4,8 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from vlitq.validate.evaluate import (Question, evaluate, read_benchmark, score_options,
-                                     sensitivity)
+from vlitq.validate.evaluate import Question, evaluate, read_benchmark, score_options, sensitivity
 
 
 def test_read_benchmark_variants(tmp_path, seed_bench):

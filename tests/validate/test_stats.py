@@ -163,7 +163,7 @@ def test_t_test_p_and_lazy_exports():
 
 
 def test_model_consistency_per_dataset():
-    ind, perf = _frames()
+    _, perf = _frames()
     t = model_consistency(perf)
     assert t.columns == ["dataset", "n_models", "n_dimensions", "icc_3_1", "icc_3_k"]
     assert t.height == 8 and t["n_models"].to_list() == [3] * 8

@@ -3,9 +3,17 @@ import os
 
 import pytest
 
-from vlitq.validate.tune import (_Collator, _Examples, _llava_segments, encode_example,
-                                 hyperparameters, to_blip2_records, to_llava_records,
-                                 to_openflamingo_records, tune)
+from vlitq.validate.tune import (
+    _Collator,
+    _Examples,
+    _llava_segments,
+    encode_example,
+    hyperparameters,
+    to_blip2_records,
+    to_llava_records,
+    to_openflamingo_records,
+    tune,
+)
 
 FAST = dict(lr=1e-3, batch_size=2, grad_accum=1, device="cpu", logging_steps=1,
             num_workers=0, warmup=0)

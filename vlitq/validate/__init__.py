@@ -5,10 +5,16 @@ and transformers only when called.
 """
 from __future__ import annotations
 
-from vlitq.validate.stats import (average_over_models, correlate, icc, indicator_table,
-                                  model_consistency)
+from vlitq.validate.stats import (
+    average_over_models,
+    correlate,
+    icc,
+    indicator_table,
+    model_consistency,
+)
 
-__all__ = ["average_over_models", "correlate", "icc", "indicator_table", "model_consistency", "evaluate", "tune"]
+__all__ = ["average_over_models", "correlate", "evaluate", "icc", "indicator_table",
+           "model_consistency", "tune"]
 
 
 def __getattr__(name):

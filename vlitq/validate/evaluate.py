@@ -13,8 +13,9 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -64,6 +65,8 @@ def read_benchmark(path: str | os.PathLike) -> list[Question]:
     ``choice_b`` ...; ``answer`` as a letter, a 0-based index or the option text; a dimension
     (``dimension``, ``question_type``, ``category``, ``task``, or ``question_type_id`` named
     through the file's ``question_type`` map); an id (``question_id``/``id``, else the position).
+    Questions whose ``data_type`` is not ``image`` (SEED-Bench's video dimensions) are left out,
+    with a warning.
     """
     path = os.fspath(path)
     with open(path, encoding="utf-8") as fh:
@@ -78,8 +81,11 @@ def read_benchmark(path: str | os.PathLike) -> list[Question]:
         data = data.get("questions", data.get("data"))
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a list of questions or {{'questions': [...]}}")
-    out = []
+    out, videos = [], 0
     for i, q in enumerate(data):
+        if isinstance(q, dict) and q.get("data_type", "image") != "image":
+            videos += 1  # SEED-Bench's video dimensions: not evaluated (image models)
+            continue
         try:
             options = q.get("options", q.get("choices"))
             if options is None:
@@ -98,6 +104,9 @@ def read_benchmark(path: str | os.PathLike) -> list[Question]:
                                 "all" if dim is None else str(dim)))
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: question {i}: {exc}") from None
+    if videos:
+        logger.warning("%s: %d question(s) with data_type other than 'image' left out", path,
+                       videos)
     return out
 
 

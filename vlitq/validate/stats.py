@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -44,7 +45,7 @@ def as_frame(data: Any) -> pl.DataFrame:
         low = path.lower()
         if low.endswith(".parquet"):
             return pl.read_parquet(path)
-        if low.endswith(".jsonl") or low.endswith(".ndjson"):
+        if low.endswith((".jsonl", ".ndjson")):
             return pl.read_ndjson(path)
         if low.endswith(".json"):
             return pl.read_json(path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -432,8 +431,7 @@ def tune_openflamingo(ds, out: str, base: str, hp: dict) -> TuneResult:
                for r in ds.frame.iter_rows(named=True) if r["read_error"] or not r["images"]]
     data = os.path.join(out, "train_openflamingo.jsonl")
     with open(data, "w", encoding="utf-8") as fh:
-        for r in records:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     cfg = {**hp, "base": base, "data": data, "out": out,
            "image_root": ds.image_root, "python": python}
     cfg_file = os.path.join(out, "openflamingo_config.json")
