@@ -284,11 +284,18 @@ def _bootstrap_ci(x, y, method, b, confidence, rng) -> tuple[float, float]:
     n = len(x)
     if n < 3:
         return float("nan"), float("nan")
-    rs = np.empty(b)
-    for i in range(b):
-        idx = rng.integers(0, n, n)
-        rs[i] = _r(x[idx], y[idx], method)  # NaN when a resample is constant
-    rs = rs[np.isfinite(rs)]
+    idx = rng.integers(0, n, (b, n))
+    xs, ys = x[idx], y[idx]
+    if method == "spearman":
+        from scipy.stats import rankdata
+
+        xs, ys = rankdata(xs, axis=1), rankdata(ys, axis=1)
+    xs = xs - xs.mean(axis=1, keepdims=True)
+    ys = ys - ys.mean(axis=1, keepdims=True)
+    den = np.sqrt((xs * xs).sum(axis=1) * (ys * ys).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rs = np.clip((xs * ys).sum(axis=1) / den, -1.0, 1.0)
+    rs = rs[np.isfinite(rs) & (den > 0)]  # a resample with a constant column has no r
     if len(rs) == 0:
         return float("nan"), float("nan")
     a = (1.0 - confidence) / 2.0
