@@ -153,9 +153,11 @@ def colour_subset(tmp_path):
     """A vlitq Dataset of 4 samples (one two-turn) with small images, plus one without an image."""
     from vlitq.data.dataset import Dataset, make_sample
 
-    imgs = write_images(tmp_path, n=4, seed=1)
+    folder = tmp_path / "subset"
+    folder.mkdir()
+    imgs = write_images(folder, n=4, seed=1)
     recs = [make_sample(f"s{i}", [("What colour is the square?", f"The square is {c}.")],
                         [name]) for i, (name, c) in enumerate(imgs)]
     recs[0]["turns"].append({"instruction": "Is it a circle?", "response": "no"})
     recs.append(make_sample("text-only", [("Say yes.", "yes")], []))
-    return Dataset.from_records(recs, image_root=str(tmp_path))
+    return Dataset.from_records(recs, image_root=str(folder))

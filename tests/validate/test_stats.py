@@ -188,3 +188,17 @@ def test_indicator_table_from_saved_reports(tmp_path):
     a = correlate(str(tmp_path / "reports"), perf)
     b = correlate(table, perf)
     assert a.equals(b) and a.height == 4
+
+
+def test_package_exports_functions_and_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, vlitq.validate as v, vlitq.validate.evaluate, vlitq.validate.tune; "
+            "from vlitq.validate import evaluate, tune; "
+            "assert callable(evaluate) and evaluate is v.evaluate and callable(tune), evaluate; "
+            "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

@@ -171,7 +171,7 @@ def _openflamingo_env():
 @pytest.mark.slow
 @pytest.mark.skipif(_openflamingo_env() is None, reason="open_flamingo is not installed "
                     "(set VLITQ_OPENFLAMINGO_PATH to a --target folder holding it)")
-def test_tune_openflamingo_subprocess(colour_subset, tmp_path):
+def test_tune_and_evaluate_openflamingo_subprocess(colour_subset, tmp_path, seed_bench):
     import sys
 
     sys.path.insert(0, os.path.dirname(__file__))
@@ -199,3 +199,12 @@ def test_tune_openflamingo_subprocess(colour_subset, tmp_path):
     assert len(res.losses) == 6 and res.losses[-1] < res.losses[0]
     assert (out / "checkpoint.pt").is_file() and (out / "checkpoint-6.pt").is_file()
     assert res.n_examples == 4 and res.skipped == [{"id": "text-only", "reason": "no image"}]
+    from vlitq.validate.evaluate import evaluate
+
+    ev = evaluate(str(out), seed_bench, device="cpu", progress_bar=False,
+                  prompt=["User: {question} GPT:", "{question}\n{options}\nAnswer:"])
+    assert ev.info["kind"] == "openflamingo"
+    assert ev.predictions.height == 12 and ev.errors["question_id"].to_list() == ["broken"]
+    assert ev.sensitivity is not None
+    for row in ev.predictions.iter_rows(named=True):
+        assert len(row["loglik_sum"]) == 4 and min(row["n_tokens"]) >= 1

@@ -20,6 +20,7 @@ DEFAULT_BASE = {
 DEFAULT_PROMPT = {
     "llava": "USER: <image>\n{question} ASSISTANT:",
     "blip2": "Question: {question} Answer:",
+    "openflamingo": "User: {question} GPT:",  # the format vlitq tunes OpenFlamingo with
 }
 
 

@@ -1,6 +1,7 @@
-"""OpenFlamingo instruction tuning worker (run as a script, usually in its own environment).
+"""OpenFlamingo worker (run as a script, usually in its own environment).
 
-    python _openflamingo_train.py config.json
+    python _openflamingo_train.py config.json            # tune
+    python _openflamingo_train.py --evaluate config.json # score multiple-choice options
 
 Written by :func:`vlitq.validate.tune.tune_openflamingo`. This file imports only torch,
 open_flamingo, open_clip, transformers and PIL (never vlitq), because open_flamingo pins
@@ -74,15 +75,11 @@ def _base_checkpoint(base):
     return hf_hub_download(base, "checkpoint.pt")
 
 
-def main(cfg_path):
+def build(cfg):
+    """(model, image_processor, tokenizer) with the base checkpoint (and a tuned one) loaded."""
     import torch
     from open_flamingo import create_model_and_transforms
-    from transformers import get_cosine_schedule_with_warmup
 
-    with open(cfg_path, encoding="utf-8") as fh:
-        cfg = json.load(fh)
-    torch.manual_seed(cfg["seed"])
-    random.seed(cfg["seed"])
     if cfg.get("vision_config_file"):  # a custom open_clip architecture (tests use a tiny one)
         import open_clip
 
@@ -97,6 +94,64 @@ def main(cfg_path):
     ckpt = _base_checkpoint(cfg["base"])
     if ckpt:
         model.load_state_dict(torch.load(ckpt, map_location="cpu"), strict=False)
+    if cfg.get("tuned"):  # trainable weights written by a vlitq tuning run
+        model.load_state_dict(torch.load(cfg["tuned"], map_location="cpu"), strict=False)
+    return model, image_processor, tokenizer
+
+
+def evaluate(cfg):
+    """Summed log-likelihood and token count of each option (JSON Lines to cfg["predictions"])."""
+    import torch
+
+    model, image_processor, tokenizer = build(cfg)
+    device = cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    pad = tokenizer.pad_token_id
+    with open(cfg["questions"], encoding="utf-8") as fh:
+        questions = [json.loads(line) for line in fh if line.strip()]
+    with open(cfg["predictions"], "w", encoding="utf-8") as out:
+        for q in questions:
+            try:
+                vis = _load_images([q["image"]], None, image_processor)
+            except OSError as exc:
+                out.write(json.dumps({"question_id": q["question_id"], "error": str(exc)}) + "\n")
+                continue
+            for t_i, prompt in enumerate(q["prompts"]):
+                texts = [prompt] + [prompt + " " + o for o in q["options"]]
+                seqs = [tokenizer(t)["input_ids"] for t in texts]
+                width = max(len(s) for s in seqs[1:])
+                m = len(q["options"])
+                ids = torch.full((m, width), pad, dtype=torch.long)
+                att = torch.zeros((m, width), dtype=torch.long)
+                target = torch.zeros((m, width), dtype=torch.bool)
+                for j, s in enumerate(seqs[1:]):
+                    common = 0
+                    while common < min(len(s), len(seqs[0])) and s[common] == seqs[0][common]:
+                        common += 1
+                    ids[j, :len(s)] = torch.tensor(s)
+                    att[j, :len(s)] = 1
+                    target[j, common:len(s)] = True
+                vision_x = vis.unsqueeze(0).unsqueeze(2).expand(m, -1, -1, -1, -1, -1)
+                with torch.no_grad():
+                    logits = model(vision_x=vision_x.to(device), lang_x=ids.to(device),
+                                   attention_mask=att.to(device)).logits.float()
+                logp = torch.log_softmax(logits[:, :-1], dim=-1)
+                tok = logp.gather(-1, ids[:, 1:, None].to(device)).squeeze(-1)
+                tm = target[:, 1:].to(device)
+                out.write(json.dumps({"question_id": q["question_id"], "template": t_i,
+                                      "sums": (tok * tm).sum(-1).tolist(),
+                                      "counts": tm.sum(-1).tolist()}) + "\n")
+
+
+def main(cfg_path):
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    with open(cfg_path, encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    torch.manual_seed(cfg["seed"])
+    random.seed(cfg["seed"])
+    model, image_processor, tokenizer = build(cfg)
     device = cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     with open(cfg["data"], encoding="utf-8") as fh:
@@ -187,4 +242,8 @@ def main(cfg_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--evaluate":
+        with open(sys.argv[2], encoding="utf-8") as fh:
+            evaluate(json.load(fh))
+    else:
+        main(sys.argv[1])

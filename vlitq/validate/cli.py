@@ -149,8 +149,11 @@ def tune_cmd(subset, kind, out, base, image_root, config, assignments, lora, res
 @click.command("evaluate")
 @click.argument("model")
 @click.argument("benchmark", type=click.Path(exists=True, dir_okay=False))
-@click.option("--kind", default=None, type=click.Choice(["llava", "blip2"]),
+@click.option("--kind", default=None, type=click.Choice(["llava", "blip2", "openflamingo"]),
               help="Model family (default: read from the checkpoint).")
+@click.option("--python", "of_python", default=None, type=click.Path(dir_okay=False),
+              help="OpenFlamingo only: the Python of the environment open_flamingo is "
+                   "installed in (default: the tuning run's).")
 @click.option("--image-root", default=None, type=click.Path(file_okay=False))
 @click.option("--prompt", "prompts", multiple=True,
               help="Prompt template with {question} (and {options}); repeat it to measure "
@@ -168,8 +171,8 @@ def tune_cmd(subset, kind, out, base, image_root, config, assignments, lora, res
 @click.option("--predictions", default=None, type=click.Path(dir_okay=False),
               help="Write the per-question predictions (.parquet or .jsonl).")
 @click.option("--quiet", is_flag=True)
-def evaluate_cmd(model, benchmark, kind, image_root, prompts, normalize, device, limit,
-                 dataset_name, model_name, performance, predictions, quiet):
+def evaluate_cmd(model, benchmark, kind, of_python, image_root, prompts, normalize, device,
+                 limit, dataset_name, model_name, performance, predictions, quiet):
     """Evaluate MODEL (a checkpoint folder or hub name) on the multiple-choice BENCHMARK by
     option likelihood; print accuracy per dimension."""
     import os
@@ -181,8 +184,9 @@ def evaluate_cmd(model, benchmark, kind, image_root, prompts, normalize, device,
     try:
         res = evaluate(model, benchmark, kind=kind, image_root=image_root,
                        prompt=list(prompts) or None, normalize=normalize, device=device,
-                       limit=limit, progress_bar=not quiet)
-    except ValueError as exc:
+                       limit=limit, progress_bar=not quiet,
+                       openflamingo={"python": of_python} if of_python else None)
+    except (ValueError, RuntimeError) as exc:
         _fail(exc)
     click.echo(res.summary())
     if predictions:

@@ -233,19 +233,20 @@ def sensitivity(per_template: pl.DataFrame) -> pl.DataFrame:
 def evaluate(model, benchmark, *, kind: str | None = None, processor=None,
              image_root: str | None = None, prompt: str | Sequence[str] | None = None,
              normalize: str = "mean", device: str | None = None, dtype=None,
-             limit: int | None = None, progress_bar: bool = True) -> EvalResult:
+             limit: int | None = None, progress_bar: bool = True,
+             openflamingo: dict | None = None) -> EvalResult:
     """Evaluate a vision-language model on multiple-choice questions by option likelihood.
 
     Parameters
     ----------
     model : str, path or transformers model
-        A checkpoint folder (e.g. ``vlitq tune`` output, full or LoRA) or hub name
+        A checkpoint folder (e.g. ``vlitq tune`` output: full, LoRA or OpenFlamingo) or hub name
         (``llava-hf/llava-1.5-7b-hf``, ``Salesforce/blip2-opt-2.7b``), or a loaded
         ``LlavaForConditionalGeneration`` / ``Blip2ForConditionalGeneration`` (then pass
         ``processor``).
     benchmark : path or list of :class:`Question`
         SEED-Bench-style JSON / JSON Lines (see :func:`read_benchmark`).
-    kind : {"llava", "blip2"}, optional
+    kind : {"llava", "blip2", "openflamingo"}, optional
         Model family; read from the checkpoint's config when omitted.
     processor : transformers processor, optional
         Needed when ``model`` is an object.
@@ -264,6 +265,11 @@ def evaluate(model, benchmark, *, kind: str | None = None, processor=None,
         Default: CUDA with float16 when available, else CPU float32.
     limit : int, optional
         Evaluate only the first ``limit`` questions.
+    openflamingo : dict, optional
+        For OpenFlamingo (``kind="openflamingo"``, or a ``vlitq tune --model openflamingo``
+        output folder): worker settings, e.g. ``{"python": "/path/of-env/bin/python"}``, and
+        model settings overriding the tuning run's (``vision_encoder``, ``lang_encoder`` ...).
+        Scoring runs in that Python as a subprocess (open_flamingo pins torch 2.0.1).
 
     Returns
     -------
@@ -283,38 +289,57 @@ def evaluate(model, benchmark, *, kind: str | None = None, processor=None,
         questions, bench_name = list(benchmark), "<questions>"
     if limit is not None:
         questions = questions[:limit]
-    if isinstance(model, (str, os.PathLike)):
+    of_folder = isinstance(model, (str, os.PathLike)) and os.path.isfile(
+        os.path.join(os.fspath(model), "openflamingo_config.json"))
+    if kind == "openflamingo" or of_folder:
+        kind = "openflamingo"
+        templates = [prompt] if isinstance(prompt, str) else list(
+            prompt or [DEFAULT_PROMPT["openflamingo"]])
         model_name = os.fspath(model)
-        model, processor, kind = load_model(model_name, kind, device=device, dtype=dtype)
+        scored, errors = _score_openflamingo(model_name, questions, image_root, templates,
+                                             dict(openflamingo or {}), device)
     else:
-        model_name = getattr(getattr(model, "config", None), "_name_or_path", type(model).__name__)
-        if processor is None:
-            raise ValueError("pass processor=... with a model object")
-        if kind is None:
-            mt = getattr(model.config, "model_type", "")
-            kind = "llava" if mt.startswith("llava") else "blip2" if "blip" in mt else None
-        model.eval()
-    if kind not in ("llava", "blip2"):
-        raise ValueError(f"kind must be 'llava' or 'blip2' (got {kind!r})")
-    templates = [prompt] if isinstance(prompt, str) else list(prompt or [DEFAULT_PROMPT[kind]])
-    device = device or str(next(model.parameters()).device) or default_device()
-
-    preds, errors = [], []
-    for q in progress(questions, desc="evaluate", disable=not progress_bar or None):
-        try:
-            image = open_image(q.image, image_root, allow_outside_root=True)
-        except ImageError as exc:
-            errors.append({"question_id": q.question_id, "dimension": q.dimension,
-                           "error": str(exc)})
-            continue
-        for t_i, tmpl in enumerate(templates):
+        if isinstance(model, (str, os.PathLike)):
+            model_name = os.fspath(model)
+            model, processor, kind = load_model(model_name, kind, device=device, dtype=dtype)
+        else:
+            model_name = getattr(getattr(model, "config", None), "_name_or_path",
+                                 type(model).__name__)
+            if processor is None:
+                raise ValueError("pass processor=... with a model object")
+            if kind is None:
+                mt = getattr(model.config, "model_type", "")
+                kind = "llava" if mt.startswith("llava") else "blip2" if "blip" in mt else None
+            model.eval()
+        if kind not in ("llava", "blip2"):
+            raise ValueError(f"kind must be 'llava', 'blip2' or 'openflamingo' (got {kind!r})")
+        templates = [prompt] if isinstance(prompt, str) else list(
+            prompt or [DEFAULT_PROMPT[kind]])
+        device = device or str(next(model.parameters()).device) or default_device()
+        scored, errors = {}, []
+        for q in progress(questions, desc="evaluate", disable=not progress_bar or None):
             try:
-                sums, counts = score_options(model, processor, image, _format_prompt(tmpl, q, kind),
-                                             q.options, device=device)
-            except ValueError as exc:
+                image = open_image(q.image, image_root, allow_outside_root=True)
+            except ImageError as exc:
                 errors.append({"question_id": q.question_id, "dimension": q.dimension,
                                "error": str(exc)})
-                break
+                continue
+            for t_i, tmpl in enumerate(templates):
+                try:
+                    scored[(q.question_id, t_i)] = score_options(
+                        model, processor, image, _format_prompt(tmpl, q, kind), q.options,
+                        device=device)
+                except ValueError as exc:
+                    errors.append({"question_id": q.question_id, "dimension": q.dimension,
+                                   "error": str(exc)})
+                    break
+
+    preds = []
+    for q in questions:
+        for t_i in range(len(templates)):
+            if (q.question_id, t_i) not in scored:
+                continue
+            sums, counts = scored[(q.question_id, t_i)]
             means = [s / c for s, c in zip(sums, counts)]
             ranked = means if normalize == "mean" else sums
             pred = int(np.argmax(ranked))
@@ -343,3 +368,63 @@ def evaluate(model, benchmark, *, kind: str | None = None, processor=None,
     if errors:
         logger.warning("%d question(s) could not be scored; see result.errors", len(errors))
     return EvalResult(per_dim, overall, predictions, errs, sens, info)
+
+
+def _score_openflamingo(model: str, questions, image_root, templates, settings: dict,
+                        device) -> tuple[dict, list]:
+    """Option log-likelihoods from the OpenFlamingo worker, run as a subprocess."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from vlitq.data.images import ImageError, read_image_bytes, resolve_path
+    from vlitq.validate.tune import DEFAULTS
+
+    cfg_file = os.path.join(model, "openflamingo_config.json")
+    if os.path.isfile(cfg_file):  # a vlitq tuning run: its model settings + its weights
+        with open(cfg_file, encoding="utf-8") as fh:
+            cfg = json.load(fh)
+        cfg["tuned"] = os.path.join(model, "checkpoint.pt")
+    else:
+        cfg = {**DEFAULTS["openflamingo"], "base": model, "seed": 0}
+    cfg.update(settings)
+    if device:
+        cfg["device"] = device
+    errors, rows = [], []
+    for q in questions:
+        try:
+            read_image_bytes(q.image, image_root, True)
+        except ImageError as exc:
+            errors.append({"question_id": q.question_id, "dimension": q.dimension,
+                           "error": str(exc)})
+            continue
+        rows.append({"question_id": q.question_id, "options": q.options,
+                     "image": resolve_path(q.image, image_root, True),
+                     "prompts": ["<image>" + _format_prompt(t, q, "openflamingo").replace(
+                         "<image>", "") for t in templates]})
+    work = tempfile.mkdtemp(prefix="vlitq-of-eval-")
+    cfg["questions"] = os.path.join(work, "questions.jsonl")
+    cfg["predictions"] = os.path.join(work, "predictions.jsonl")
+    with open(cfg["questions"], "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    run_cfg = os.path.join(work, "config.json")
+    with open(run_cfg, "w", encoding="utf-8") as fh:
+        json.dump(cfg, fh, default=str)
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_openflamingo_train.py")
+    python = cfg.get("python") or sys.executable
+    env = dict(os.environ, **(cfg.get("env") or {}))
+    proc = subprocess.run([python, worker, "--evaluate", run_cfg], check=False, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"OpenFlamingo evaluation failed (exit {proc.returncode}); is "
+                           f"open_flamingo installed for {python}?")
+    scored = {}
+    dims = {q.question_id: q.dimension for q in questions}
+    with open(cfg["predictions"], encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            if "error" in r:
+                errors.append({"question_id": r["question_id"],
+                               "dimension": dims[r["question_id"]], "error": r["error"]})
+            else:
+                scored[(r["question_id"], r["template"])] = (r["sums"], r["counts"])
+    return scored, errors
