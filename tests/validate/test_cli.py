@@ -29,7 +29,9 @@ def test_correlate_command_writes_heatmap_and_tables(tmp_path):
     assert res.exit_code == 0, res.output
     assert "| matching | scene |" in res.output
     html = (tmp_path / "fig.html").read_text()
-    assert "<script" in html and "<script src=\"https://cdn" not in html and len(html) > 1_000_000  # inlined
+    # self-contained: plotly.js inlined, not fetched from a CDN
+    assert "<script" in html and '<script src="https://cdn' not in html
+    assert len(html) > 1_000_000
     assert "Heatmap" in html or "heatmap" in html
     # the strongest cell's text is r plus its stars, e.g. "0.98***"
     assert re.search(r'"(0\.9\d|1\.00)\*\*\*"', html)
