@@ -106,7 +106,7 @@ def test_tune_and_evaluate_commands(tiny_llava, colour_subset, seed_bench, tmp_p
     for name in ("subset-a", "subset-b"):
         res = CliRunner().invoke(main, [
             "evaluate", str(out), str(seed_bench), "--device", "cpu", "--dataset", name,
-            "--model-name", "llava", "--performance", str(perf), "--quiet",
+            "--model-name", "llava", "--performance", str(perf), "--quiet", "--limit", "3",
             "--predictions", str(tmp_path / "p.jsonl")])
         assert res.exit_code == 0, res.output
     table = pl.read_csv(perf)
