@@ -340,8 +340,9 @@ def _tune_hf(ds, kind: str, out: str, base: str, hp: dict) -> TuneResult:
         for rec in records:
             items.append((rec["image"], [(rec["prompt"], False), (f" {rec['target']}{eos}",
                                                                   True)]))
-    with open(data_file, "w", encoding="utf-8") as fh:
-        json.dump(records, fh, ensure_ascii=False, indent=1)
+    if _main_process():  # under torchrun every rank runs this; one writes the files
+        with open(data_file, "w", encoding="utf-8") as fh:
+            json.dump(records, fh, ensure_ascii=False, indent=1)
     skipped += [{"id": r["sample_id"], "reason": r["read_error"] or "no image"}
                 for r in ds.frame.iter_rows(named=True)
                 if r["read_error"] or (kind == "blip2" and not r["images"])]
@@ -376,12 +377,17 @@ def _tune_hf(ds, kind: str, out: str, base: str, hp: dict) -> TuneResult:
             logger.info("no checkpoint in %s: training from the start", out)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(out)
-    processor.save_pretrained(out)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     result = TuneResult(out, losses, {**hp, "base": base, "model": kind}, len(items), skipped,
                         n_train)
-    _write_summary(result)
+    if trainer.is_world_process_zero():
+        processor.save_pretrained(out)
+        _write_summary(result)
     return result
+
+
+def _main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _check_images(items, ds, skipped):
