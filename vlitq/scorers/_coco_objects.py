@@ -103,7 +103,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "dining table": ("table", "desk"),
     "toilet": ("urinal", "commode", "lavatory", "potty", "toilet seat"),
     "tv": ("monitor", "television", "tv screen"),
-    "laptop": ("computer", "notebook computer", "netbook", "macbook"),
+    "laptop": ("computer", "laptop computer", "notebook computer", "netbook", "macbook"),
     "mouse": ("computer mouse",),
     "remote": ("remote control", "controller"),
     "keyboard": (),
@@ -135,6 +135,8 @@ NOT_OBJECTS: tuple[str, ...] = (
     "ski poles", "bear in mind", "remote area", "remote location", "remote place",
 )
 
+ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")
+
 _IRREGULAR = {"man": "men", "woman": "women", "child": "children", "person": "people",
               "mouse": "mice", "knife": "knives", "foot": "feet", "goose": "geese",
               "ox": "oxen", "policeman": "policemen", "policewoman": "policewomen",
@@ -162,6 +164,14 @@ def _build_lexicon() -> dict[tuple[str, ...], str]:
             forms = {tuple(words), tuple(words[:-1] + [_plural(words[-1])])}
             for f in forms:
                 lex.setdefault(f, cls)
+    # "baby elephant", "adult birds", "mother cat" are animals, not people (as in Rohrbach's code)
+    for cls in ANIMALS:
+        for name in (cls, *SYNONYMS[cls]):
+            if " " in name:
+                continue
+            for mod in ("baby", "adult", "mother", "young", "little"):
+                lex[(mod, name)] = cls
+                lex[(mod, _plural(name))] = cls
     for phrase in NOT_OBJECTS:
         lex[tuple(phrase.split())] = ""
     return lex
