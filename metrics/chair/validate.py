@@ -88,7 +88,7 @@ print("chair: every planted object caught, no false alarm, CHAIR_s/CHAIR_i as ex
 
 # Hand-written sentences in LLaVA's style, including the known failure modes (printed, and the
 # documented limitations asserted so that a change in behaviour is noticed).
-from vlitq.scorers._coco_objects import find_mentions  # noqa: E402
+from vlitq.scorers._coco_objects import find_mentions
 
 cases = [
     ("A man in an orange shirt holds a frisbee.", ["person", "orange", "frisbee"]),  # colour!

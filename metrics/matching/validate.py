@@ -17,7 +17,9 @@ import sys
 import tempfile
 import time
 
+import easy_vqa
 import numpy as np
+import open_clip
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -26,9 +28,6 @@ import vlitq
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.models.clip import save_open_clip
 
-import easy_vqa
-import open_clip
-
 COLOURS = {"red", "green", "blue", "black", "gray", "teal", "brown", "yellow"}
 SHAPES = {"circle", "rectangle", "triangle"}
 CFG = {"embed_dim": 64,
@@ -36,7 +35,7 @@ CFG = {"embed_dim": 64,
                       "head_width": 32},
        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2,
                     "layers": 2}}
-TRAIN_STEPS = int(os.environ.get("VLITQ_VALIDATE_TRAIN_STEPS", 300))
+TRAIN_STEPS = int(os.environ.get("VLITQ_VALIDATE_TRAIN_STEPS", "300"))
 
 
 def captions(split):

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
-from vlitq.models.clip import ClipEncoder, ClipLoadError, model_identity, save_open_clip  # noqa: E402
+from vlitq.models.clip import ClipEncoder, ClipLoadError, model_identity, save_open_clip
 
 TINY = {"embed_dim": 16,
         "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
@@ -117,10 +117,11 @@ def hf_dir(tmp_path_factory):
     assert len(hf_tok) == 49408
     ip = tr.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     cfg = tr.CLIPConfig(
-        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=16, vocab_size=49408),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                           num_attention_heads=2, image_size=32, patch_size=8),
+        text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "max_position_embeddings": 16,
+                     "vocab_size": 49408},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
         projection_dim=16)
     torch.manual_seed(0)
     out = d / "clip"

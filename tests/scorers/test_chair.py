@@ -32,7 +32,7 @@ def test_synonyms(text, expected):
 
 
 def _ds(tmp_path=None):
-    turns = lambda r: [("Describe the image.", r)]  # noqa: E731
+    turns = lambda r: [("Describe the image.", r)]
     recs = [
         make_sample("ok", turns("A man walks his dog."), ["a/000000000001.jpg"],
                     objects=["person", "dog"]),

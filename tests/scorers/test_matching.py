@@ -8,10 +8,10 @@ import pytest
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
-import vlitq  # noqa: E402
-from vlitq.data.dataset import Dataset, make_sample  # noqa: E402
-from vlitq.models.clip import ClipEncoder, save_open_clip  # noqa: E402
-from vlitq.scorers.matching import Matching, turn_text  # noqa: E402
+import vlitq
+from vlitq.data.dataset import Dataset, make_sample
+from vlitq.models.clip import ClipEncoder, save_open_clip
+from vlitq.scorers.matching import Matching, turn_text
 
 TINY = {"embed_dim": 16,
         "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import numpy as np
 
@@ -185,7 +185,7 @@ class ClipEncoder:
         return model_identity(self.model, self.pretrained, self.backend)
 
     # ------------------------------------------------------------------ loading
-    def load(self) -> "ClipEncoder":
+    def load(self) -> ClipEncoder:
         """Load the model (once). Raises :class:`ClipLoadError` with a how-to on failure."""
         if self._net is not None:
             return self
@@ -248,7 +248,7 @@ class ClipEncoder:
             proc = tr.AutoProcessor.from_pretrained(self.model)
             self._hf_image_processor = proc.image_processor
             self._hf_tokenizer = proc.tokenizer
-        except Exception:
+        except Exception:  # noqa: BLE001 - folders without a combined processor config
             self._hf_image_processor = tr.AutoImageProcessor.from_pretrained(self.model)
             self._hf_tokenizer = tr.AutoTokenizer.from_pretrained(self.model)
         tcfg = getattr(net.config, "text_config", net.config)
@@ -271,7 +271,7 @@ class ClipEncoder:
             return self._preprocess(decode_image(data, ref=ref))
         except ImageError as exc:
             return exc
-        except Exception as exc:  # a transform failing on a strange image is that image's error
+        except Exception as exc:  # noqa: BLE001 - a transform failing is that image's error
             return ImageError(f"image cannot be preprocessed: {type(exc).__name__}: {exc}")
 
     def _n_workers(self) -> int:

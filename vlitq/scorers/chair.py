@@ -54,7 +54,7 @@ def load_annotations(source) -> dict:
                 mapping[os.path.basename(im["file_name"])] = objs
         return mapping
     if not isinstance(source, dict):
-        raise ValueError("annotations must be a dict, a JSON mapping file or a COCO instances file")
+        raise TypeError("annotations must be a dict, a JSON mapping file or a COCO instances file")
     for k, objs in source.items():
         objs = list(objs or [])
         keys = _image_keys(str(k)) or [k]
@@ -180,8 +180,8 @@ class Chair(Scorer):
         for i in range(n):
             truth = self._objects_for(cells[i], images[i])
             if truth is None:
-                for c in out:
-                    out[c].append(None)
+                for col in out.values():
+                    col.append(None)
                 out["chair_annotated"][-1] = False
                 continue
             mentions = [cls for t in (batch["turns"][i] or [])
