@@ -150,8 +150,11 @@ class Matching(Scorer):
     def _image_embeddings(self, keys: list[tuple]) -> dict[tuple, object]:
         """Embedding (array) or error (ImageError) for each distinct image reference."""
         result: dict[tuple, object] = {}
-        # 1. content hash of every reference not seen in this run (reads the bytes)
-        unseen = [k for k in keys if k not in self._ref_hash]
+        # 1. content hash of every reference not seen in this run (reads the bytes). Paths are
+        # remembered for the run; inline (data:) images are not, or the memo would keep every
+        # base64 payload of the dataset alive.
+        hashes = {k: self._ref_hash[k] for k in keys if k in self._ref_hash}
+        unseen = [k for k in keys if k not in hashes]
         data: dict[tuple, bytes] = {}
         if unseen:
             n_workers = max(1, min(self._encoder._n_workers(), len(unseen)))
@@ -165,14 +168,16 @@ class Matching(Scorer):
                     result[k] = b
                 else:
                     data[k] = b
-                    self._ref_hash[k] = blake2b(b)
+                    hashes[k] = blake2b(b)
+                    if not k[0].startswith("data:"):
+                        self._ref_hash[k] = hashes[k]
         # 2. cached embeddings by content hash
         hashed = [k for k in keys if k not in result]
-        have = self._image_store.get_many_arrays({self._ref_hash[k] for k in hashed})
+        have = self._image_store.get_many_arrays({hashes[k] for k in hashed})
         # 3. encode each missing content once (several references may share one content)
         todo: dict[str, tuple] = {}
         for k in hashed:
-            h = self._ref_hash[k]
+            h = hashes[k]
             if h not in have and h not in todo:
                 todo[h] = k
         if todo:
@@ -199,7 +204,7 @@ class Matching(Scorer):
         else:
             failed = {}
         for k in hashed:
-            h = self._ref_hash[k]
+            h = hashes[k]
             result[k] = have[h] if h in have else failed.get(h, RuntimeError("not encoded"))
         return result
 
