@@ -117,12 +117,18 @@ def model_identity(model: str, pretrained: str | None, backend: str = "auto") ->
 
 
 def _load_hint(model: str, pretrained: str | None) -> str:
+    # OpenAI's weights were trained with QuickGELU: loaded from a file (no tag to tell open_clip)
+    # they need the "-quickgelu" variant of the architecture.
+    arch = model
+    if pretrained == "openai" and "/" not in model and not model.endswith("-quickgelu"):
+        arch = f"{model}-quickgelu"
     return (
         f"Could not load CLIP model {model!r} (pretrained={pretrained!r}). Without internet access "
         "the weights cannot be downloaded: download them elsewhere and pass a local path, e.g. "
-        "{'matching': {'model': 'ViT-L-14', 'pretrained': '/path/to/open_clip_pytorch_model.bin'}}"
-        ", a folder with open_clip_config.json + weights as model='/path/folder', or a Hugging "
-        "Face CLIP/SigLIP folder saved with save_pretrained as model='/path/folder'."
+        f"{{'matching': {{'model': '{arch}', "
+        "'pretrained': '/path/to/open_clip_pytorch_model.bin'}}, a folder with "
+        "open_clip_config.json + weights as model='/path/folder', or a Hugging Face CLIP/SigLIP "
+        "folder saved with save_pretrained as model='/path/folder'."
     )
 
 
