@@ -232,6 +232,12 @@ class ClipEncoder:
                            "except for speed measurements", name)
         elif isinstance(pretrained, str) and os.sep in pretrained and not os.path.exists(pretrained):
             raise ClipLoadError(f"weights file not found: {pretrained!r}")
+        if isinstance(pretrained, str) and not os.path.exists(pretrained):
+            cfg = open_clip.get_pretrained_cfg(name, pretrained)
+            if cfg:
+                # fetch (or find in the cache) the weights before building the model, so an
+                # offline machine fails in seconds instead of after initialising ViT-L-14
+                open_clip.download_pretrained(cfg)
         net, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained, device=device, precision=prec)
         net.eval()
