@@ -119,6 +119,10 @@ def main():
     ap.add_argument("--images-large", type=int, default=0,
                     help="samples per run for other archs (default: max(batch size, 4))")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch intra-op threads (default: torch's choice, one per core)")
+    ap.add_argument("--skip-workers", action="store_true",
+                    help="skip the serial/thread/process preprocessing comparison")
     args = ap.parse_args()
     os.environ.setdefault("VLITQ_DISABLE_PROGRESS_BARS", "1")
     import logging
@@ -127,6 +131,8 @@ def main():
     logging.getLogger("vlitq").setLevel(logging.ERROR)
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     folder = tempfile.mkdtemp(prefix="vlitq-bench-")
     n_max = max([args.images, args.images_large] + args.batch_sizes)
     t0 = time.perf_counter()
@@ -135,9 +141,10 @@ def main():
           f"{os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"load average {os.getloadavg()[0]:.1f}, device {args.device or 'auto'}")
     print(f"# made {n_max} 640x480 JPEGs in {time.perf_counter() - t0:.1f} s")
-    w = bench_workers(folder, names, min(32, n_max))
-    print("# decode+preprocess (ViT-B-32 transform), images/s: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in w.items()))
+    if not args.skip_workers:
+        w = bench_workers(folder, names, min(32, n_max))
+        print("# decode+preprocess (ViT-B-32 transform), images/s: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in w.items()))
     print(f"{'arch':10} {'bs':>3} {'n':>4} {'load s':>7} {'samples/s':>10} {'images/s':>9} "
           f"{'decode+prep':>11} {'img enc':>8} {'txt enc':>8}  ms/img (prep/img/txt)")
     for arch in args.archs:
