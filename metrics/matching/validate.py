@@ -107,7 +107,7 @@ def main():
 
     # held-out images with their own caption and with one swapped in from another image
     order = rng.permutation(len(test))
-    recs = []
+    recs, swap_kind = [], {}
     for k, (path, cap) in enumerate(test):
         other = test[order[k]][1]
         j = k
@@ -118,6 +118,10 @@ def main():
         wrong = ("What is in the image?", other[0].upper() + other[1:] + ".")
         recs.append(make_sample(f"match{k}", [turn], [path]))
         recs.append(make_sample(f"swap{k}", [wrong], [path]))
+        c1, s1 = cap.split()[1:]
+        c2, s2 = other.split()[1:]
+        swap_kind[f"swap{k}"] = ("colour+shape" if c1 != c2 and s1 != s2
+                                 else "colour only" if c1 != c2 else "shape only")
     ds = Dataset.from_records(recs, allow_outside_root=True)
     from sklearn.metrics import roc_auc_score
 
@@ -132,6 +136,14 @@ def main():
         auc = roc_auc_score(is_match, vals)
         m, w = vals[np.array(is_match)], vals[~np.array(is_match)]
         results[mode] = auc
+        sids = s["sample_id"].to_list()
+        for kind in ("colour only", "shape only", "colour+shape"):
+            sel = np.array([swap_kind.get(sid) == kind for sid in sids])
+            if sel.any():
+                a = roc_auc_score([True] * len(m) + [False] * int(sel.sum()),
+                                  np.concatenate([m, vals[sel]]))
+                print(f"    swaps changing {kind:12}: n={int(sel.sum()):3d}, "
+                      f"mean {vals[sel].mean():6.2f}, AUROC vs matched {a:.3f}")
         print(f"text={mode!r:24}: matched {m.mean():6.2f} ± {m.std():5.2f}, "
               f"swapped {w.mean():6.2f} ± {w.std():5.2f}, AUROC {auc:.3f} "
               f"(n={len(m)} pairs each)")
