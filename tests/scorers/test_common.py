@@ -17,10 +17,18 @@ from vlitq.data.dataset import Dataset, make_sample
 from vlitq.indicators.base import Indicator
 from vlitq.scorers.base import Scorer
 
-try:  # per-scorer offline parameters (tiny models), contributed by each scorer's tests
-    from offline_params import OFFLINE_PARAMS  # type: ignore
-except ImportError:  # pragma: no cover
-    OFFLINE_PARAMS = {}
+def _load_offline_params():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "offline_params.py")
+    spec = importlib.util.spec_from_file_location("vlitq_test_offline_params", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.OFFLINE_PARAMS
+
+
+OFFLINE_PARAMS = _load_offline_params()
 
 SCORERS = [n for n in registry.names("scorer") if not n.startswith("_")]
 INDICATORS = [n for n in registry.names("indicator") if not n.startswith("_")]
