@@ -152,19 +152,44 @@ def _local_clusters(u: int, adj: list[dict[int, float]], method: Clusterer, seed
         comps.append(comp)
     if method == "components":
         return comps
+    return _cluster_components(comps, lambda c: _induced_edges(c, adj), method, seed,
+                               resolution)
+
+
+def _induced_edges(comp: list[int], adj: list[dict[int, float]]) -> list[tuple[int, int, float]]:
+    members = set(comp)
+    return [(a, b, adj[a][b]) for a in comp for b in adj[a].keys() & members if a < b]
+
+
+def _cluster_components(comps: list[list[int]], edges_of, method: Clusterer, seed: int,
+                        resolution: float) -> list[list[int]]:
+    """Cluster a graph given as its connected components.
+
+    Louvain and label propagation never put nodes of different components in one community,
+    so each component is clustered alone: exactly the same decisions for label propagation, and
+    for Louvain when the resolution is scaled by ``m_c / m`` (a move's modularity gain is
+    ``k_in - γ Σ_tot k_i / 2m``; within a component of weight ``m_c`` the same gain needs
+    ``γ_c = γ m_c / m``). Components of one or two nodes are one community each. This avoids
+    Louvain's per-node overhead on the many tiny components of persona graphs.
+    """
     nx = __import__("networkx")
-    out: list[list[int]] = []
-    for comp in comps:
-        if len(comp) <= 2:
-            out.append(comp)
+    big = [(c, edges_of(c)) for c in comps if len(c) > 2]
+    if not big:
+        return comps
+    m_c = [sum(w for _, _, w in e) for _, e in big]
+    # weight of the small (two-node) components, for the total m
+    m_small = sum(sum(w for _, _, w in edges_of(c)) for c in comps if len(c) == 2)
+    m = sum(m_c) + m_small
+    out = [c for c in comps if len(c) <= 2]
+    for (comp, edges), mc in zip(big, m_c):
+        if mc <= 0:
+            out.extend([v] for v in comp)
             continue
-        members = set(comp)
         g = nx.Graph()
         g.add_nodes_from(sorted(comp))
-        g.add_weighted_edges_from(
-            (a, b, adj[a][b]) for a in comp for b in adj[a].keys() & members if a < b
-        )
-        out.extend(_nx_cluster(method, g, seed, resolution))
+        g.add_weighted_edges_from(edges)
+        res = resolution * mc / m if method == "louvain" else resolution
+        out.extend(_nx_cluster(method, g, seed, res))
     return out
 
 
@@ -253,16 +278,37 @@ def ego_splitting(graph, *, local: Clusterer = "components", global_: Clusterer 
         _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
         order = np.argsort(np.argsort(first))
         persona_cluster = order[inv].astype(np.int64)
-    else:
+    elif callable(global_):
         nx = __import__("networkx")
         g = nx.Graph()
         g.add_nodes_from(range(n_pers))
         g.add_weighted_edges_from(zip(pa, pb, pw))
-        comms = sorted((sorted(c) for c in _nx_cluster(global_, g, seed, resolution)),
-                       key=lambda c: c[0])
-        persona_cluster = np.empty(n_pers, dtype=np.int64)
-        for ci, c in enumerate(comms):
-            persona_cluster[np.asarray(c, dtype=np.int64)] = ci
+        persona_cluster = _number(_nx_cluster(global_, g, seed, resolution), n_pers)
+    else:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        a_ = np.asarray(pa, dtype=np.int64)
+        b_ = np.asarray(pb, dtype=np.int64)
+        w_ = np.asarray(pw, dtype=np.float64)
+        m = coo_matrix((np.ones(len(a_)), (a_, b_)), shape=(n_pers, n_pers))
+        _, comp = connected_components(m, directed=False)
+        order = np.argsort(comp, kind="stable")
+        bounds = np.flatnonzero(np.diff(comp[order])) + 1
+        comps = [c.tolist() for c in np.split(order, bounds)]
+        # edges grouped by the component of their first end
+        eorder = np.argsort(comp[a_], kind="stable")
+        ecomp = comp[a_][eorder]
+        ebounds = np.searchsorted(ecomp, np.arange(comp.max() + 2))
+        first = {c[0]: int(comp[c[0]]) for c in comps}
+
+        def edges_of(c):
+            k = first[c[0]]
+            sel = eorder[ebounds[k]:ebounds[k + 1]]
+            return list(zip(a_[sel].tolist(), b_[sel].tolist(), w_[sel].tolist()))
+
+        persona_cluster = _number(_cluster_components(comps, edges_of, global_, seed, resolution),
+                                  n_pers)
 
     n_cl = int(persona_cluster.max()) + 1 if n_pers else 0
     members: list[set[int]] = [set() for _ in range(n_cl)]
@@ -284,6 +330,15 @@ def ego_splitting(graph, *, local: Clusterer = "components", global_: Clusterer 
         persona_owner=[nodes[i] for i in persona_owner],
         persona_cluster=np.asarray([rank[c] for c in persona_cluster.tolist()], dtype=np.int64),
     )
+
+
+def _number(communities, n: int) -> np.ndarray:
+    """Cluster index per node, clusters numbered by their smallest node (deterministic)."""
+    comms = sorted((sorted(c) for c in communities), key=lambda c: c[0])
+    out = np.empty(n, dtype=np.int64)
+    for ci, c in enumerate(comms):
+        out[np.asarray(c, dtype=np.int64)] = ci
+    return out
 
 
 def persona_counts(result: EgoSplitResult) -> dict[Hashable, int]:
