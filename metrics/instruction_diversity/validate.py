@@ -10,24 +10,15 @@ piece and only ego-net splitting can separate the families). Claims checked:
 4. the M2BIT edit-distance figure is reported per task and falls when every sample is one
    template.
 """
+import os
 import random
+import sys
 
-import vlitq
-from vlitq.data.dataset import Dataset, make_sample
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-FAMILIES = [
-    (["count", "enumerate", "tally"], ["dogs", "puppies", "hounds", "canines"]),
-    (["describe", "narrate", "summarize"], ["scene", "landscape", "surroundings", "setting"]),
-    (["identify", "recognize", "name"], ["brand", "logo", "trademark", "label"]),
-    (["read", "transcribe", "copy"], ["text", "sign", "caption", "inscription"]),
-    (["estimate", "guess", "judge"], ["age", "years", "birthday", "elderly"]),
-    (["locate", "find", "spot"], ["exit", "door", "entrance", "gate"]),
-    (["compare", "contrast", "distinguish"], ["colors", "shades", "hues", "tints"]),
-    (["explain", "interpret", "justify"], ["emotion", "mood", "feeling", "expression"]),
-]
-GENERIC = ["image", "picture", "photo"]
-TEMPLATES = ["Please {v} the {n} in this {g}.", "Can you {v} the {n} shown in the {g}?",
-             "{v} all {n} and {n2} visible in the {g}.", "In the {g}, {v} the {n} and the {n2}."]
+import vlitq  # noqa: E402
+from validate_data import FAMILIES, GENERIC, TEMPLATES  # noqa: E402
+from vlitq.data.dataset import Dataset, make_sample  # noqa: E402
 
 
 def dataset(k: int, per_family: int = 40, seed: int = 0, task: str = "vqa") -> Dataset:
