@@ -111,14 +111,105 @@ def _as_adjacency(graph, weight: str | None) -> tuple[list, list[dict[int, float
 
 
 # ----------------------------------------------------------------------------- clusterers
+def louvain(nodes: Sequence[int], edges: Iterable[tuple[int, int, float]], *,
+            resolution: float = 1.0, seed: int = 0, max_sweeps: int = 100) -> list[list[int]]:
+    """Louvain communities (Blondel et al. 2008) of a weighted undirected graph.
+
+    A lean implementation on dicts (no graph objects, no modularity recomputation): local
+    moving in a seeded random order until no node moves (a move needs a strictly positive
+    gain ``w_ic - γ Σ_tot(c) k_i / 2m`` over staying), then aggregation of communities into
+    nodes (internal weight as self-loops), repeated until a level moves nothing. Several times
+    faster than networkx's ``louvain_communities`` on the many small graphs of Ego-Splitting.
+
+    >>> sorted(map(sorted, louvain(range(6), [(0, 1, 1), (1, 2, 1), (0, 2, 1), (3, 4, 1),
+    ...                                       (4, 5, 1), (3, 5, 1), (2, 3, 0.1)])))
+    [[0, 1, 2], [3, 4, 5]]
+    """
+    import random
+
+    nodes = list(nodes)
+    index = {v: i for i, v in enumerate(nodes)}
+    n = len(nodes)
+    adj: list[dict[int, float]] = [{} for _ in range(n)]
+    loops = [0.0] * n
+    m = 0.0
+    for a, b, w in edges:
+        i, j = index[a], index[b]
+        m += w
+        if i == j:
+            loops[i] += w
+        else:
+            adj[i][j] = adj[i].get(j, 0.0) + w
+            adj[j][i] = adj[j].get(i, 0.0) + w
+    if m <= 0:
+        return [[v] for v in nodes]
+    rng = random.Random(seed)
+    member = list(range(n))  # original node -> current super-node
+    two_m = 2.0 * m
+    while True:
+        k = [sum(adj[i].values()) + 2.0 * loops[i] for i in range(n)]
+        comm = list(range(n))
+        tot = k[:]
+        order = list(range(n))
+        rng.shuffle(order)
+        improved = False
+        for _ in range(max_sweeps):
+            moved = False
+            for i in order:
+                ci, ki = comm[i], k[i]
+                wc: dict[int, float] = {}
+                for j, w in adj[i].items():
+                    c = comm[j]
+                    wc[c] = wc.get(c, 0.0) + w
+                tot[ci] -= ki
+                f = resolution * ki / two_m
+                best, best_gain = ci, wc.get(ci, 0.0) - f * tot[ci]
+                for c, w in wc.items():
+                    gain = w - f * tot[c]
+                    if gain > best_gain + 1e-12:
+                        best, best_gain = c, gain
+                tot[best] += ki
+                if best != ci:
+                    comm[i] = best
+                    moved = improved = True
+            if not moved:
+                break
+        if not improved:
+            break
+        relabel: dict[int, int] = {}
+        for c in comm:
+            relabel.setdefault(c, len(relabel))
+        comm = [relabel[c] for c in comm]
+        nn = len(relabel)
+        nadj: list[dict[int, float]] = [{} for _ in range(nn)]
+        nloops = [0.0] * nn
+        for i in range(n):
+            ci = comm[i]
+            nloops[ci] += loops[i]
+            for j, w in adj[i].items():
+                cj = comm[j]
+                if ci == cj:
+                    nloops[ci] += w / 2.0  # each internal edge is seen from both ends
+                else:
+                    nadj[ci][cj] = nadj[ci].get(cj, 0.0) + w
+        member = [comm[x] for x in member]
+        adj, loops, n = nadj, nloops, nn
+        if n == 1:
+            break
+    groups: dict[int, list[int]] = {}
+    for v, c in zip(nodes, member):
+        groups.setdefault(c, []).append(v)
+    return list(groups.values())
+
+
 def _nx_cluster(method: Clusterer, g, seed: int, resolution: float) -> list[list]:
     if callable(method):
         return [list(c) for c in method(g, seed)]
     nx = __import__("networkx")
     if method == "louvain":
-        return [list(c) for c in
-                nx.community.louvain_communities(g, weight="weight", resolution=resolution,
-                                                 seed=seed)]
+        return louvain(list(g.nodes), ((a, b, d.get("weight", 1.0))
+                                      for a, b, d in g.edges(data=True)),
+                       resolution=resolution, seed=seed)
     if method == "label_propagation":
         return [list(c) for c in nx.community.asyn_lpa_communities(g, weight="weight", seed=seed)]
     raise ValueError(f"unknown clusterer {method!r}; use one of {CLUSTERERS} or a callable")
@@ -185,11 +276,13 @@ def _cluster_components(comps: list[list[int]], edges_of, method: Clusterer, see
         if mc <= 0:
             out.extend([v] for v in comp)
             continue
+        if method == "louvain":
+            out.extend(louvain(sorted(comp), edges, resolution=resolution * mc / m, seed=seed))
+            continue
         g = nx.Graph()
         g.add_nodes_from(sorted(comp))
         g.add_weighted_edges_from(edges)
-        res = resolution * mc / m if method == "louvain" else resolution
-        out.extend(_nx_cluster(method, g, seed, res))
+        out.extend(_nx_cluster(method, g, seed, resolution))
     return out
 
 
@@ -349,4 +442,5 @@ def persona_counts(result: EgoSplitResult) -> dict[Hashable, int]:
     return out
 
 
-__all__: Sequence[str] = ("EgoSplitResult", "ego_splitting", "persona_counts", "CLUSTERERS")
+__all__: Sequence[str] = ("EgoSplitResult", "ego_splitting", "louvain", "persona_counts",
+                          "CLUSTERERS")
