@@ -8,7 +8,9 @@ piece and only ego-net splitting can separate the families). Claims checked:
 2. duplicating every sample does not raise the value;
 3. more families → a higher value (monotone in k);
 4. the M2BIT edit-distance figure is reported per task and falls when every sample is one
-   template.
+   template;
+5. splitting ego-nets by connected components only (karateclub) cannot separate the families,
+   because template words ("shown", "visible") connect every ego-net.
 """
 import os
 import random
@@ -61,5 +63,11 @@ e1 = r1.details("instruction_diversity")["edit_distance"]
 print(f"single template: {r1.indicator('instruction_diversity'):.0f} cluster(s), "
       f"edit distance {e1:.3f}")
 assert e1 == 0.0 and r1.indicator("instruction_diversity") == 1
+comp = vlitq.score(dataset(4), [vlitq.registry.create(
+    "instruction_diversity", {"local_clusterer": "components",
+                              "global_clusterer": "components"})], cache=False, progress=False)
+vc = comp.indicator("instruction_diversity")
+print(f"4 families, components-only local step (karateclub's choice): {vc:.0f} cluster(s)")
+assert vc < values[4]
 print("per-task table:\n", score(dataset(3)).tasks)
 print("instruction_diversity validation passed")
