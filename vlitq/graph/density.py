@@ -6,7 +6,8 @@ precomputed ε-graph (CSR) stores 12 bytes per pair and does not help there. DBS
 the pairs, only
 
 - which points are *core* (at least ``min_samples`` points, itself included, within ``eps``),
-- the connected components of the ε-graph restricted to core points,
+- the connected components of the ε-graph restricted to core points (block sizes of this pass
+  come from pass-1 counts so that a block's neighbour pairs also fit the budget),
 - for each non-core point, one core point within ``eps`` (else it is noise).
 
 :func:`dbscan_cosine` gets exactly these by streaming the similarity matrix in row blocks of at
@@ -87,6 +88,24 @@ class _Backend:
         return v.cpu().numpy(), j.cpu().numpy()
 
 
+# bytes per neighbour pair while linking: int64 row/col indices, their labels, the mask,
+# the kept labels, the int64 keys and np.unique's sorted copy
+_PAIR_BYTES = 72
+
+
+def _blocks(row_bytes: np.ndarray, max_chunk_bytes: int):
+    """Consecutive row ranges whose summed cost stays within ``max_chunk_bytes`` (at least
+    one row each)."""
+    cum = np.cumsum(row_bytes, dtype=np.float64)
+    a, n = 0, len(row_bytes)
+    while a < n:
+        base = cum[a - 1] if a else 0.0
+        b = int(np.searchsorted(cum, base + max_chunk_bytes, side="right"))
+        b = max(b, a + 1)
+        yield a, min(b, n)
+        a = b
+
+
 def _rows_per_block(n_cols: int, max_chunk_bytes: int) -> int:
     # a block holds the float32 similarities plus a boolean mask: 5 bytes per entry
     return max(1, int(max_chunk_bytes // max(1, 5 * n_cols)))
@@ -145,9 +164,11 @@ def dbscan_cosine(embeddings, eps: float = 0.2, min_samples: int = 3, *,
     # pass 2a: components of the core-core ε-graph, merged block by block
     xc = be.put(x[core_idx]) if device is not None else x[core_idx]
     lab = np.arange(nc, dtype=np.int64)
-    step = _rows_per_block(nc, max_chunk_bytes)
-    for a in _progress(range(0, nc, step), disable=not progress, desc="dbscan: linking"):
-        rows, cols = be.pairs(xc[a:a + step], xc, thr)
+    # block sizes from the pass-1 counts, so that the pairs of a block fit the budget too
+    row_bytes = 5 * nc + _PAIR_BYTES * deg[core_idx]
+    for a, b in _progress(list(_blocks(row_bytes, max_chunk_bytes)), disable=not progress,
+                          desc="dbscan: linking"):
+        rows, cols = be.pairs(xc[a:b], xc, thr)
         la, lb = lab[rows + a], lab[cols]
         keep = la != lb
         if not keep.any():
@@ -219,7 +240,7 @@ def k_distances(embeddings, k: int, *, max_points: int = 5000, seed: int = 0,
     if n > max_points:
         q = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
     out = np.empty(len(q), np.float32)
-    step = _rows_per_block(n, max_chunk_bytes)
+    step = _rows_per_block(n, max_chunk_bytes // 3)  # -s and the partitioned copy too
     for a in range(0, len(q), step):
         s = x[q[a:a + step]] @ x.T
         # the (k+1)-th largest similarity: the point itself comes first
