@@ -73,6 +73,9 @@ def worker_dbscan(n: int, kind: str, dim: int, eps: float, min_samples: int, chu
 
 
 def worker_ours(edge_file: str, local: str, global_: str):
+    import networkx  # noqa: F401  (imports outside the timed part, as for karateclub)
+    import scipy.sparse.csgraph  # noqa: F401
+
     from vlitq.graph.egosplit import ego_splitting
 
     edges = [tuple(map(int, line.split())) for line in open(edge_file)]

@@ -253,7 +253,7 @@ def _induced_edges(comp: list[int], adj: list[dict[int, float]]) -> list[tuple[i
 
 
 def _cluster_components(comps: list[list[int]], edges_of, method: Clusterer, seed: int,
-                        resolution: float) -> list[list[int]]:
+                        resolution: float, total_weight: float | None = None) -> list[list[int]]:
     """Cluster a graph given as its connected components.
 
     Louvain and label propagation never put nodes of different components in one community,
@@ -268,9 +268,10 @@ def _cluster_components(comps: list[list[int]], edges_of, method: Clusterer, see
     if not big:
         return comps
     m_c = [sum(w for _, _, w in e) for _, e in big]
-    # weight of the small (two-node) components, for the total m
-    m_small = sum(sum(w for _, _, w in edges_of(c)) for c in comps if len(c) == 2)
-    m = sum(m_c) + m_small
+    if total_weight is None:  # add the weight of the small (two-node) components
+        total_weight = sum(m_c) + sum(sum(w for _, _, w in edges_of(c))
+                                      for c in comps if len(c) == 2)
+    m = total_weight
     out = [c for c in comps if len(c) <= 2]
     for (comp, edges), mc in zip(big, m_c):
         if mc <= 0:
@@ -400,8 +401,8 @@ def ego_splitting(graph, *, local: Clusterer = "components", global_: Clusterer 
             sel = eorder[ebounds[k]:ebounds[k + 1]]
             return list(zip(a_[sel].tolist(), b_[sel].tolist(), w_[sel].tolist()))
 
-        persona_cluster = _number(_cluster_components(comps, edges_of, global_, seed, resolution),
-                                  n_pers)
+        persona_cluster = _number(_cluster_components(comps, edges_of, global_, seed, resolution,
+                                                      total_weight=float(w_.sum())), n_pers)
 
     n_cl = int(persona_cluster.max()) + 1 if n_pers else 0
     members: list[set[int]] = [set() for _ in range(n_cl)]
