@@ -78,7 +78,8 @@ def worker_ours(edge_file: str, local: str, global_: str):
 
     from vlitq.graph.egosplit import ego_splitting
 
-    edges = [tuple(map(int, line.split())) for line in open(edge_file)]
+    with open(edge_file) as fh:
+        edges = [tuple(map(int, line.split())) for line in fh]
     t0, c0 = time.perf_counter(), time.process_time()
     res = ego_splitting(edges, local=local, global_=global_, seed=42)
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
@@ -112,7 +113,8 @@ print(json.dumps({"seconds": wall, "cpu_seconds": cpu,
 def _run_worker(args: list[str], timeout: float) -> dict | None:
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     try:
-        out = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True,
+        out = subprocess.run([sys.executable, __file__, "--worker", *args], check=False,
+                             capture_output=True,
                              text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
@@ -138,7 +140,7 @@ def _python310() -> str | None:
 def ensure_karateclub() -> str | None:
     py = os.path.join(KC_VENV, "bin", "python")
     if os.path.exists(py) and subprocess.run([py, "-c", "import karateclub"],
-                                             capture_output=True).returncode == 0:
+                                             check=False, capture_output=True).returncode == 0:
         return py
     base = _python310()
     if base is None:
@@ -238,7 +240,7 @@ def main():
             for mode in ("shipped", "published"):
                 if not kc:
                     break
-                p = subprocess.run([kc, "-c", KC_SCRIPT, path, mode], capture_output=True,
+                p = subprocess.run([kc, "-c", KC_SCRIPT, path, mode], check=False, capture_output=True,
                                    text=True, timeout=a.timeout)
                 refs[mode] = (json.loads(p.stdout.strip().splitlines()[-1])
                               if p.returncode == 0 else None)

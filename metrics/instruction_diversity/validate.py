@@ -18,9 +18,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import vlitq  # noqa: E402
-from validate_data import FAMILIES, GENERIC, TEMPLATES  # noqa: E402
-from vlitq.data.dataset import Dataset, make_sample  # noqa: E402
+from validate_data import FAMILIES, GENERIC, TEMPLATES
+
+import vlitq
+from vlitq.data.dataset import Dataset, make_sample
 
 
 def dataset(k: int, per_family: int = 40, seed: int = 0, task: str = "vqa") -> Dataset:

@@ -14,9 +14,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import vlitq  # noqa: E402
-from families import family_responses  # noqa: E402
-from vlitq.data.dataset import Dataset, make_sample  # noqa: E402
+from families import family_responses
+
+import vlitq
+from vlitq.data.dataset import Dataset, make_sample
 
 
 def dataset(k: int, seed: int = 0) -> Dataset:

@@ -5,8 +5,14 @@ import pytest
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
-from vlitq.graph.density import (dbscan_cosine, eps_neighbourhood_graph, k_distances, knee,
-                                 suggest_eps, vendi_score)
+from vlitq.graph.density import (
+    dbscan_cosine,
+    eps_neighbourhood_graph,
+    k_distances,
+    knee,
+    suggest_eps,
+    vendi_score,
+)
 
 
 def _mixture(n_clusters=12, per=40, noise=60, d=24, spread=0.25, seed=0):

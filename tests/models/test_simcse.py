@@ -10,7 +10,7 @@ pytest.importorskip("sentence_transformers")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "metrics",
                                 "response_diversity"))
-from families import family_responses  # noqa: E402
+from families import family_responses
 
 
 def _tiny_bert(path, texts):

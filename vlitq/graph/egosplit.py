@@ -24,12 +24,13 @@ same result, cheaper). The global components step is ``scipy.sparse.csgraph``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterable, Sequence, Union
+from typing import Any
 
 import numpy as np
 
-Clusterer = Union[str, Callable[[Any, int], Iterable[Iterable[Hashable]]]]
+Clusterer = str | Callable[[Any, int], Iterable[Iterable[Hashable]]]
 CLUSTERERS = ("components", "louvain", "label_propagation")
 
 
@@ -443,5 +444,10 @@ def persona_counts(result: EgoSplitResult) -> dict[Hashable, int]:
     return out
 
 
-__all__: Sequence[str] = ("EgoSplitResult", "ego_splitting", "louvain", "persona_counts",
-                          "CLUSTERERS")
+__all__: Sequence[str] = (
+    "CLUSTERERS",
+    "EgoSplitResult",
+    "ego_splitting",
+    "louvain",
+    "persona_counts",
+)

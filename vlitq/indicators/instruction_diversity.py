@@ -18,7 +18,7 @@ import itertools
 import logging
 import re
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

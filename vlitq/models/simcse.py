@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from vlitq._dependencies import import_optional
 
