@@ -49,17 +49,17 @@ def worker_dbscan(n: int, kind: str, dim: int, eps: float, min_samples: int, chu
 
     rng = np.random.default_rng(0)
     if kind == "random":
-        x = rng.normal(size=(n, dim)).astype(np.float32)
+        x = rng.standard_normal((n, dim), dtype=np.float32)
     else:
         n_scatter = n // 10
         k = max(1, (n - n_scatter) // 250)
-        centres = rng.normal(size=(k, dim)).astype(np.float32)
+        centres = rng.standard_normal((k, dim), dtype=np.float32)
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
         lab = rng.integers(0, k, n - n_scatter)
-        noise = rng.normal(size=(n - n_scatter, dim)).astype(np.float32)
+        noise = rng.standard_normal((n - n_scatter, dim), dtype=np.float32)
         noise /= np.linalg.norm(noise, axis=1, keepdims=True)
         x = np.vstack([0.9 * centres[lab] + 0.436 * noise,
-                       rng.normal(size=(n_scatter, dim)).astype(np.float32)])
+                       rng.standard_normal((n_scatter, dim), dtype=np.float32)])
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     base = _rss_mib()
     t0, c0 = time.perf_counter(), time.process_time()
