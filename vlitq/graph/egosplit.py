@@ -203,6 +203,56 @@ def louvain(nodes: Sequence[int], edges: Iterable[tuple[int, int, float]], *,
     return list(groups.values())
 
 
+def label_propagation(nodes: Sequence[int], edges: Iterable[tuple[int, int, float]], *,
+                      seed: int = 0, max_sweeps: int = 100) -> list[list[int]]:
+    """Asynchronous weighted label propagation (Raghavan et al. 2007), seeded.
+
+    Each sweep visits the nodes in a seeded random order; a node takes the label of largest
+    total edge weight among its neighbours (ties broken at random, keeping its own label when
+    it is among the best); stops when every node holds a best label. The same rule as
+    networkx's ``asyn_lpa_communities``, on plain dicts.
+
+    >>> sorted(map(sorted, label_propagation(range(6), [(0, 1, 1), (1, 2, 1), (0, 2, 1),
+    ...        (3, 4, 1), (4, 5, 1), (3, 5, 1), (2, 3, 0.1)])))
+    [[0, 1, 2], [3, 4, 5]]
+    """
+    import random
+
+    nodes = list(nodes)
+    index = {v: i for i, v in enumerate(nodes)}
+    n = len(nodes)
+    adj: list[dict[int, float]] = [{} for _ in range(n)]
+    for a, b, w in edges:
+        i, j = index[a], index[b]
+        if i != j:
+            adj[i][j] = adj[i].get(j, 0.0) + w
+            adj[j][i] = adj[j].get(i, 0.0) + w
+    rng = random.Random(seed)
+    label = list(range(n))
+    order = list(range(n))
+    for _ in range(max_sweeps):
+        rng.shuffle(order)
+        stable = True
+        for i in order:
+            if not adj[i]:
+                continue
+            tally: dict[int, float] = {}
+            for j, w in adj[i].items():
+                tally[label[j]] = tally.get(label[j], 0.0) + w
+            top = max(tally.values())
+            best = [c for c, w in tally.items() if w >= top - 1e-12]
+            if label[i] in best:
+                continue
+            label[i] = best[0] if len(best) == 1 else rng.choice(best)
+            stable = False
+        if stable:
+            break
+    groups: dict[int, list[int]] = {}
+    for v, c in zip(nodes, label):
+        groups.setdefault(c, []).append(v)
+    return list(groups.values())
+
+
 def _nx_cluster(method: Clusterer, g, seed: int, resolution: float) -> list[list]:
     if callable(method):
         return [list(c) for c in method(g, seed)]
@@ -212,7 +262,8 @@ def _nx_cluster(method: Clusterer, g, seed: int, resolution: float) -> list[list
                                       for a, b, d in g.edges(data=True)),
                        resolution=resolution, seed=seed)
     if method == "label_propagation":
-        return [list(c) for c in nx.community.asyn_lpa_communities(g, weight="weight", seed=seed)]
+        return label_propagation(list(g.nodes), ((a, b, d.get("weight", 1.0))
+                                                for a, b, d in g.edges(data=True)), seed=seed)
     raise ValueError(f"unknown clusterer {method!r}; use one of {CLUSTERERS} or a callable")
 
 
@@ -280,6 +331,9 @@ def _cluster_components(comps: list[list[int]], edges_of, method: Clusterer, see
             continue
         if method == "louvain":
             out.extend(louvain(sorted(comp), edges, resolution=resolution * mc / m, seed=seed))
+            continue
+        if method == "label_propagation":
+            out.extend(label_propagation(sorted(comp), edges, seed=seed))
             continue
         g = nx.Graph()
         g.add_nodes_from(sorted(comp))
@@ -448,6 +502,7 @@ __all__: Sequence[str] = (
     "CLUSTERERS",
     "EgoSplitResult",
     "ego_splitting",
+    "label_propagation",
     "louvain",
     "persona_counts",
 )
