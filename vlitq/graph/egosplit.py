@@ -256,7 +256,6 @@ def label_propagation(nodes: Sequence[int], edges: Iterable[tuple[int, int, floa
 def _nx_cluster(method: Clusterer, g, seed: int, resolution: float) -> list[list]:
     if callable(method):
         return [list(c) for c in method(g, seed)]
-    nx = __import__("networkx")
     if method == "louvain":
         return louvain(list(g.nodes), ((a, b, d.get("weight", 1.0))
                                       for a, b, d in g.edges(data=True)),
