@@ -106,7 +106,8 @@ class ChatServer:
                     pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd.daemon_threads = False  # server_close() waits for handlers (no torch call
+        # left running when the interpreter exits)
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -140,7 +140,7 @@ def test_http_retries_503_then_succeeds(smol):
 
 def test_http_timeout(smol):
     with ChatServer(smol) as srv:
-        srv.delay = 3.0
+        srv.delay = 1.5
         j = OpenAIJudge("smollm2", base_url=srv.base_url, timeout=0.3, max_retries=0)
         with pytest.raises(JudgeError, match="timed out"):
             j.generate(["Say hello."], temperature=0, max_tokens=4)

@@ -126,6 +126,10 @@ class LocalJudge(Judge):
     batch_size : int
         Prompts per forward pass (left-padded).
     trust_remote_code : bool
+    num_threads : int, optional
+        CPU threads for torch (``torch.set_num_threads``, process-wide); default: torch's
+        choice. On a CPU shared with other jobs, 1 thread can be many times faster than 2
+        (torch's threads spin-wait for each other).
     cache : vlitq.engine.cache.Cache, optional
         Completion cache.
 
@@ -138,7 +142,7 @@ class LocalJudge(Judge):
 
     def __init__(self, model: str, *, gguf_file: str | None = None, revision: str | None = None,
                  device: str | None = None, dtype: str | None = None, batch_size: int = 8,
-                 trust_remote_code: bool = False, cache=None):
+                 trust_remote_code: bool = False, num_threads: int | None = None, cache=None):
         super().__init__(cache=cache)
         self.model = model
         self.gguf_file = gguf_file
@@ -147,6 +151,7 @@ class LocalJudge(Judge):
         self.dtype = dtype
         self.batch_size = batch_size
         self.trust_remote_code = trust_remote_code
+        self.num_threads = num_threads
         self._bundle = None
 
     def model_id(self) -> str:
@@ -182,6 +187,8 @@ class LocalJudge(Judge):
             return self._bundle
         torch = import_optional("torch", purpose="local LLM judges")
         transformers = import_optional("transformers", purpose="local LLM judges")
+        if self.num_threads:
+            torch.set_num_threads(int(self.num_threads))
         device, dtype = self._resolve_device_dtype(torch)
         key = (self.model, self.gguf_file, self.revision, str(device), str(dtype))
         with _LOAD_LOCK:
