@@ -25,7 +25,9 @@ PROMPTS = ["What is the capital of France?", "Name one colour.", "Say hello."]
 
 @pytest.fixture(scope="module")
 def smol():
-    return get_judge(None)  # the packaged SmolLM2, loaded once for the module
+    # the packaged SmolLM2, loaded once for the module; one torch thread: on a shared 2-core
+    # machine two threads spin-wait for each other and run several times slower
+    return get_judge({"backend": "smollm2", "num_threads": 1})
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +51,9 @@ def test_smollm2_generates_and_batching_matches_single(smol):
 
 
 def test_smollm2_sampling_is_reproducible_with_a_seed(smol):
-    a = smol.generate(PROMPTS[1:2], n=3, temperature=1.0, max_tokens=6, seed=3)
-    b = smol.generate(PROMPTS[1:2], n=3, temperature=1.0, max_tokens=6, seed=3)
-    assert a == b and len(a[0]) == 3
+    a = smol.generate(PROMPTS[1:2], n=2, temperature=1.0, max_tokens=4, seed=3)
+    b = smol.generate(PROMPTS[1:2], n=2, temperature=1.0, max_tokens=4, seed=3)
+    assert a == b and len(a[0]) == 2
 
 
 def test_smollm2_chat_template_and_text_only_refusal(smol):
@@ -63,10 +65,11 @@ def test_smollm2_chat_template_and_text_only_refusal(smol):
 
 
 def test_cache_means_no_second_model_call(smol, tmp_path):
-    j1 = get_judge(None, cache=Cache(str(tmp_path)))
+    j1 = get_judge({"backend": "smollm2", "num_threads": 1}, cache=Cache(str(tmp_path)))
     first = j1.generate(PROMPTS[:2], n=2, temperature=0.8, max_tokens=5, seed=1)
     assert j1.calls == 4
-    j2 = get_judge(None, cache=Cache(str(tmp_path)))  # fresh object, same cache folder
+    j2 = get_judge({"backend": "smollm2", "num_threads": 1},
+                   cache=Cache(str(tmp_path)))  # fresh object, same cache folder
     again = j2.generate(PROMPTS[:2], n=2, temperature=0.8, max_tokens=5, seed=1)
     assert again == first and j2.calls == 0 and j2.cache_hits == 4
     # more samples reuse the cached first ones; a changed parameter is a miss

@@ -75,14 +75,14 @@ def test_default_smollm2_judge_rates_and_caches():
     ds = _ds([[("What colour is the car?", "Red.")],
               [("Compare the two buildings and explain which is older and why.",
                 "The left one: its stone walls and arched windows suggest the 1800s.")]])
-    sc = LLMComplexity(max_tokens=4)
+    sc = LLMComplexity(judge={"backend": "smollm2", "num_threads": 1}, max_tokens=4)
     rep = vlitq.score(ds, [sc], cache=False, progress=False)
     for v, e in zip(rep.samples["llm_complexity"].to_list(),
                     rep.samples["llm_complexity_error"].to_list()):
         assert (v is not None and 1 <= v <= 10) or (v is None and "no rating" in e)
     calls = sc._judge_obj.calls
     assert calls == 2
-    sc2 = LLMComplexity(max_tokens=4)
+    sc2 = LLMComplexity(judge={"backend": "smollm2", "num_threads": 1}, max_tokens=4)
     rep2 = vlitq.score(ds, [sc2], cache=False, progress=False)
     assert sc2._judge_obj.calls == 0  # completions came from the judge cache
     assert rep2.samples["llm_complexity"].to_list() == rep.samples["llm_complexity"].to_list()
