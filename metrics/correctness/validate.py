@@ -120,7 +120,7 @@ assert rec == 1.0 and prec == 1.0
 # ---------------------------------------------------------------- tiny random LLaVA, real path
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
                                 "models"))
-from judge_helpers import build_tiny_llava  # noqa: E402
+from judge_helpers import build_tiny_llava
 
 d = build_tiny_llava(tempfile.mkdtemp())
 small = ds.head(4)

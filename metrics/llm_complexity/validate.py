@@ -94,7 +94,8 @@ ds = Dataset.from_records(records)
 
 # ---------------------------------------------------------------- 1. the offline default judge
 t0 = time.time()
-judge = os.environ.get("VLITQ_VALIDATE_JUDGE")  # e.g. "openai:llama3@http://127.0.0.1:11434/v1"
+# e.g. VLITQ_VALIDATE_JUDGE="openai:llama3.1:8b@http://127.0.0.1:11434/v1"
+judge = os.environ.get("VLITQ_VALIDATE_JUDGE") or {"backend": "smollm2", "num_threads": 1}
 rep = vlitq.score(ds, [LLMComplexity(judge=judge, max_tokens=4), "judge_checks"], cache=False,
                   progress=False)
 secs = time.time() - t0
@@ -102,7 +103,7 @@ vals = rep.samples["llm_complexity"].to_list()
 errs = rep.samples["llm_complexity_error"].to_list()
 ok = [(lv, v) for lv, v in zip(levels, vals) if v is not None]
 rho = spearman([lv for lv, _ in ok], [v for _, v in ok]) if len(ok) > 2 else float("nan")
-print(f"judge: {judge or 'SmolLM2-135M-Instruct (packaged, greedy)'}; {len(ds)} pairs in "
+print(f"judge: {judge if isinstance(judge, str) else 'SmolLM2-135M-Instruct (packaged, greedy)'}; {len(ds)} pairs in "
       f"{secs:.1f} s")
 for lvl in LEVELS:
     vs = [v for lv, v in ok if lv == lvl]

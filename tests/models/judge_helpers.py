@@ -11,8 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from vlitq.models.judges import Judge
 
 WORDS = (["<unk>", "<pad>", "<s>", "</s>", "<image>"]
-         + "user assistant : the a is of and yes no cat dog red blue image what color shape "
-           "circle square correct response instruction".split()
+         + ["user", "assistant", ":", "the", "a", "is", "of", "and", "yes", "no", "cat", "dog", "red", "blue", "image", "what", "color", "shape", "circle", "square", "correct", "response", "instruction"]
          + [str(i) for i in range(11)] + list(".,?!"))
 
 
@@ -21,9 +20,15 @@ def build_tiny_llava(path: str) -> str:
     its processor to ``path``."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor,
-                              PreTrainedTokenizerFast)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
 
     tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),

@@ -5,10 +5,10 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from judge_helpers import ChatServer, ScriptedJudge, build_tiny_llava  # noqa: E402
+from judge_helpers import ChatServer, ScriptedJudge, build_tiny_llava
 
-from vlitq.engine.cache import Cache  # noqa: E402
-from vlitq.models.judges import (  # noqa: E402
+from vlitq.engine.cache import Cache
+from vlitq.models.judges import (
     JudgeError,
     LocalJudge,
     OpenAIJudge,

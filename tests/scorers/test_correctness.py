@@ -7,11 +7,11 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "models"))
-from judge_helpers import ChatServer, ScriptedJudge, build_tiny_llava  # noqa: E402
+from judge_helpers import ChatServer, ScriptedJudge, build_tiny_llava
 
-import vlitq  # noqa: E402
-from vlitq.data.dataset import Dataset, make_sample  # noqa: E402
-from vlitq.scorers.correctness import Correctness  # noqa: E402
+import vlitq
+from vlitq.data.dataset import Dataset, make_sample
+from vlitq.scorers.correctness import Correctness
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def colour_judge(**kw):
         for m, ims in zip(messages, images):
             j.seen.append((m[-1]["content"], len(ims), k))
             said = m[-1]["content"].rsplit("Response:", 1)[1].lower()
-            r, g, b = ims[0].getpixel((0, 0))
+            r, _, b = ims[0].getpixel((0, 0))
             truth = "red" if r > b else "blue"
             right = truth in said
             if k == 3:

@@ -6,11 +6,11 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "models"))
-from judge_helpers import ScriptedJudge  # noqa: E402
+from judge_helpers import ScriptedJudge
 
-import vlitq  # noqa: E402
-from vlitq.data.dataset import Dataset, make_sample  # noqa: E402
-from vlitq.scorers.llm_complexity import LLMComplexity, build_messages  # noqa: E402
+import vlitq
+from vlitq.data.dataset import Dataset, make_sample
+from vlitq.scorers.llm_complexity import LLMComplexity, build_messages
 
 
 def _ds(rows):

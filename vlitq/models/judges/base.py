@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from vlitq._utils import blake2b, stable_json
 

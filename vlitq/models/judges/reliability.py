@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 _YES = {"yes", "correct", "true", "right", "accurate"}
 _NO = {"no", "incorrect", "false", "wrong", "inaccurate"}
