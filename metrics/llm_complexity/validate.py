@@ -96,8 +96,9 @@ ds = Dataset.from_records(records)
 t0 = time.time()
 # e.g. VLITQ_VALIDATE_JUDGE="openai:llama3.1:8b@http://127.0.0.1:11434/v1"
 judge = os.environ.get("VLITQ_VALIDATE_JUDGE") or {"backend": "smollm2", "num_threads": 1}
-rep = vlitq.score(ds, [LLMComplexity(judge=judge, max_tokens=4), "judge_checks"], cache=False,
-                  progress=False)
+# judge_cache=False: measure the model, not completions cached by an earlier run
+rep = vlitq.score(ds, [LLMComplexity(judge=judge, max_tokens=4, judge_cache=False),
+                       "judge_checks"], cache=False, progress=False)
 secs = time.time() - t0
 vals = rep.samples["llm_complexity"].to_list()
 errs = rep.samples["llm_complexity_error"].to_list()
