@@ -1,0 +1,62 @@
+"""Shared plumbing of judge-based scorers (``correctness``, ``llm_complexity``).
+
+Not a scorer module (the leading underscore keeps :func:`vlitq.registry.discover` away).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger("vlitq")
+
+#: Prompt tokens an image costs in LLaVA-1.5 (336 px / 14 px patches = 24 x 24); used by the
+#: cost estimates only.
+IMAGE_TOKENS = 576
+
+
+def approx_tokens(text: str) -> int:
+    """Token estimate used before any model is loaded (~4 characters per token in English)."""
+    return max(1, (len(text) + 3) // 4)
+
+
+def clip_text(text: str | None, max_chars: int) -> str:
+    """``text`` cut to ``max_chars`` characters, marked when cut (judges see it was cut)."""
+    text = (text or "").strip()
+    if len(text) <= max_chars:
+        return text
+    return text[:max_chars].rstrip() + " [...]"
+
+
+class JudgeScorerMixin:
+    """Judge loading, failure memo and the dataset-level warning hook for judge scorers."""
+
+    _judge_obj: Any = None
+    _fatal: str | None = None
+
+    def _make_judge(self, spec):
+        from vlitq.engine.cache import Cache
+        from vlitq.models.judges import get_judge
+
+        return get_judge(spec, cache=Cache() if self.judge_cache else None)
+
+    def model_id(self) -> str | None:
+        from vlitq.models.judges import get_judge
+
+        try:
+            return get_judge(self.judge).model_id()
+        except Exception as exc:  # model id must not fail scoring; the load will say why
+            return f"{self.judge!r} ({type(exc).__name__})"
+
+    def _generate(self, prompts, images, **kw):
+        """Judge call; a failure of the backend itself (server down, model missing) is
+        remembered so later batches fail fast with the same reason."""
+        from vlitq.models.judges import JudgeError
+
+        if self._fatal:
+            raise JudgeError(self._fatal)
+        try:
+            return self._judge_obj.generate(prompts, images, **kw)
+        except JudgeError as exc:
+            if "failed after" in str(exc) or "cannot load" in str(exc):
+                self._fatal = str(exc)
+            raise
