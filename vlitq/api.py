@@ -31,6 +31,12 @@ def build_components(scorers: Sequence | None, config: dict) -> list:
             out.append(registry.create(s, config.get(s)))
         else:
             out.append(s)
+    # judge-based scorers cannot see the whole dataset; their collapse checks run as the
+    # judge_checks indicator, added whenever such a scorer runs
+    names_now = {c.name for c in out}
+    if "judge_checks" not in names_now and any(hasattr(type(c), "dataset_warnings")
+                                                for c in out):
+        out.append(registry.create("judge_checks"))
     seen = set()
     for c in out:
         if c.name in seen:

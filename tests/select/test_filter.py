@@ -132,7 +132,7 @@ def test_cli_filter_and_check(tmp_path):
     assert [k["id"] for k in kept] == ["s3", "s4", "s5"]
     assert kept[0] == recs[3]  # records written back untouched
     gate = tmp_path / "gate.toml"
-    gate.write_text("[gate.errors]\nmax = 0\n")
+    gate.write_text('scorers = ["text_stats"]\n[gate.errors]\nmax = 0\n')
     r = CliRunner().invoke(main, ["check", str(data), "--gate", str(gate), "--quiet"])
     assert r.exit_code == 1 and "FAIL" in r.output
     r = CliRunner().invoke(main, ["check", str(tmp_path / "kept.json"), "--gate", str(gate),
