@@ -56,18 +56,18 @@ QUESTIONS = ["What is {s} doing?", "Describe the image in detail.", "Where is {s
              "What color is {s}?", "Why might {s} be {p}?",
              "What is unusual about this image?"]
 ARCHS = {
-    "ViT-B-32": dict(text_config=dict(hidden_size=512, intermediate_size=2048,
-                                      num_hidden_layers=12, num_attention_heads=8),
-                     vision_config=dict(hidden_size=768, intermediate_size=3072,
-                                        num_hidden_layers=12, num_attention_heads=12,
-                                        image_size=224, patch_size=32),
-                     projection_dim=512),
-    "ViT-L-14": dict(text_config=dict(hidden_size=768, intermediate_size=3072,
-                                      num_hidden_layers=12, num_attention_heads=12),
-                     vision_config=dict(hidden_size=1024, intermediate_size=4096,
-                                        num_hidden_layers=24, num_attention_heads=16,
-                                        image_size=224, patch_size=14),
-                     projection_dim=768),
+    "ViT-B-32": {"text_config": {"hidden_size": 512, "intermediate_size": 2048,
+                                 "num_hidden_layers": 12, "num_attention_heads": 8},
+                 "vision_config": {"hidden_size": 768, "intermediate_size": 3072,
+                                   "num_hidden_layers": 12, "num_attention_heads": 12,
+                                   "image_size": 224, "patch_size": 32},
+                 "projection_dim": 512},
+    "ViT-L-14": {"text_config": {"hidden_size": 768, "intermediate_size": 3072,
+                                 "num_hidden_layers": 12, "num_attention_heads": 12},
+                 "vision_config": {"hidden_size": 1024, "intermediate_size": 4096,
+                                   "num_hidden_layers": 24, "num_attention_heads": 16,
+                                   "image_size": 224, "patch_size": 14},
+                 "projection_dim": 768},
 }
 
 
@@ -114,13 +114,13 @@ def make_images(folder: str, n: int, seed: int = 0) -> list[str]:
     os.makedirs(folder, exist_ok=True)
     bases = [np.asarray(Image.fromarray(f()).convert("RGB").resize((512, 384)))
              for f in (data.astronaut, data.coffee, data.chelsea, data.rocket)]
-    rng = np.random.default_rng(seed)
     paths = []
     for i in range(n):
         p = os.path.join(folder, f"{i:05d}.jpg")
         paths.append(p)
         if os.path.exists(p):
             continue
+        rng = np.random.default_rng([seed, i])  # per image: a re-run adds no duplicate content
         b = bases[i % len(bases)]
         y, x = rng.integers(0, 384 - 192), rng.integers(0, 512 - 256)
         crop = b[y : y + 192, x : x + 256].astype(np.int16)
@@ -260,7 +260,7 @@ def ensure_dj_venv(path: str) -> str:
     probe = ("import data_juicer, torch, transformers; from data_juicer.ops.filter."
              "image_text_similarity_filter import ImageTextSimilarityFilter; "
              "print(data_juicer.__version__, torch.__version__, transformers.__version__)")
-    r = subprocess.run([py, "-c", probe], capture_output=True, text=True,
+    r = subprocess.run([py, "-c", probe], capture_output=True, text=True, check=False,
                        env={**os.environ, **OFFLINE_ENV})
     if r.returncode != 0:
         raise SystemExit(f"Data-Juicer venv {path} is not usable:\n{r.stderr[-2000:]}")
@@ -341,7 +341,12 @@ def main(argv=None):
     settings = [s.strip() for s in a.settings.split(",") if s.strip()]
     n_img = max(a.n if "distinct" in settings else 0, a.distinct_images)
     image_root = os.path.join(a.workdir, "images")
-    make_images(image_root, n_img)
+    paths = make_images(image_root, n_img)
+    import hashlib
+    from pathlib import Path
+
+    n_contents = len({hashlib.blake2b(Path(p).read_bytes()).hexdigest() for p in paths})
+    assert n_contents == n_img, f"{n_img} image files but {n_contents} distinct contents"
     convs = make_conversations(a.n)
 
     print(f"# vlitq matching vs Data-Juicer image_text_similarity_filter  "
