@@ -294,8 +294,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--n", type=int, default=150, help="samples per setting (default 150: 8-13 min for both settings "
-                         "on 2 heavily loaded cores)")
+    ap.add_argument("--n", type=int, default=150,
+                    help="samples per setting (default 150: 8-13 min for both settings on 2 "
+                         "loaded cores)")
     ap.add_argument("--distinct-images", type=int, default=30,
                     help="distinct images reused over the samples in the LLaVA-like setting "
                          "(default 30; LLaVA-Instruct reuses each COCO image ~5 times)")
