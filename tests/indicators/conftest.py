@@ -56,13 +56,13 @@ class ScriptedJudge:
         self.calls.append(len(prompts))
         out = []
         for p in prompts:
-            ins = re.findall(r"^Instruction: (.*)$", p, re.M)[-1]
+            ins = re.findall(r"^Instruction: (.*)$", p, re.MULTILINE)[-1]
             if self.mode == "nonsense":
                 out.append(["I cannot tell."] * n)
                 continue
             tags = rule_tags(ins)
             if p.startswith("Which task does the instruction belong to?"):  # choice prompt
-                opts = re.findall(r"^([A-Z])\. (.*)$", p, re.M)
+                opts = re.findall(r"^([A-Z])\. (.*)$", p, re.MULTILINE)
                 best = max(opts, key=lambda o: max(_overlap(o[1], t) for t in tags))
                 if max(_overlap(best[1], t) for t in tags) == 0:
                     best = opts[0]

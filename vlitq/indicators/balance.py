@@ -1,7 +1,7 @@
 """``balance``: population variance of the tasks' shares of the samples, in percent."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.indicators.task_diversity import task_counts

@@ -232,9 +232,15 @@ class Tasks(Indicator):
 
     # ------------------------------------------------------------------ TagGPT
     def _taggpt(self, ctx, judge, uniq, weights, emb, enc, timings, warnings):
-        from vlitq.models.taggpt import (CachedGenerator, TagNormaliser, assign_tags,
-                                         generate_tags, judge_model_id, select_tags,
-                                         top_k_candidates)
+        from vlitq.models.taggpt import (
+            CachedGenerator,
+            TagNormaliser,
+            assign_tags,
+            generate_tags,
+            judge_model_id,
+            select_tags,
+            top_k_candidates,
+        )
 
         gen = CachedGenerator(judge, cache=ctx.cache, batch_size=self.llm_batch_size,
                               seed=self.seed)
@@ -301,7 +307,7 @@ class Tasks(Indicator):
             "selected_tags": {t: sel.counts.get(t, 0) for t in sel.tags},
             "n_tags_proposed": sel.n_proposed, "n_tags_frequent": sel.n_frequent,
             "tag_coverage": round(sel.coverage, 4),
-            "n_generated": int(len(sub)),
+            "n_generated": len(sub),
             "fallback_share": round(w_fb, 4),
             "vote_agreement": round(float(np.mean(agree)), 4) if agree else None,
             "lemmatizer": norm.backend,
@@ -312,8 +318,12 @@ class Tasks(Indicator):
 
     # ------------------------------------------------------------------ embedding clusters
     def _clusters(self, uniq, weights, emb, timings):
-        from vlitq.models.taggpt import (candidate_ks, choose_k_by_silhouette, cluster_names,
-                                         kmeans_labels)
+        from vlitq.models.taggpt import (
+            candidate_ks,
+            choose_k_by_silhouette,
+            cluster_names,
+            kmeans_labels,
+        )
 
         t0 = time.perf_counter()
         scores: dict[int, float] = {}
@@ -324,14 +334,16 @@ class Tasks(Indicator):
             # sqrt(distinct instructions) (and max_tags).
             max_k = min(self.max_tags, int(math.ceil(math.sqrt(len(uniq)))))
             k, scores = choose_k_by_silhouette(emb, candidate_ks(len(uniq), max_k),
-                                               seed=self.seed, weights=weights)
-        lab, cent = kmeans_labels(emb, k, seed=self.seed, weights=weights)
+                                               seed=self.seed)
+        # Distinct instructions are clustered unweighted: a template repeated a thousand times
+        # is one kind of instruction, and weighting would split large tasks by template.
+        lab, cent = kmeans_labels(emb, k, seed=self.seed)
         names = cluster_names(uniq, emb, lab, cent, weights=weights)
         timings["cluster"] = time.perf_counter() - t0
         details = {
             "mode": "embedding",
-            "method": "embedding clusters (k-means on instruction embeddings, no LLM); names "
-                      "are key words of each cluster's most central instruction",
+            "method": "embedding clusters (k-means on distinct instruction embeddings, no "
+                      "LLM); names are key words of each cluster's most central instruction",
             "k": int(k),
             "silhouette": {str(kk): round(v, 4) for kk, v in scores.items()},
         }

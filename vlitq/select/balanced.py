@@ -1,7 +1,8 @@
 """Task-balanced sampling: draw ``n`` samples spread as evenly as possible across tasks."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
