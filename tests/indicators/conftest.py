@@ -15,7 +15,7 @@ RULES = [
     (("options", "option", "choose", "select"), ["multiple choice", "Multiple-choice",
                                                   "multiple choice"]),
     (("why", "explain", "reason", "infer", "justify"), ["reasoning", "Reasoning", "reasoning"]),
-    (("describe", "caption", "summarize", "shown"), ["image captioning", "captioning",
+    (("descri", "caption", "summarize", "shown"), ["image captioning", "captioning",
                                                       "Image captioning"]),
 ]
 TRUTH = {"Counting": "counting", "colour recognition": "colour", "text reading": "ocr",

@@ -136,14 +136,22 @@ def make_task_family_samples(n_per_task: int | Sequence[int] = 20, *, seed: int 
     out = []
     for fam, size in zip(fams, sizes):
         templates = FAMILIES[fam]
+        # all random draws for the family at once (per-sample numpy calls are slow at 100k)
+        objs = np.argsort(rng.random((size, len(OBJECTS))), axis=1)[:, :4]
+        cols = np.argsort(rng.random((size, len(COLOURS))), axis=1)[:, :3]
+        surf = rng.integers(len(SURFACES), size=size)
+        pers = rng.integers(len(PEOPLE), size=size)
+        acts = rng.integers(len(ACTIONS), size=size)
+        ks = rng.integers(2, 9, size=size)
+        tpl = rng.integers(len(templates), size=size)
         for i in range(size):
-            obj, obj2, obj3, obj4 = rng.choice(OBJECTS, size=4, replace=False)
-            col, col2, col3 = rng.choice(COLOURS, size=3, replace=False)
-            fill = dict(obj=obj, obj2=obj2, obj3=obj3, obj4=obj4, objs=_plural(str(obj)),
-                        colour=col, colour2=col2, colour3=col3,
-                        surface=rng.choice(SURFACES), person=rng.choice(PEOPLE),
-                        action=rng.choice(ACTIONS), k=int(rng.integers(2, 9)))
-            ins = templates[int(rng.integers(len(templates)))].format(**fill)
+            o = [OBJECTS[j] for j in objs[i]]
+            c = [COLOURS[j] for j in cols[i]]
+            fill = {"obj": o[0], "obj2": o[1], "obj3": o[2], "obj4": o[3],
+                    "objs": _plural(o[0]), "colour": c[0], "colour2": c[1], "colour3": c[2],
+                    "surface": SURFACES[surf[i]], "person": PEOPLE[pers[i]],
+                    "action": ACTIONS[acts[i]], "k": int(ks[i])}
+            ins = templates[tpl[i]].format(**fill)
             res = _RESPONSES[fam].format(**fill)
             out.append(make_sample(f"{fam}-{i}", [("<image>\n" + ins, res)], [f"{fam}_{i}.jpg"],
                                    task=fam if with_labels else None, true_task=fam))

@@ -33,6 +33,7 @@ def _resolve_judge(judge: Any):
         return judge
     from vlitq.models.judges import get_judge
 
+    # no completion cache on the judge: CachedGenerator caches per prompt already
     return get_judge(judge)
 
 

@@ -196,7 +196,9 @@ def choice_prompt(instruction: str, candidates: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-_TAG_PREFIX = re.compile(r"^\s*(task\s*tag|tag|task|answer)\s*[:\-]\s*", re.IGNORECASE)
+_TAG_PREFIX = re.compile(
+    r"^\s*(the\s+)?(task\s*tag|task\s*type|task\s*name|tag|task|answer|category)\s*[:\-]\s*",
+    re.IGNORECASE)
 
 
 def parse_tag(completion: str, max_words: int = 5) -> str | None:
@@ -207,6 +209,8 @@ def parse_tag(completion: str, max_words: int = 5) -> str | None:
     'Image captioning'
     >>> parse_tag("Task tag: counting") , parse_tag("   ") , parse_tag("a b c d e f g")
     ('counting', None, None)
+    >>> parse_tag("The task type: object counting")
+    'object counting'
     """
     for line in (completion or "").splitlines():
         line = _TAG_PREFIX.sub("", line.strip()).strip().strip("\"'`*").strip()
