@@ -56,7 +56,7 @@ class ScriptedJudge:
         self.calls.append(len(prompts))
         out = []
         for p in prompts:
-            ins = re.findall(r"^Instruction: (.*)$", p, re.MULTILINE)[-1]
+            ins = re.findall(r"^Instruction: (.*)$", p, re.MULTILINE)[-1].strip('"')
             if self.mode == "nonsense":
                 out.append(["I cannot tell."] * n)
                 continue

@@ -131,7 +131,20 @@ def test_auto_without_llm_falls_back_to_embedding(monkeypatch, hash_encoder):
     ds = _ds(5, with_labels=False)
     r = vlitq.score(ds, [Tasks(encoder=hash_encoder)], cache=False, progress=False)
     assert r.details("tasks")["mode"] == "embedding"
-    assert any("no LLM judge" in w for w in r.warnings)
+    assert any("no LLM judge could be used" in w for w in r.warnings)
+    monkeypatch.undo()
+
+    class Broken:
+        model_id = "broken"
+
+        def generate(self, prompts, images=None, n=1, temperature=0.0, max_tokens=16, seed=0):
+            raise RuntimeError("model file missing")
+
+    r = vlitq.score(ds, [Tasks(judge=Broken(), encoder=hash_encoder)], cache=False,
+                    progress=False)
+    assert r.details("tasks")["mode"] == "embedding"
+    assert any("model file missing" in w for w in r.warnings)
+    monkeypatch.setattr(mod, "_resolve_judge", boom)
     # an explicit llm request fails loudly instead (the engine turns it into a warning)
     r2 = vlitq.score(ds, [Tasks(task_source="llm", encoder=hash_encoder)], cache=False,
                      progress=False)

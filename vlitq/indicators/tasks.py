@@ -199,14 +199,14 @@ class Tasks(Indicator):
         if mode == "llm":
             try:
                 judge = _resolve_judge(self.judge)
+                got = self._taggpt(ctx, judge, uniq, weights, emb, enc, timings, warnings)
             except Exception as exc:
                 if self.task_source == "llm":
                     raise
-                warnings.append(f"tasks: no LLM judge could be loaded ({type(exc).__name__}: "
+                # "auto": a missing or broken LLM must not cost the user the task labels
+                warnings.append(f"tasks: no LLM judge could be used ({type(exc).__name__}: "
                                 f"{exc}); labelled by embedding clusters instead")
-                mode = "embedding"
-        if mode == "llm":
-            got = self._taggpt(ctx, judge, uniq, weights, emb, enc, timings, warnings)
+                got = None
             if got is None:
                 mode = "embedding"
             else:
