@@ -15,7 +15,9 @@ Stages timed:
 4. llm mode end to end on ``--llm-n`` samples with the offline default judge (SmolLM2-135M):
    LLM calls (batches), prompts, and seconds per 1k instructions.
 
-Prints samples/s and peak RSS (``resource.getrusage``).
+Prints samples/s, peak RSS (``resource.getrusage``) and, beside wall seconds, the CPU seconds
+of this process (on a shared machine wall time grows with the other jobs' load; CPU time
+does not).
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ os.environ.setdefault("VLITQ_DISABLE_PROGRESS_BARS", "1")
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_s() -> float:
+    return time.process_time()
 
 
 def main():
@@ -58,19 +64,21 @@ def main():
 
     enc = SentenceEncoder(args.encoder, cache=cache)
     enc.encode(["warm up"], use_cache=False)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     emb = enc.encode(uniq)
     dt = time.perf_counter() - t0
-    print(f"[1] embeddings ({args.encoder}): {dt:.1f} s for {len(uniq)} instructions = "
+    print(f"[1] embeddings ({args.encoder}): {dt:.1f} s wall, {cpu_s() - c0:.1f} s CPU for "
+          f"{len(uniq)} instructions = "
           f"{1000 * dt / len(uniq):.2f} s per 1k ({len(uniq) / dt:.0f}/s); "
           f"peak RSS {peak_rss_mb():.0f} MB")
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     rep = vlitq.score(ds, [Tasks(task_source="embedding", encoder=enc)], cache=cache,
                       progress=False)
     dt = time.perf_counter() - t0
     d = rep.details("tasks")
-    print(f"[2] embedding mode on {len(ds)} samples (embeddings cached): {dt:.1f} s = "
+    print(f"[2] embedding mode on {len(ds)} samples (embeddings cached): {dt:.1f} s wall, "
+          f"{cpu_s() - c0:.1f} s CPU = "
           f"{1000 * dt / len(ds):.3f} s per 1k ({len(ds) / dt:.0f} samples/s); k={d['k']}, "
           f"ARI={d['ari']:.3f}; stage seconds {d['seconds']}; peak RSS {peak_rss_mb():.0f} MB")
 
@@ -90,7 +98,7 @@ def main():
         print(f"[4] llm mode skipped: judge layer not installed ({exc})")
         return
     small = Dataset.from_records(make_task_family_samples(max(1, args.llm_n // 7), seed=5))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     r = vlitq.score(small, [Tasks(task_source="llm")], cache=Cache(tempfile.mkdtemp()),
                     progress=False)
     dt = time.perf_counter() - t0
@@ -100,10 +108,12 @@ def main():
         return
     n_ins = d["n_distinct_instructions"]
     print(f"[4] llm mode ({d['judge']}) on {len(small)} samples / {n_ins} distinct: "
-          f"{dt:.1f} s = {1000 * dt / n_ins:.0f} s per 1k instructions; LLM calls "
+          f"{dt:.1f} s wall ({cpu_s() - c0:.0f} s CPU) = {1000 * dt / n_ins:.0f} s per 1k "
+          f"instructions; LLM calls "
           f"{d['llm_calls']} ({1000 * d['llm_calls'] / n_ins:.0f} per 1k), prompts "
-          f"{d['llm_prompts']} ({1000 * d['llm_prompts'] / n_ins:.0f} per 1k; each prompt asks "
-          f"for several samples); ARI={d['ari']:.3f}; stage seconds {d['seconds']}; "
+          f"{d['llm_prompts']} ({1000 * d['llm_prompts'] / n_ins:.0f} per 1k), completions "
+          f"{d['llm_sequences']} ({1000 * d['llm_sequences'] / n_ins:.0f} per 1k); "
+          f"ARI={d['ari']:.3f}; stage seconds {d['seconds']}; "
           f"peak RSS {peak_rss_mb():.0f} MB")
 
 

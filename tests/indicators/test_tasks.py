@@ -56,6 +56,7 @@ def test_llm_mode_recovers_families_and_keeps_given_labels(scripted_judge, hash_
     n_ins = d["n_distinct_instructions"]
     assert d["llm_prompts"] == d["n_generated"] + n_ins
     assert d["llm_calls"] == math.ceil(d["n_generated"] / 8) + math.ceil(n_ins / 8)
+    assert d["llm_sequences"] == 3 * d["llm_prompts"]  # tag_samples = votes = 3
 
 
 def test_llm_calls_are_cached(scripted_judge, hash_encoder, tmp_path):

@@ -275,6 +275,8 @@ class CachedGenerator:
         Prompts sent to the LLM (cache misses).
     cached : int
         Prompts answered from the cache.
+    sequences : int
+        Completions generated (prompts sent × completions asked per prompt).
     """
 
     def __init__(self, judge: Any, *, cache=None, batch_size: int = 16, seed: int = 0,
@@ -287,6 +289,7 @@ class CachedGenerator:
         self.calls = 0
         self.prompts = 0
         self.cached = 0
+        self.sequences = 0
 
     def __call__(self, prompts: Sequence[str], *, n: int, temperature: float, max_tokens: int,
                  desc: str = "llm") -> list[list[str]]:
@@ -315,6 +318,7 @@ class CachedGenerator:
                                           max_tokens=max_tokens, seed=self.seed)
                 self.calls += 1
                 self.prompts += len(bk)
+                self.sequences += len(bk) * n
                 if len(out) != len(bk):
                     raise RuntimeError(f"judge returned {len(out)} answers for {len(bk)} prompts")
                 fresh = {k: [str(c) for c in (o or [])] for k, o in zip(bk, out)}
@@ -327,7 +331,8 @@ class CachedGenerator:
         return [have[k] for k in keys]
 
     def stats(self) -> dict[str, int]:
-        return {"llm_calls": self.calls, "llm_prompts": self.prompts, "llm_cached": self.cached}
+        return {"llm_calls": self.calls, "llm_prompts": self.prompts,
+                "llm_sequences": self.sequences, "llm_cached": self.cached}
 
 
 # ------------------------------------------------------------------------------- 1. generation
