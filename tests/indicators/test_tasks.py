@@ -115,8 +115,8 @@ def test_nonsense_judge_gives_embedding_clusters_with_warning(hash_encoder):
             return [["Instruction: what?"] * n for _ in prompts]
 
     ds = _ds(5, with_labels=False)
-    r = vlitq.score(ds, [Tasks(task_source="llm", judge=Silent(), encoder=hash_encoder)],
-                    cache=False, progress=False)
+    r = vlitq.score(ds, [Tasks(task_source="llm", judge=Silent(), encoder=hash_encoder,
+                               lemmatize="simple")], cache=False, progress=False)
     assert r.details("tasks")["mode"] == "embedding"
     assert any("no usable tag" in w for w in r.warnings)
     assert r.samples["task"].null_count() == 0

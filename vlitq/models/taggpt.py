@@ -131,8 +131,9 @@ class TagNormaliser:
         return self.many([tag])[0]
 
     def many(self, tags: Sequence[str]) -> list[str]:
-        self._load()
         todo = [t for t in dict.fromkeys(tags) if t not in self._memo]
+        if todo:
+            self._load()
         cleaned = [self._clean(t) for t in todo]
         if self._nlp is not None and cleaned:
             lem = [" ".join(tok.lemma_.lower() if tok.pos_ in ("NOUN", "VERB", "PROPN") else
