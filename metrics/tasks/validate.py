@@ -57,6 +57,8 @@ elif get_judge is not None:
               f"vote agreement={d['vote_agreement']}, LLM calls={d['llm_calls']}, "
               f"prompts={d['llm_prompts']} ({time.perf_counter() - t0:.0f} s)")
         print("   selected tags:", d["selected_tags"])
+        print(f"   tags proposed: {d['n_tags_proposed']} distinct, {d['n_tags_frequent']} kept "
+              "by min_count; warnings:", rep.warnings)
         labels = set(rep.samples["task_pred"].drop_nulls().to_list())
         assert labels <= set(d["selected_tags"])
         assert rep.samples["task_votes"].null_count() == 0

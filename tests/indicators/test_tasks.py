@@ -290,3 +290,24 @@ def test_parsers():
     assert parse_choice("Image Captioning.", c) == 1
     assert parse_choice("It needs reasoning", c) == 2
     assert parse_choice("D", c) is None and parse_choice("", c) is None
+
+
+def test_single_frequent_tag_relaxes_min_count(hash_encoder):
+    class Few:
+        model_id = "few"
+        tags = {"one": "alpha", "two": "alpha", "three": "beta", "four": "gamma"}
+
+        def generate(self, prompts, images=None, n=1, temperature=0.0, max_tokens=16, seed=0):
+            out = []
+            for p in prompts:
+                word = next(w for w in self.tags if f"number {w}" in p)
+                out.append([self.tags[word]] * n)
+            return out
+
+    ds = Dataset.from_records([make_sample(f"s{w}", [(f"Instruction number {w}.", "A.")])
+                               for w in Few.tags])
+    r = vlitq.score(ds, [Tasks(task_source="llm", judge=Few(), encoder=hash_encoder,
+                               lemmatize="simple")], cache=False, progress=False)
+    d = r.details("tasks")
+    assert set(d["selected_tags"]) == {"alpha", "beta", "gamma"}
+    assert any("selection repeated with min_count=1" in w for w in r.warnings)

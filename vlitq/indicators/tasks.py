@@ -265,9 +265,10 @@ class Tasks(Indicator):
         sel = select_tags(proposals, weights[sub], embed, min_count=self.min_count,
                           merge_threshold=self.merge_threshold, max_tags=self.max_tags,
                           redundancy=self.redundancy)
-        if not sel.tags and self.min_count > 1:
-            warnings.append(f"tasks: no tag was proposed by {self.min_count} samples; "
-                            "selection repeated with min_count=1")
+        if len(sel.tags) < 2 and self.min_count > 1:
+            # one tag carries no information: on small or noisy data, use every proposal
+            warnings.append(f"tasks: fewer than two tags were proposed by {self.min_count} "
+                            "samples; selection repeated with min_count=1")
             sel = select_tags(proposals, weights[sub], embed, min_count=1,
                               merge_threshold=self.merge_threshold, max_tags=self.max_tags,
                               redundancy=self.redundancy)
