@@ -1,0 +1,105 @@
+"""Test doubles for the task labeller: a deterministic scripted LLM judge and a bag-of-words
+hashing encoder (so most tests need no model; one test uses the packaged MiniLM)."""
+import re
+import zlib
+
+import numpy as np
+import pytest
+
+# keyword → tag variants the scripted judge proposes (variants exercise normalisation/merging)
+RULES = [
+    (("how many", "count", "number of"), ["Counting", "counting.", "object counting"]),
+    (("color", "colour"), ["colour recognition", "Colour Recognition", "color recognition"]),
+    (("text", "written", "words", "transcribe"), ["text reading", "Text reading", "OCR"]),
+    (("yes or no", "yes/no"), ["yes/no question", "yes/no questions", "Yes/No question"]),
+    (("options", "option", "choose", "select"), ["multiple choice", "Multiple-choice",
+                                                  "multiple choice"]),
+    (("why", "explain", "reason", "infer", "justify"), ["reasoning", "Reasoning", "reasoning"]),
+    (("descri", "caption", "summarize", "shown"), ["image captioning", "captioning",
+                                                      "Image captioning"]),
+]
+TRUTH = {"Counting": "counting", "colour recognition": "colour", "text reading": "ocr",
+         "yes/no question": "yes_no", "multiple choice": "multiple_choice",
+         "reasoning": "reasoning", "image captioning": "captioning"}
+
+
+def rule_tags(instruction: str) -> list[str]:
+    low = instruction.lower()
+    # yes/no and multiple choice first: their templates mention colours and objects too
+    order = [RULES[3], RULES[4], RULES[0], RULES[2], RULES[1], RULES[5], RULES[6]]
+    for keys, tags in order:
+        if any(k in low for k in keys):
+            return tags
+    return ["misc"]
+
+
+def _words(t):
+    return {w.rstrip("s") for w in re.findall(r"[a-z]+", t.lower())}
+
+
+def _overlap(a, b):
+    return len(_words(a) & _words(b))
+
+
+class ScriptedJudge:
+    """Implements the judge interface ``generate(prompts, images=None, n, temperature,
+    max_tokens, seed) -> list[list[str]]`` by keyword rules; ``mode="nonsense"`` answers
+    nothing usable. Records every call."""
+
+    model_id = "scripted-judge"
+
+    def __init__(self, mode="rules"):
+        self.mode = mode
+        self.calls = []
+
+    def generate(self, prompts, images=None, n=1, temperature=0.0, max_tokens=16, seed=0):
+        self.calls.append(len(prompts))
+        out = []
+        for p in prompts:
+            ins = re.findall(r"^Instruction: (.*)$", p, re.MULTILINE)[-1].strip('"')
+            if self.mode == "nonsense":
+                out.append(["I cannot tell."] * n)
+                continue
+            tags = rule_tags(ins)
+            if p.startswith("Which task does the instruction belong to?"):  # choice prompt
+                opts = re.findall(r"^([A-Z])\. (.*)$", p, re.MULTILINE)
+                best = max(opts, key=lambda o: max(_overlap(o[1], t) for t in tags))
+                if max(_overlap(best[1], t) for t in tags) == 0:
+                    best = opts[0]
+                ans = []
+                for k in range(n):
+                    if k == n - 1 and n > 2:
+                        ans.append("no idea")  # one vote names no candidate
+                    else:
+                        ans.append(f"{best[0]}. {best[1]}" if k % 2 else best[1])
+                out.append(ans)
+            else:
+                h = zlib.crc32(ins.encode())
+                out.append([tags[(h + k) % len(tags)] for k in range(n)])
+        return out
+
+
+class HashEncoder:
+    """Bag-of-words hashing encoder (lower-cased words, 512 dims, L2-normalised)."""
+
+    def __init__(self, dim=512):
+        self.dim = dim
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        x = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"[a-z/]+", t.lower()):
+                x[i, zlib.crc32(w.encode()) % self.dim] += 1.0
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+@pytest.fixture
+def scripted_judge():
+    return ScriptedJudge()
+
+
+@pytest.fixture
+def hash_encoder():
+    return HashEncoder()

@@ -1,0 +1,361 @@
+"""``tasks``: a task label for every sample (TagGPT with an LLM, embedding clusters without one,
+or the data's own labels)."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
+from vlitq.registry import register
+
+logger = logging.getLogger("vlitq")
+
+_MODES = ("auto", "given", "llm", "embedding")
+
+
+def _given_labels(ctx: IndicatorContext) -> list[str | None]:
+    frame = ctx.dataset.frame
+    if "task" not in frame.columns:
+        return [None] * frame.height
+    return [None if (t is None or str(t).strip() == "") else str(t)
+            for t in frame["task"].to_list()]
+
+
+def _resolve_judge(judge: Any):
+    """A judge object: ``judge`` itself when it has ``generate``, else
+    ``vlitq.models.judges.get_judge(judge)``."""
+    if judge is not None and hasattr(judge, "generate"):
+        return judge
+    from vlitq.models.judges import get_judge
+
+    # no completion cache on the judge: CachedGenerator caches per prompt already
+    return get_judge(judge)
+
+
+@register
+class Tasks(Indicator):
+    """Task label of every sample, by the TagGPT procedure (Li et al. 2023) on the first
+    instruction of each sample, by clustering instruction embeddings (no LLM), or from the data.
+
+    Sample columns: ``task`` — or ``task_pred`` when the data already has ``task`` labels, so the
+    given labels are kept — and ``task_votes`` (the candidate each LLM vote named; None for votes
+    that named no candidate; null in embedding mode). Later per-task indicators use the column
+    this indicator names (``IndicatorResult.task_column``). Value: the number of distinct labels.
+    Details: the mode, the tags with their counts, and, when the data has labels too, the
+    adjusted Rand index between given and predicted labels (``ari``).
+
+    Parameters
+    ----------
+    task_source : {"auto", "given", "llm", "embedding"}
+        ``"given"``: the data's ``task`` column. ``"llm"``: TagGPT. ``"embedding"``: k-means on
+        the instruction embeddings (k by cosine silhouette among 2 .. min(max_tags,
+        sqrt(distinct instructions)), unless ``n_clusters`` is given), each cluster
+        named by key words of its most central instruction. ``"auto"``: given when every readable
+        sample has a label, else TagGPT, falling back to embedding clusters (with a warning) when
+        no LLM can be loaded.
+    judge : str or judge object, optional
+        The LLM, as accepted by ``vlitq.models.judges.get_judge`` (None: its offline default, the
+        packaged SmolLM2-135M-Instruct), or any object with that ``generate`` method.
+    encoder : str or encoder object
+        Sentence encoder for tags and instructions: a :class:`vlitq.models.text.SentenceEncoder`
+        model name or path, or any object whose ``encode(texts)`` returns L2-normalised rows.
+    tag_samples : int
+        Tags the LLM proposes per instruction (sampling on).
+    temperature : float
+        Sampling temperature of tag generation and of the assignment votes.
+    votes : int
+        LLM answers per instruction in the assignment step.
+    top_k : int
+        Candidate tags per instruction in the assignment step.
+    min_count : int
+        A proposed tag is kept when at least this many samples proposed it.
+    merge_threshold : float
+        Cosine similarity at which two tags are merged.
+    max_tags : int
+        Most tags (or clusters) in the final set.
+    redundancy : float
+        Greedy coverage penalty per already-covered sample.
+    max_generate : int, optional
+        Tag generation runs on at most this many distinct instructions (a seeded sample, drawn by
+        frequency); every instruction is still assigned. None: all.
+    n_clusters : int, optional
+        Embedding mode: the number of clusters (default: chosen by silhouette).
+    llm_batch_size : int
+        Prompts per ``judge.generate`` call.
+    max_tokens : int
+        Tokens generated per answer.
+    lemmatize : {"auto", "spacy", "simple", None}
+        Tag lemmatisation (:class:`vlitq.models.taggpt.TagNormaliser`).
+    seed : int
+    """
+
+    name = "tasks"
+    principle = "task diversity"
+    direction = None
+    version = "1"
+
+    def __init__(self, *, task_source: str = "auto", judge: Any = None,
+                 encoder: Any = "all-MiniLM-L6-v2", tag_samples: int = 3,
+                 temperature: float = 0.7, votes: int = 3, top_k: int = 5, min_count: int = 2,
+                 merge_threshold: float = 0.85, max_tags: int = 50, redundancy: float = 0.5,
+                 max_generate: int | None = 2000, n_clusters: int | None = None,
+                 llm_batch_size: int = 16, max_tokens: int = 12, lemmatize: str | None = "auto",
+                 seed: int = 0):
+        self.task_source = task_source
+        self.judge = judge
+        self.encoder = encoder
+        self.tag_samples = tag_samples
+        self.temperature = temperature
+        self.votes = votes
+        self.top_k = top_k
+        self.min_count = min_count
+        self.merge_threshold = merge_threshold
+        self.max_tags = max_tags
+        self.redundancy = redundancy
+        self.max_generate = max_generate
+        self.n_clusters = n_clusters
+        self.llm_batch_size = llm_batch_size
+        self.max_tokens = max_tokens
+        self.lemmatize = lemmatize
+        self.seed = seed
+
+    def model_id(self) -> str | None:
+        if self.task_source == "given":
+            return None
+        enc = self.encoder if isinstance(self.encoder, str) else type(self.encoder).__name__
+        if self.task_source == "embedding":
+            return enc
+        j = self.judge
+        if j is not None and not isinstance(j, str):
+            from vlitq.models.taggpt import judge_model_id
+
+            j = judge_model_id(j)
+        return f"{enc}+{j or 'default-judge'}"
+
+    # ------------------------------------------------------------------ main
+    def compute(self, ctx: IndicatorContext) -> IndicatorResult:
+        if self.task_source not in _MODES:
+            raise ValueError(f"task_source must be one of {_MODES}, not {self.task_source!r}")
+        valid = ctx.valid_mask()
+        given = _given_labels(ctx)
+        n_valid = sum(valid)
+        n_given = sum(1 for g, ok in zip(given, valid) if ok and g is not None)
+        mode = self.task_source
+        if mode == "auto":
+            mode = "given" if n_valid and n_given == n_valid else "llm"
+        if mode == "given":
+            return self._given(ctx, given, valid, n_given, n_valid)
+        return self._predict(ctx, mode, given, valid, n_given)
+
+    def _given(self, ctx, given, valid, n_given, n_valid) -> IndicatorResult:
+        if n_given == 0:
+            return IndicatorResult(
+                value=None, details={"mode": "given", "n": 0},
+                warnings=["tasks: task_source='given' but the data has no task labels"])
+        cnt = Counter(g for g, ok in zip(given, valid) if ok and g is not None)
+        res = IndicatorResult(
+            value=float(len(cnt)),
+            details={"mode": "given", "method": "labels given by the data", "n": n_given,
+                     "n_tasks": len(cnt), "tasks": dict(cnt.most_common())},
+            task_column="task")
+        if n_given < n_valid:
+            res.warnings.append(f"tasks: {n_valid - n_given} readable samples have no given "
+                                "task label (counted as 'unlabelled')")
+        return res
+
+    def _predict(self, ctx, mode, given, valid, n_given) -> IndicatorResult:
+        from vlitq.models.taggpt import instruction_text
+        from vlitq.models.text import SentenceEncoder
+
+        frame = ctx.dataset.frame
+        sids = frame["sample_id"].to_list()
+        turns = frame["turns"].to_list()
+        texts = [instruction_text(t) if ok else "" for t, ok in zip(turns, valid)]
+        errors = [(sid, "no instruction text to label the task by")
+                  for sid, t, ok in zip(sids, texts, valid) if ok and not t]
+        counts = Counter(t for t in texts if t)
+        uniq = list(counts)
+        weights = np.array([counts[t] for t in uniq], dtype=float)
+        out_col = "task_pred" if n_given else "task"
+        warnings: list[str] = []
+        timings: dict[str, float] = {}
+        if not uniq:
+            return IndicatorResult(value=None, details={"mode": mode, "n": 0}, errors=errors,
+                                   warnings=["tasks: no sample has instruction text"])
+        enc = (SentenceEncoder(self.encoder, cache=ctx.cache) if isinstance(self.encoder, str)
+               else self.encoder)
+        t0 = time.perf_counter()
+        emb = enc.encode(uniq)
+        timings["embed_instructions"] = time.perf_counter() - t0
+
+        details: dict[str, Any]
+        info: dict[str, Any] = {}
+        votes_of: dict[str, list] | None = None
+        if mode == "llm":
+            try:
+                judge = _resolve_judge(self.judge)
+                got = self._taggpt(ctx, judge, uniq, weights, emb, enc, timings, warnings)
+            except Exception as exc:
+                if self.task_source == "llm":
+                    raise
+                # "auto": a missing or broken LLM must not cost the user the task labels
+                warnings.append(f"tasks: no LLM judge could be used ({type(exc).__name__}: "
+                                f"{exc}); labelled by embedding clusters instead")
+                got = None
+            if got is None:
+                mode = "embedding"
+            else:
+                label_of, votes_of, details, info = got
+        if mode == "embedding":
+            label_of, details = self._clusters(uniq, weights, emb, timings)
+        labels = [label_of.get(t) if t else None for t in texts]
+        cols: dict[str, list] = {out_col: labels}
+        cols["task_votes"] = [votes_of.get(t) if (votes_of is not None and t) else None
+                              for t in texts]
+        assigned = Counter(x for x in labels if x is not None)
+        details.update({"n": sum(assigned.values()), "n_tasks": len(assigned),
+                        "n_distinct_instructions": len(uniq), "column": out_col,
+                        "tasks": dict(assigned.most_common()),
+                        "seconds": {k: round(v, 3) for k, v in timings.items()}})
+        if n_given:
+            details["ari"] = _ari(given, labels)
+            details["ari_n"] = sum(1 for g, p in zip(given, labels)
+                                   if g is not None and p is not None)
+        info.update({"mode": details["mode"], "encoder": str(self.encoder)})
+        return IndicatorResult(value=float(len(assigned)), details=details, sample_columns=cols,
+                               errors=errors, warnings=warnings, info=info,
+                               task_column=out_col)
+
+    # ------------------------------------------------------------------ TagGPT
+    def _taggpt(self, ctx, judge, uniq, weights, emb, enc, timings, warnings):
+        from vlitq.models.taggpt import (
+            CachedGenerator,
+            TagNormaliser,
+            assign_tags,
+            generate_tags,
+            judge_model_id,
+            select_tags,
+            top_k_candidates,
+        )
+
+        gen = CachedGenerator(judge, cache=ctx.cache, batch_size=self.llm_batch_size,
+                              seed=self.seed)
+        norm = TagNormaliser(self.lemmatize)
+        n = len(uniq)
+        rng = np.random.default_rng(self.seed)
+        if self.max_generate is not None and n > self.max_generate:
+            sub = np.sort(rng.choice(n, size=int(self.max_generate), replace=False,
+                                     p=weights / weights.sum()))
+        else:
+            sub = np.arange(n)
+        t0 = time.perf_counter()
+        proposals = generate_tags([uniq[i] for i in sub], gen, norm, n=self.tag_samples,
+                                  temperature=self.temperature, max_tokens=self.max_tokens)
+        timings["generate_tags"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+
+        def embed(ts):
+            return enc.encode(list(ts))
+
+        sel = select_tags(proposals, weights[sub], embed, min_count=self.min_count,
+                          merge_threshold=self.merge_threshold, max_tags=self.max_tags,
+                          redundancy=self.redundancy)
+        if len(sel.tags) < 2 and self.min_count > 1:
+            # one tag carries no information: on small or noisy data, use every proposal
+            warnings.append(f"tasks: fewer than two tags were proposed by {self.min_count} "
+                            "samples; selection repeated with min_count=1")
+            sel = select_tags(proposals, weights[sub], embed, min_count=1,
+                              merge_threshold=self.merge_threshold, max_tags=self.max_tags,
+                              redundancy=self.redundancy)
+        timings["select_tags"] = time.perf_counter() - t0
+        if not sel.tags:
+            warnings.append("tasks: the LLM proposed no usable tag; labelled by embedding "
+                            "clusters instead")
+            return None
+        t0 = time.perf_counter()
+        tag_emb = enc.encode(sel.tags)
+        cand_idx, _ = top_k_candidates(emb, tag_emb, self.top_k)
+        cands = [list(map(int, row)) for row in cand_idx]
+        # The tags an instruction's own proposals were merged into are candidates too: the LLM
+        # already named them for it (they replace the least similar embedding candidates).
+        tag_pos = {t: j for j, t in enumerate(sel.tags)}
+        for i, props in zip(sub, proposals):
+            own = [tag_pos[sel.merged[p]] for p in props
+                   if p in sel.merged and sel.merged[p] in tag_pos]
+            extra = [j for j in dict.fromkeys(own) if j not in cands[i]]
+            if extra:
+                extra = extra[: max(1, len(cands[i]) - 1)]
+                cands[i] = cands[i][: max(1, len(cands[i]) - len(extra))] + extra
+        timings["candidates"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        asg = assign_tags(uniq, cands, sel.tags, gen, norm, votes=self.votes,
+                          temperature=self.temperature, max_tokens=self.max_tokens)
+        timings["assign_tags"] = time.perf_counter() - t0
+        label_of = {t: sel.tags[j] for t, j in zip(uniq, asg.labels)}
+        votes_of = {t: v for t, v in zip(uniq, asg.votes)}
+        w_fb = float(weights[np.asarray(asg.fallback)].sum() / weights.sum())
+        agree = [Counter(v).most_common(1)[0][1] / len(v) for v in asg.votes
+                 if v and any(x is not None for x in v)]
+        details = {
+            "mode": "llm",
+            "method": "TagGPT (LLM tag generation, selection, LLM assignment among top-k "
+                      "embedding candidates)",
+            "judge": judge_model_id(judge),
+            "selected_tags": {t: sel.counts.get(t, 0) for t in sel.tags},
+            "n_tags_proposed": sel.n_proposed, "n_tags_frequent": sel.n_frequent,
+            "tag_coverage": round(sel.coverage, 4),
+            "n_generated": len(sub),
+            "fallback_share": round(w_fb, 4),
+            "vote_agreement": round(float(np.mean(agree)), 4) if agree else None,
+            "lemmatizer": norm.backend,
+            **gen.stats(),
+        }
+        info = {"judge": judge_model_id(judge), **gen.stats()}
+        return label_of, votes_of, details, info
+
+    # ------------------------------------------------------------------ embedding clusters
+    def _clusters(self, uniq, weights, emb, timings):
+        from vlitq.models.taggpt import (
+            candidate_ks,
+            choose_k_by_silhouette,
+            cluster_names,
+            kmeans_labels,
+        )
+
+        t0 = time.perf_counter()
+        scores: dict[int, float] = {}
+        if self.n_clusters is not None:
+            k = max(1, min(int(self.n_clusters), len(uniq)))
+        else:
+            # Silhouette favours splitting small sets into their templates; k is kept at most
+            # sqrt(distinct instructions) (and max_tags).
+            max_k = min(self.max_tags, int(math.ceil(math.sqrt(len(uniq)))))
+            k, scores = choose_k_by_silhouette(emb, candidate_ks(len(uniq), max_k),
+                                               seed=self.seed)
+        # Distinct instructions are clustered unweighted: a template repeated a thousand times
+        # is one kind of instruction, and weighting would split large tasks by template.
+        lab, cent = kmeans_labels(emb, k, seed=self.seed)
+        names = cluster_names(uniq, emb, lab, cent, weights=weights)
+        timings["cluster"] = time.perf_counter() - t0
+        details = {
+            "mode": "embedding",
+            "method": "embedding clusters (k-means on distinct instruction embeddings, no "
+                      "LLM); names are key words of each cluster's most central instruction",
+            "k": int(k),
+            "silhouette": {str(kk): round(v, 4) for kk, v in scores.items()},
+        }
+        return {t: names[c] for t, c in zip(uniq, lab)}, details
+
+
+def _ari(a: list, b: list) -> float | None:
+    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+    if len(pairs) < 2:
+        return None
+    from sklearn.metrics import adjusted_rand_score
+
+    return float(adjusted_rand_score([p[0] for p in pairs], [p[1] for p in pairs]))
