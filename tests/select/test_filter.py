@@ -138,3 +138,16 @@ def test_cli_filter_and_check(tmp_path):
     r = CliRunner().invoke(main, ["check", str(tmp_path / "kept.json"), "--gate", str(gate),
                                   "--quiet"])
     assert r.exit_code == 0, r.output
+
+
+def test_balanced_strategy_uses_task_labels():
+    rep = vlitq.score(_ds(), ["text_stats"], cache=False, progress=False)
+    sel = vlitq.filter(rep, {"errors": {"max": 0}}, strategy={"name": "balanced", "n": 9}, seed=3)
+    _partition_ok(sel, 30)
+    tasks = dict(zip(rep.samples["sample_id"].to_list(), rep.samples["task"].to_list()))
+    kept_tasks = [tasks[s] for s in sel.kept]
+    assert len(sel.kept) == 9 and all(kept_tasks.count(t) == 3 for t in ("t0", "t1", "t2"))
+    again = vlitq.filter(rep, {"errors": {"max": 0}}, strategy={"name": "balanced", "n": 9},
+                         seed=3)
+    assert again.kept == sel.kept
+    assert sel.dropped.filter(pl.col("stage") == "balanced").height == 30 - 4 - 9

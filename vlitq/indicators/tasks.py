@@ -56,8 +56,12 @@ class Tasks(Indicator):
         the instruction embeddings (k by cosine silhouette among 2 .. min(max_tags,
         sqrt(distinct instructions)), unless ``n_clusters`` is given), each cluster
         named by key words of its most central instruction. ``"auto"``: given when every readable
-        sample has a label, else TagGPT, falling back to embedding clusters (with a warning) when
-        no LLM can be loaded.
+        sample has a label, else ``labeller`` (TagGPT by default), falling back to embedding
+        clusters (with a warning) when no LLM can be loaded.
+    labeller : {"llm", "embedding"}
+        What ``"auto"`` uses when the data has no labels. ``vlitq.score`` with its default
+        components sets ``"embedding"`` (TagGPT with a CPU-sized LLM takes hours per 1k
+        instructions); name ``tasks`` or set ``task_source="llm"`` for TagGPT.
     judge : str or judge object, optional
         The LLM, as accepted by ``vlitq.models.judges.get_judge`` (None: its offline default, the
         packaged SmolLM2-135M-Instruct), or any object with that ``generate`` method.
@@ -105,8 +109,9 @@ class Tasks(Indicator):
                  merge_threshold: float = 0.85, max_tags: int = 50, redundancy: float = 0.5,
                  max_generate: int | None = 2000, n_clusters: int | None = None,
                  llm_batch_size: int = 16, max_tokens: int = 12, lemmatize: str | None = "auto",
-                 seed: int = 0):
+                 seed: int = 0, labeller: str = "llm"):
         self.task_source = task_source
+        self.labeller = labeller
         self.judge = judge
         self.encoder = encoder
         self.tag_samples = tag_samples
@@ -141,13 +146,15 @@ class Tasks(Indicator):
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:
         if self.task_source not in _MODES:
             raise ValueError(f"task_source must be one of {_MODES}, not {self.task_source!r}")
+        if self.labeller not in ("llm", "embedding"):
+            raise ValueError(f"labeller must be 'llm' or 'embedding', not {self.labeller!r}")
         valid = ctx.valid_mask()
         given = _given_labels(ctx)
         n_valid = sum(valid)
         n_given = sum(1 for g, ok in zip(given, valid) if ok and g is not None)
         mode = self.task_source
         if mode == "auto":
-            mode = "given" if n_valid and n_given == n_valid else "llm"
+            mode = "given" if n_valid and n_given == n_valid else self.labeller
         if mode == "given":
             return self._given(ctx, given, valid, n_given, n_valid)
         return self._predict(ctx, mode, given, valid, n_given)
