@@ -26,6 +26,21 @@ def _tiny_open_clip(tmp_path_factory):
     return {"model": _built["clip"], "workers": 1}
 
 
+def _tiny_llava(tmp_path_factory):
+    if "llava" not in _built:
+        import importlib.util
+        import os
+
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "models", "judge_helpers.py")
+        spec = importlib.util.spec_from_file_location("vlitq_test_judge_helpers", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _built["llava"] = mod.build_tiny_llava(str(tmp_path_factory.mktemp("common-llava")))
+    return {"judge": _built["llava"], "k": 3}
+
+
 OFFLINE_PARAMS = {
     "matching": _tiny_open_clip,
+    "correctness": _tiny_llava,
 }
