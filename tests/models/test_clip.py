@@ -11,19 +11,9 @@ open_clip = pytest.importorskip("open_clip")
 
 from vlitq.models.clip import ClipEncoder, ClipLoadError, model_identity, save_open_clip
 
-TINY = {"embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
-                       "head_width": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
-                     "layers": 1}}
-
-
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("oc") / "tiny"
-    save_open_clip(open_clip.CLIP(**TINY), TINY, str(d))
-    return str(d)
+def tiny_dir(tiny_open_clip_dir):
+    return tiny_open_clip_dir
 
 
 def _png(color=(255, 0, 0), size=(40, 30)):
@@ -34,12 +24,12 @@ def _png(color=(255, 0, 0), size=(40, 30)):
     return b.getvalue()
 
 
-def test_folder_and_weights_file_give_same_embeddings(tiny_dir, tmp_path):
+def test_folder_and_weights_file_give_same_embeddings(tiny_dir, tiny_open_clip_config, tmp_path):
     a = ClipEncoder(tiny_dir, workers=1).load()
     assert a.backend == "open_clip" and a.context_length == 16
     # the "architecture name + local weights file" path (pretrained="/path/weights.bin")
     cfg_file = tmp_path / "vlitq-tiny-test.json"
-    cfg_file.write_text(json.dumps(TINY))
+    cfg_file.write_text(json.dumps(tiny_open_clip_config))
     open_clip.add_model_config(str(cfg_file))
     b = ClipEncoder("vlitq-tiny-test", os.path.join(tiny_dir, "open_clip_pytorch_model.bin"),
                     workers=1).load()
@@ -92,12 +82,13 @@ def test_missing_weights_give_a_clear_error(tmp_path):
         enc.load()
 
 
-def test_model_identity_fingerprints_local_files(tiny_dir, tmp_path):
+def test_model_identity_fingerprints_local_files(tiny_dir, tiny_open_clip_config, tmp_path):
     a = model_identity(tiny_dir, None)
     assert a.startswith("open_clip:") and a == model_identity(tiny_dir, None)
     other = tmp_path / "other"
     torch.manual_seed(1)
-    save_open_clip(open_clip.CLIP(**TINY), TINY, str(other))
+    cfg = tiny_open_clip_config
+    save_open_clip(open_clip.CLIP(**cfg), cfg, str(other))
     assert model_identity(str(other), None).split(":")[-1] != a.split(":")[-1]
 
 

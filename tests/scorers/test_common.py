@@ -61,9 +61,9 @@ def _dataset(image_dir):
     return Dataset.from_records(recs, image_root=str(image_dir))
 
 
-def _params(name, tmp_path_factory):
+def _params(name, request):
     p = OFFLINE_PARAMS.get(name)
-    return p(tmp_path_factory) if callable(p) else dict(p or {})
+    return p(request) if callable(p) else dict(p or {})
 
 
 @pytest.mark.parametrize("name", SCORERS + INDICATORS)
@@ -79,10 +79,10 @@ def test_constructor_contract(name):
 
 
 @pytest.mark.parametrize("name", SCORERS)
-def test_scorer_contract(name, image_dir, tmp_path_factory, tmp_path):
+def test_scorer_contract(name, image_dir, request, tmp_path):
     cls = registry.get(name)
     assert issubclass(cls, Scorer)
-    scorer = registry.create(name, _params(name, tmp_path_factory))
+    scorer = registry.create(name, _params(name, request))
     ds = _dataset(image_dir)
     batch = ds.to_batch()
     out1 = scorer(batch)
@@ -100,7 +100,7 @@ def test_scorer_contract(name, image_dir, tmp_path_factory, tmp_path):
             assert main[sid] is None or isinstance(main[sid], (bool, int, float, str)), sid
     # through the engine with a cache: a re-run is served from the cache
     cache = str(tmp_path / "cache")
-    params = _params(name, tmp_path_factory)
+    params = _params(name, request)
     r1 = vlitq.score(ds, [registry.create(name, params)], cache=cache, progress=False)
     r2 = vlitq.score(ds, [registry.create(name, params)], cache=cache, progress=False)
     assert r1.samples.equals(r2.samples)
@@ -112,12 +112,12 @@ def test_scorer_contract(name, image_dir, tmp_path_factory, tmp_path):
 
 
 @pytest.mark.parametrize("name", INDICATORS)
-def test_indicator_contract(name, image_dir, tmp_path_factory):
+def test_indicator_contract(name, image_dir, request):
     cls = registry.get(name)
     assert issubclass(cls, Indicator)
     ds = _dataset(image_dir)
-    comps = [registry.create(d, _params(d, tmp_path_factory)) for d in cls.after
-             if d in registry.names()] + [registry.create(name, _params(name, tmp_path_factory))]
+    comps = [registry.create(d, _params(d, request)) for d in cls.after
+             if d in registry.names()] + [registry.create(name, _params(name, request))]
     r1 = vlitq.score(ds, comps, cache=False, progress=False)
     r2 = vlitq.score(ds, comps, cache=False, progress=False)
     v1, v2 = r1.indicator(name), r2.indicator(name)

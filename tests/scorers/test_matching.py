@@ -10,22 +10,12 @@ open_clip = pytest.importorskip("open_clip")
 
 import vlitq
 from vlitq.data.dataset import Dataset, make_sample
-from vlitq.models.clip import ClipEncoder, save_open_clip
+from vlitq.models.clip import ClipEncoder
 from vlitq.scorers.matching import Matching, turn_text
 
-TINY = {"embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
-                       "head_width": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2,
-                     "layers": 1}}
-
-
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("oc") / "tiny"
-    save_open_clip(open_clip.CLIP(**TINY), TINY, str(d))
-    return str(d)
+def tiny_dir(tiny_open_clip_dir):
+    return tiny_open_clip_dir
 
 
 def _png_bytes(color):
