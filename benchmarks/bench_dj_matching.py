@@ -41,6 +41,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import PLACES, QUESTIONS, SUBJECTS  # noqa: E402  (the texts bench_score.py uses)
 # DJ 1.6.1 imports aiohttp and ray (data_juicer.core) without declaring them, and would try to
 # install them with uv at run time.
 DJ_PACKAGES = ["py-data-juicer", "torch==2.14.1", "torchvision==0.29.1", "transformers",
@@ -49,14 +51,6 @@ DJ_IMAGE, DJ_EOC = "<__dj__image>", "<|__dj__eoc|>"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false"}
 
-SUBJECTS = ["a man", "a woman", "a dog", "a cat", "two children", "a red bus", "a bicycle",
-            "a plate of food", "a laptop", "a group of people", "a horse", "a train"]
-PLACES = ["on a street", "in a kitchen", "on a beach", "in a park", "at a table", "in a field",
-          "next to a building", "under a tree"]
-QUESTIONS = ["What is {s} doing?", "Describe the image in detail.", "Where is {s}?",
-             "How many objects are visible?", "Is there {s} in the picture?",
-             "What color is {s}?", "Why might {s} be {p}?",
-             "What is unusual about this image?"]
 ARCHS = {
     "ViT-B-32": {"text_config": {"hidden_size": 512, "intermediate_size": 2048,
                                  "num_hidden_layers": 12, "num_attention_heads": 8},
