@@ -30,7 +30,12 @@ import re
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.data.formats import register_format
 from vlitq.data.formats._common import (
-    error_sample, format_error, good_originals, iter_json_object_members, read_text, stem,
+    error_sample,
+    format_error,
+    good_originals,
+    iter_json_object_members,
+    read_text,
+    stem,
 )
 from vlitq.data.images import MISSING_PREFIX, is_inline, missing_ref, to_data_uri
 
