@@ -177,7 +177,8 @@ XCOMPOSER = [
         {"from": "user", "value": "Image1 <ImageHere>; Image2 <ImageHere>; What differs?"},
         {"from": "bot", "value": "The colour."}]},
     {"id": "1", "image": ["imgs/a.jpg"], "conversations": [
-        {"from": "user", "value": "<ImageHere>图中是什么？"}, {"from": "bot", "value": "一个红色方块。"},
+        {"from": "user", "value": "<ImageHere>图中是什么？"},
+        {"from": "bot", "value": "一个红色方块。"},
         {"from": "user", "value": "多大？"}, {"from": "bot", "value": "很小。"}]},
 ]
 INTERNVL = [{"id": 0, "image": ["imgs/a.jpg", "imgs/b.jpg"], "width": [8, 8], "height": [6, 6],
@@ -248,7 +249,8 @@ ONEVISION = [
         {"from": "human", "value": "<image>\n<image>\nWhich is larger?"},
         {"from": "gpt", "value": "Neither."}]},
     {"id": "ov-3", "video": "ov/clip.mp4", "conversations": [
-        {"from": "human", "value": "<video>\nWhat happens?"}, {"from": "gpt", "value": "Nothing."}]},
+        {"from": "human", "value": "<video>\nWhat happens?"},
+        {"from": "gpt", "value": "Nothing."}]},
 ]
 SHAREGPT4V = [{"id": "000000000009", "image": "coco/train2017/000000000009.jpg",
                "conversations": [{"from": "human", "value": "What do you see happening in this "

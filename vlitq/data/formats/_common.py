@@ -177,6 +177,13 @@ def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
             if nxt < 0:
                 return
             pos = nxt
+    # the text ended inside the array, right after a complete element: elements may be lost
+    if index == 0:
+        raise format_error(f"{path}: the JSON array is not closed and holds no element")
+    line, _ = _line_col(text, n)
+    yield index, None, _clean(text[max(0, n - 200):]), (
+        f"the JSON array ends without ']' after element {index - 1} (line {line}): the file "
+        "looks truncated")
 
 
 def _why(exc: Exception) -> str:

@@ -95,7 +95,7 @@ def read(path: str, *, image_root=None, image_pattern: str | None = None) -> Dat
     whole = None
     try:
         whole = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # broken or too deep: read member by member
         pass
     if whole is not None:
         if not isinstance(whole, dict) or not isinstance(whole.get("annotations"), list):

@@ -135,29 +135,57 @@ def _kind(path: str) -> str:
             ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(ext, "jsonl")
 
 
-def _read_json(path: str, mapping: dict) -> list[dict]:
-    samples, m = [], None
+def _read_json(path: str, mapping: dict, probe: int = 1000) -> list[dict]:
+    """Samples of a JSON Lines / JSON file of flat records.
+
+    The mapping is resolved against the keys of the first ``probe`` records together (records
+    of one file need not all hold every key; one without the mapped fields is an error row).
+    """
+    samples: list[dict] = []
+    m = None
     n_ok = 0
-    pending = []
-    for index, rec, raw, err in iter_json_records(path):
+    buffered: list[tuple] = []
+    keys: dict = {}
+
+    def emit(index, rec, raw, err):
         if err or not isinstance(rec, dict):
-            pending.append(error_sample("flat", path, index, raw,
-                                        err or f"record is not an object: {str(rec)[:80]!r}"))
-            continue
-        if m is None:
-            m = resolve_mapping(list(rec), mapping)
-        n_ok += 1
-        samples.extend(pending)
-        pending = []
+            samples.append(error_sample("flat", path, index, raw,
+                                        err or f"record is a {type(rec).__name__}, not an "
+                                        "object"))
+            return
         try:
             samples.append(fix_surrogates(row_to_sample(rec, m, path, index, raw), raw))
         except Exception as exc:  # one odd record: an error row, not a failed file
             samples.append(error_sample("flat", path, index, raw,
                                         f"cannot read record: {type(exc).__name__}: {exc}"[:500]))
+
+    for item in iter_json_records(path):
+        index, rec, raw, err = item
+        ok = not err and isinstance(rec, dict)
+        n_ok += ok
+        if m is None:
+            buffered.append(item)
+            if ok:
+                keys.update(dict.fromkeys(rec))
+            if len(buffered) < probe:
+                continue
+            if not keys:
+                break
+            m = resolve_mapping(list(keys), mapping)
+            for b in buffered:
+                emit(*b)
+            buffered = []
+            continue
+        emit(*item)
     if n_ok == 0:
+        first = next((b[3] for b in buffered if b[3]), None)
         raise format_error(f"{path}: no record of the file parses as a JSON object"
-                           + (f" (first problem: {pending[0]['read_error']})" if pending else ""))
-    return samples + pending
+                           + (f" (first problem: {first})" if first else ""))
+    if m is None:
+        m = resolve_mapping(list(keys), mapping)
+        for b in buffered:
+            emit(*b)
+    return samples
 
 
 def _read_csv(path: str, mapping: dict, delimiter: str) -> tuple[list[dict], list[str]]:

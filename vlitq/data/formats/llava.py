@@ -139,7 +139,8 @@ def parse_conversation(conv: list) -> dict:
                 continue
             raise ShapeError(f"{where} ({role}) has no 'value' or 'content'")
         if not isinstance(text, str):
-            if isinstance(text, list):
+            if isinstance(text, list) and all(
+                    isinstance(p, str) or (isinstance(p, dict) and "type" in p) for p in text):
                 text = _parts_text(text, where, images, videos, warns, counts)
             else:
                 text = _coerce(text, f"{where} 'value'", warns)

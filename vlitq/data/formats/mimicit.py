@@ -102,13 +102,13 @@ def read(path: str, *, image_root=None, images: str | None = None,
         whole = json.loads(text)
         meta = whole.get("meta") if isinstance(whole, dict) else None
         order = list(whole) if isinstance(whole, dict) else ["meta", "data"]
-    except ValueError:
+    except (ValueError, RecursionError):  # broken or too deep: read member by member
         order = ["meta", "data"]
         mm = re.search(r'"meta"\s*:\s*(?=\{)', text)
         if mm:
             try:
                 meta = json.JSONDecoder().raw_decode(text, mm.end())[0]
-            except ValueError:
+            except (ValueError, RecursionError):
                 meta = None
     rows = []
     for key, index, rec, raw, err in iter_json_object_members(path, text, bad, m.end()):
