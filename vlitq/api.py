@@ -96,7 +96,7 @@ def score(dataset, scorers: Sequence | None = None, *, config=None, cache=True,
     >>> r.samples["text_stats"].to_list()
     [10]
     """
-    from vlitq.engine.cache import as_cache
+    from vlitq.cache import as_cache
 
     if stream and isinstance(dataset, (str, os.PathLike)):
         from vlitq.engine.stream import StreamingDataset

@@ -10,7 +10,7 @@
 
 Texts longer than the model's window are split into overlapping word windows whose embeddings
 are averaged, never silently truncated. Embeddings are L2-normalised float32 and cached by
-(model id, text) when a :class:`~vlitq.engine.cache.Cache` is given.
+(model id, text) when a :class:`~vlitq.cache.Cache` is given.
 """
 from __future__ import annotations
 

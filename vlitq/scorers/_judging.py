@@ -34,7 +34,7 @@ class JudgeScorerMixin:
     _fatal: str | None = None
 
     def _make_judge(self, spec):
-        from vlitq.engine.cache import Cache
+        from vlitq.cache import Cache
         from vlitq.models.judges import get_judge
 
         return get_judge(spec, cache=Cache() if self.judge_cache else None)

@@ -172,7 +172,7 @@ def _apply_strategy(strat: dict, report, dataset, alive_ids: list[str], seed: in
     # diverse
     if dataset is None:
         raise ValueError("strategy 'diverse' needs dataset= (the texts to embed)")
-    from vlitq.engine.cache import Cache
+    from vlitq.cache import Cache
     from vlitq.models.text import SentenceEncoder
 
     frame = dataset.frame
