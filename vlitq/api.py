@@ -18,19 +18,9 @@ DEFAULT_COMPONENTS = (
 )
 
 
-#: Parameters the default run uses unless the config says otherwise: task labels from the data,
-#: else embedding clusters (TagGPT with an LLM is opt-in: it costs hours per 1k instructions on
-#: a CPU).
-DEFAULT_PARAMS = {"tasks": {"labeller": "embedding"}}
-
-
 def build_components(scorers: Sequence | None, config: dict) -> list:
     """Instantiate the named components (or the defaults) with their config."""
     if scorers is None:
-        config = {k: dict(v) for k, v in config.items()}
-        for name, params in DEFAULT_PARAMS.items():
-            for k, v in params.items():
-                config.setdefault(name, {}).setdefault(k, v)
         known = set(registry.names())
         names = [n for n in DEFAULT_COMPONENTS if n in known]
         names += [n for n in config if n not in names]
