@@ -206,7 +206,7 @@ def test_internvl_multi_image(tmp_path):
     assert detect(p) == "internvl"
     ds = read(p)
     assert ds.frame["sample_id"].to_list() == ["0"]
-    assert ds.frame["turns"][0][0]["instruction"] == "Image-1: Image-2: Are they the same?"
+    assert ds.frame["turns"][0][0]["instruction"] == "Image-1:\nImage-2:\nAre they the same?"
     assert ds.frame["read_warning"][0] is None  # two tokens, two images
     round_trip(ds, str(tmp_path / "o.jsonl"))
 

@@ -26,6 +26,7 @@ import json
 import re
 
 from vlitq.data.formats import register_format
+from vlitq.text import strip_placeholders
 from vlitq.data.formats._common import (
     ShapeError,
     content_id,
@@ -38,9 +39,9 @@ from vlitq.data.formats._common import (
 HUMAN = {"human", "user", "observation"}
 ASSISTANT = {"gpt", "assistant", "model", "bot", "function_call"}
 _KNOWN = HUMAN | ASSISTANT | {"system"}
-# the image tokens of the dialects read here; text.py strips these and more for scoring
-IMAGE_TOKEN = re.compile(r"\s*(?:<image>|<ImageHere>|<video>)\s*")
-_QWEN_IMG = re.compile(r"(?:Picture \d+:\s*)?<img>(.*?)</img>\s*", re.DOTALL)
+# Qwen-VL names its images in the text: the reader takes the paths out (the tags themselves are
+# removed with every other placeholder by vlitq.text, the one place placeholders are stripped)
+_QWEN_IMG = re.compile(r"<img>(.{0,4096}?)</img>", re.DOTALL)
 _IMAGE_PART = {"image", "image_url", "input_image"}
 _VIDEO_PART = {"video", "video_url"}
 
@@ -144,18 +145,15 @@ def parse_conversation(conv: list) -> dict:
                 text = _parts_text(text, where, images, videos, warns, counts)
             else:
                 text = _coerce(text, f"{where} 'value'", warns)
-        if "<" in text:
+        if "<" in text or "[" in text:
             if "<img>" in text:
-                found = _QWEN_IMG.findall(text)
-                images.extend(f.strip() for f in found)
-                text = _QWEN_IMG.sub(" ", text)
+                images.extend(f.strip() for f in _QWEN_IMG.findall(text))
             n_tok = text.count("<image>") + text.count("<ImageHere>")
-            if n_tok or "<video>" in text:
-                counts[0] += n_tok
-                if text.startswith("<image>") and n_tok == 1 and "<video>" not in text:
-                    text = text[7:]  # the usual case, without a regex
-                else:
-                    text = IMAGE_TOKEN.sub(" ", text)
+            counts[0] += n_tok
+            if n_tok == 1 and text.startswith("<image>") and "<" not in text[7:]:
+                text = text[7:]  # the usual LLaVA case, without a regex
+            else:
+                text = strip_placeholders(text)
         if role in HUMAN:
             if pending is not None:
                 turns.append({"instruction": pending, "response": None})
@@ -261,7 +259,7 @@ def record_to_sample(rec, path: str, index: int, raw: str | None, fmt: str = "ll
                 n = (t["instruction"] or "").count("<image>")
                 if n:
                     tokens += n
-                    t["instruction"] = IMAGE_TOKEN.sub(" ", t["instruction"]).strip()
+                    t["instruction"] = strip_placeholders(t["instruction"])
         else:
             keys = ", ".join(map(str, list(rec)[:10]))
             raise ShapeError("record has no 'conversations'/'messages' list and no "
