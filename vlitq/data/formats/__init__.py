@@ -200,7 +200,27 @@ def read(source, format: str | None = None, *, image_root: str | None = None,
     ds.image_root = image_root if ds.image_root is None else ds.image_root
     ds.format = ds.format or fmt.name
     ds.allow_outside_root = allow_outside_root
+    _log_problems(ds)
     return ds
+
+
+def _log_problems(ds: Dataset) -> None:
+    """One log line with the counts of rows not read and rows read with a warning."""
+    import logging
+
+    frame = ds.frame
+    n_err = frame["read_error"].null_count() if "read_error" in frame.columns else frame.height
+    n_err = frame.height - n_err
+    n_warn = 0
+    if "read_warning" in frame.columns:
+        n_warn = frame.height - frame["read_warning"].null_count()
+    if n_err or n_warn:
+        first = frame.filter(frame["read_warning"].is_not_null())["read_warning"][0] \
+            if n_warn else None
+        logging.getLogger("vlitq").warning(
+            "read %d rows: %d could not be read (read_error), %d read with a warning "
+            "(read_warning%s)", frame.height, n_err, n_warn,
+            f"; first: {first[:120]}" if first else "")
 
 
 def iter_samples(source, format: str | None = None, **options) -> Iterator[dict]:
