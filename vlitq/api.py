@@ -18,12 +18,6 @@ DEFAULT_COMPONENTS = (
 )
 
 
-#: Parameters the default run uses unless the config says otherwise: task labels from the data,
-#: else embedding clusters (TagGPT with an LLM is opt-in: it costs hours per 1k instructions on
-#: a CPU).
-DEFAULT_PARAMS = {"tasks": {"labeller": "embedding"}}
-
-
 def build_components(scorers: Sequence | None, config: dict, *,
                      with_defaults: bool = False) -> list:
     """Instantiate the named components (or the defaults) with their config.
@@ -36,10 +30,6 @@ def build_components(scorers: Sequence | None, config: dict, *,
     """
     config = load_config(config)
     if scorers is None or with_defaults:
-        config = {k: dict(v) for k, v in config.items()}
-        for name, params in DEFAULT_PARAMS.items():
-            for k, v in params.items():
-                config.setdefault(name, {}).setdefault(k, v)
         known = set(registry.names())
         names = [n for n in DEFAULT_COMPONENTS if n in known]
         names += [n for n in config if n not in names]
@@ -107,7 +97,7 @@ def score(dataset, scorers: Sequence | None = None, *, config=None, cache=True,
     >>> r.samples["text_stats"].to_list()
     [10]
     """
-    from vlitq.engine.cache import as_cache
+    from vlitq.cache import as_cache
 
     if stream and isinstance(dataset, (str, os.PathLike)):
         from vlitq.engine.stream import StreamingDataset

@@ -17,7 +17,7 @@ import polars as pl
 
 from vlitq._utils import blake2b, progress, stable_json
 from vlitq.data.images import image_content_hash, is_inline
-from vlitq.engine.cache import Cache
+from vlitq.cache import Cache
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.report.report import ERROR_SCHEMA, INDICATOR_SCHEMA, Report
 from vlitq.scorers.base import Scorer, error_cause

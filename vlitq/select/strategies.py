@@ -334,7 +334,7 @@ class Diverse(Strategy):
     def select(self, ctx):
         if ctx.dataset is None:
             raise ValueError("strategy 'diverse' needs dataset= (the texts to embed)")
-        from vlitq.engine.cache import Cache
+        from vlitq.cache import Cache
         from vlitq.models.text import SentenceEncoder
 
         turns = ctx.dataset.frame["turns"].to_list()

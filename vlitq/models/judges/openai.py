@@ -38,7 +38,7 @@ class OpenAIJudge(Judge):
         Retries on 408/409/425/429/5xx answers and connection errors, with exponential backoff
         (``backoff * 2**attempt`` seconds, jittered, or the server's ``Retry-After``).
     backoff : float
-    cache : vlitq.engine.cache.Cache, optional
+    cache : vlitq.cache.Cache, optional
 
     Notes
     -----
