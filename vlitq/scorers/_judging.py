@@ -20,11 +20,13 @@ def approx_tokens(text: str) -> int:
 
 
 def clip_text(text: str | None, max_chars: int) -> str:
-    """``text`` cut to ``max_chars`` characters, marked when cut (judges see it was cut)."""
-    text = (text or "").strip()
-    if len(text) <= max_chars:
-        return text
-    return text[:max_chars].rstrip() + " [...]"
+    """``text`` cleaned (:func:`vlitq.text.clean`: the text every scorer reads) and cut to
+    ``max_chars`` characters (:func:`vlitq.text.cap_text`), marked when cut (judges see it was
+    cut)."""
+    from vlitq.text import cap_text, clean
+
+    text, cut = cap_text(clean(text), max_chars)
+    return text + " [...]" if cut else text
 
 
 class JudgeScorerMixin:
