@@ -43,7 +43,7 @@ import vlitq
 names = {names!r}
 kw = dict(engine={engine!r}, stream={stream!r}, progress=False, cache={cache!r},
           image_root={image_root!r}, chunk_size={chunk!r},
-          config={{"tasks": {{"labeller": "embedding"}}}})  # the default run's labeller
+          )
 if {engine!r} == "ray":
     import ray; ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     kw["num_actors"] = 2
