@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from vlitq.cache import EXECUTION_PARAMS
 from vlitq.registry import Component
 
 
@@ -93,6 +94,11 @@ class Indicator(Component):
 
     kind: ClassVar[str] = "indicator"
     after: ClassVar[tuple[str, ...]] = ()
+    #: Parameters that do not change results (kept out of the cache key of the indicator's
+    #: result and of its embeddings): batch size, device, block sizes, progress...
+    execution_params: ClassVar[frozenset[str]] = EXECUTION_PARAMS
+    #: Whether the engine caches the result, keyed by the content of everything it reads.
+    cacheable: ClassVar[bool] = True
 
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:
         raise NotImplementedError
