@@ -7,7 +7,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from judge_helpers import ChatServer, ScriptedJudge, build_tiny_llava
 
-from vlitq.engine.cache import Cache
+from vlitq.cache import Cache
 from vlitq.models.judges import (
     JudgeError,
     JudgeUnavailable,

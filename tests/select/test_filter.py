@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 import vlitq
 from vlitq.cli import main
+from vlitq.config import ConfigError
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.select.gate import check
 from vlitq.select.strategies import diverse
@@ -114,7 +115,8 @@ def test_gate():
     assert not res.passed
     assert res.checks.filter(pl.col("name") == "n_samples")["passed"][0]
     assert "FAIL" in res.summary()
-    assert not check(rep, {"not_an_indicator": {"min": 0}}).passed
+    with pytest.raises(ConfigError, match="not an indicator"):
+        check(rep, {"not_an_indicator": {"min": 0}})
 
 
 def test_cli_filter_and_check(tmp_path):

@@ -17,10 +17,10 @@ import polars as pl
 
 from vlitq._utils import blake2b, progress, stable_json
 from vlitq.data.images import image_content_hash, is_inline
-from vlitq.engine.cache import Cache
+from vlitq.cache import Cache
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.report.report import ERROR_SCHEMA, INDICATOR_SCHEMA, Report
-from vlitq.scorers.base import Scorer
+from vlitq.scorers.base import Scorer, error_cause
 
 logger = logging.getLogger("vlitq")
 
@@ -215,6 +215,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     def add_error(sid, scorer, reason):
         loc = where.get(sid, {})
         errors.append({"sample_id": sid, "scorer": scorer, "reason": reason,
+                       "cause": "sample" if scorer == "read" else error_cause(reason),
                        "file": loc.get("file"), "index": loc.get("index")})
 
     if "read_error" in frame.columns:

@@ -58,7 +58,7 @@ class IndicatorContext:
     samples : polars.DataFrame
         ``sample_id`` plus every per-sample column produced so far (scorers and earlier
         indicators), row-aligned with ``dataset.frame``.
-    cache : vlitq.engine.cache.Cache or None
+    cache : vlitq.cache.Cache or None
     """
 
     dataset: Any

@@ -40,9 +40,6 @@ from vlitq._utils import progress
 logger = logging.getLogger("vlitq")
 
 
-_IMAGE_TOKENS = re.compile(r"<\s*/?\s*(image|img|video)\s*>|\[\s*(image|img)\s*\]", re.IGNORECASE)
-
-
 # ------------------------------------------------------------------------------- texts
 def instruction_text(turns: Sequence[dict] | None, max_chars: int = 600) -> str:
     """The text a sample is labelled by: its first non-empty instruction, image placeholder
@@ -53,9 +50,10 @@ def instruction_text(turns: Sequence[dict] | None, max_chars: int = 600) -> str:
     >>> instruction_text([])
     ''
     """
+    from vlitq.text import instruction
+
     for t in turns or []:
-        ins = (t or {}).get("instruction") or ""
-        ins = " ".join(_IMAGE_TOKENS.sub(" ", ins).split())
+        ins = " ".join(instruction(t).split())  # one line: the labeller's prompts are lines
         if ins:
             return ins[:max_chars]
     return ""

@@ -20,11 +20,13 @@ def approx_tokens(text: str) -> int:
 
 
 def clip_text(text: str | None, max_chars: int) -> str:
-    """``text`` cut to ``max_chars`` characters, marked when cut (judges see it was cut)."""
-    text = (text or "").strip()
-    if len(text) <= max_chars:
-        return text
-    return text[:max_chars].rstrip() + " [...]"
+    """``text`` cleaned (:func:`vlitq.text.clean`: the text every scorer reads) and cut to
+    ``max_chars`` characters (:func:`vlitq.text.cap_text`), marked when cut (judges see it was
+    cut)."""
+    from vlitq.text import cap_text, clean
+
+    text, cut = cap_text(clean(text), max_chars)
+    return text + " [...]" if cut else text
 
 
 class JudgeScorerMixin:
@@ -34,7 +36,7 @@ class JudgeScorerMixin:
     _fatal: str | None = None
 
     def _make_judge(self, spec):
-        from vlitq.engine.cache import Cache
+        from vlitq.cache import Cache
         from vlitq.models.judges import get_judge
 
         return get_judge(spec, cache=Cache() if self.judge_cache else None)

@@ -100,7 +100,7 @@ def get_judge(spec: Any = None, *, cache=None) -> Judge:
     Parameters
     ----------
     spec : None, str, dict or Judge
-    cache : vlitq.engine.cache.Cache, optional
+    cache : vlitq.cache.Cache, optional
         Completion cache given to the judge (a Judge passed in keeps its own unless it has
         none).
     """

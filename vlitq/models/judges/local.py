@@ -142,7 +142,7 @@ class LocalJudge(Judge):
         CPU threads for torch (``torch.set_num_threads``, process-wide); default: torch's
         choice. On a CPU shared with other jobs, 1 thread can be many times faster than 2
         (torch's threads spin-wait for each other).
-    cache : vlitq.engine.cache.Cache, optional
+    cache : vlitq.cache.Cache, optional
         Completion cache.
 
     Notes

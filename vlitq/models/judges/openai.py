@@ -68,7 +68,7 @@ class OpenAIJudge(Judge):
         A run stops early (:class:`JudgeUnavailable`) when this many prompts in a row failed
         and none has succeeded yet: the server is really down. After a success, a failing
         prompt fails its sample only.
-    cache : vlitq.engine.cache.Cache, optional
+    cache : vlitq.cache.Cache, optional
 
     Notes
     -----
