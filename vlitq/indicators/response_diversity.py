@@ -13,7 +13,7 @@ same thing) → ``ln(clusters)``.
 Size-free companion: the rarefied richness ``E[S_m]``, the expected number of clusters among
 ``m`` responses drawn without replacement (Hurlbert 1971; exact, from the cluster sizes),
 reported as ``ln E[S_m]`` (``response_diversity_rarefied``) for tasks with at least ``m``
-distinct responses. Also Hill numbers of the cluster shares (q = 1, 2) and the Vendi score.
+responses (repeats of a response count in its cluster's size). Also Hill numbers of the cluster shares (q = 1, 2) and the Vendi score.
 Dataset values = mean over tasks.
 """
 from __future__ import annotations
@@ -195,7 +195,9 @@ class ResponseDiversity(Indicator):
         Distinct responses (itself included) within ``eps`` for a core point.
     rarefy_m : int
         Reference size of the size-free companion: ``ln E[S_m]``, the expected number of
-        clusters among ``m`` distinct responses of a task (None for tasks with fewer).
+        semantic clusters among ``m`` responses drawn from a task (repeats count as drawn:
+        a task answering "Yes." 900 times has few clusters per draw); None for tasks with
+        fewer than ``m`` responses.
     dedupe : bool
         Cluster each task's *distinct* responses (exact text after stripping): copies create no
         cluster, so duplicating data changes no value.
@@ -276,8 +278,10 @@ class ResponseDiversity(Indicator):
             src = "calibrated (packaged pairs + automatic pairs from this dataset)"
         return float(cal["eps"]), {"eps_source": src, "calibration": cal}
 
-    def task_value(self, emb: np.ndarray, eps: float | str | None = None) -> dict:
-        """Figures of one task's (distinct) response embeddings."""
+    def task_value(self, emb: np.ndarray, eps: float | str | None = None,
+                   counts: Sequence[int] | None = None) -> dict:
+        """Figures of one task's (distinct) response embeddings; ``counts``: how often each
+        occurs (weights of the cluster sizes for the rarefied value and Hill numbers)."""
         from vlitq.graph.density import suggest_eps, vendi_score
 
         eps = self.eps if eps is None else eps
@@ -289,8 +293,11 @@ class ResponseDiversity(Indicator):
                               max_chunk_bytes=int(self.max_chunk_mb) << 20,
                               device=self.device if self.device not in (None, "cpu") else None)
         n_clusters = len(c["sizes"])
-        rare = rarefied_richness(c["sizes"], int(self.rarefy_m))
-        h1, h2 = hill_numbers(c["sizes"])
+        w = np.ones(len(emb), np.int64) if counts is None else np.asarray(counts, np.int64)
+        sizes = np.bincount(c["labels"], weights=w).astype(np.int64) if len(emb) else []
+        sizes = [int(v) for v in sizes if v]
+        rare = rarefied_richness(sizes, int(self.rarefy_m))
+        h1, h2 = hill_numbers(sizes)
         return {"value": math.log(n_clusters) if n_clusters else 0.0,
                 "clusters": n_clusters, "dbscan_clusters": c["dbscan_clusters"],
                 "noise": c["noise"], "noise_groups": c["noise_groups"],
@@ -316,8 +323,13 @@ class ResponseDiversity(Indicator):
                 if r and r.strip():
                     bucket.append(r.strip())
                     n_resp += 1
+        from collections import Counter
+
+        counts = {t: Counter(v) for t, v in by_task.items()}
         if self.dedupe:
             by_task = {t: list(dict.fromkeys(v)) for t, v in by_task.items()}
+        else:
+            counts = {t: Counter({}) for t in by_task}
         texts = list(dict.fromkeys(r for v in by_task.values() for r in v))
         warnings: list[str] = []
         if not texts:
@@ -334,7 +346,9 @@ class ResponseDiversity(Indicator):
             if not resp:
                 warnings.append(f"response_diversity: task {task!r} has no response")
                 continue
-            f = self.task_value(emb[[row[r] for r in resp]], eps)
+            f = self.task_value(emb[[row[r] for r in resp]], eps,
+                                [counts[task].get(r, 1) or 1 for r in resp] if self.dedupe
+                                else None)
             per_task[task] = {
                 "response_diversity": f["value"],
                 "response_diversity_clusters": f["clusters"],
@@ -353,10 +367,10 @@ class ResponseDiversity(Indicator):
                 rares.append(f["rarefied"])
             if f["vendi"] is not None:
                 vendis.append(f["vendi"])
-        short = [t for t, p in per_task.items() if p["response_diversity_responses"] < m]
+        short = [t for t in per_task if sum(counts[t].values() or [len(by_task[t])]) < m]
         if short:
             warnings.append(f"response_diversity: {len(short)} of {len(per_task)} tasks have "
-                            f"fewer than rarefy_m={m} distinct responses; the rarefied value "
+                            f"fewer than rarefy_m={m} responses; the rarefied value "
                             "leaves them out" + (" (no task has enough: it is None)"
                                                  if not rares else ""))
         if unmerged:
