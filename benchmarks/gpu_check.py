@@ -59,7 +59,7 @@ def section_clip(args):
         from vlitq.models.clip import save_open_clip
 
         cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32,
-                                               "patch_size": 8},
+                                               "patch_size": 8, "head_width": 16},
                "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32,
                             "heads": 2, "layers": 1}}
         model = save_open_clip(open_clip.CLIP(**cfg), cfg, tempfile.mkdtemp() + "/tiny")
