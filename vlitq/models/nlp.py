@@ -420,6 +420,11 @@ def _quiet_jieba():
 
 
 # ------------------------------------------------------------------------------ loaders
+class MissingModelError(OSError):
+    """A model named by the user is not on this machine; the message says how to point at a
+    local copy (vlitq never downloads models)."""
+
+
 _MODELS: dict[tuple[str, str], Any] = {}
 
 
@@ -462,6 +467,17 @@ def load_hanlp(path: str):
         model = _MODELS.get(key)
         if model is None:
             hanlp = import_optional("hanlp", purpose="HanLP semantic dependency parsing")
-            model = hanlp.load(path)
+            try:
+                model = hanlp.load(path)
+            except Exception as exc:  # one clear message, not HanLP's download traceback
+                raise MissingModelError(
+                    f"cannot load HanLP model {path!r} ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}). HanLP models are not on PyPI and vlitq never downloads "
+                    f"them: fetch one where the network allows (e.g. "
+                    f"hanlp.pretrained.sdp.SEMEVAL16_ALL_ELECTRA_SMALL_ZH), unpack it, and pass "
+                    f"its folder (the one holding config.json): "
+                    f"ElementsScorer(backend='hanlp', hanlp_model='/path/to/folder') or "
+                    f"--config elements.backend=hanlp --config elements.hanlp_model=/path/to/folder"
+                ) from None
             _MODELS[key] = model
     return model
