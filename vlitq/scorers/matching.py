@@ -109,7 +109,7 @@ class Matching(Scorer):
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
-        from vlitq.engine.cache import Cache
+        from vlitq.cache import Cache
         from vlitq.models.clip import PIPELINE_VERSION, ClipEncoder
 
         if self.text not in TEXT_MODES:
