@@ -87,7 +87,7 @@ def load_simcse(path: str, *, device: str | None = None):
             "tokenizer files, e.g. a copy of princeton-nlp/unsup-simcse-bert-base-uncased, or "
             "a folder written by vlitq.models.train_simcse): "
             "ResponseDiversity(model='simcse:/path/to/folder') or "
-            "--config response_diversity.model=simcse:/path/to/folder") from None
+            "--set response_diversity.model=simcse:/path/to/folder") from None
 
 
 def rarefied_richness(sizes: Sequence[int], m: int) -> float | None:

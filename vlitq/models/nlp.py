@@ -477,7 +477,7 @@ def load_hanlp(path: str):
                     f"hanlp.pretrained.sdp.SEMEVAL16_ALL_ELECTRA_SMALL_ZH), unpack it, and pass "
                     f"its folder (the one holding config.json): "
                     f"ElementsScorer(backend='hanlp', hanlp_model='/path/to/folder') or "
-                    f"--config elements.backend=hanlp --config elements.hanlp_model=/path/to/folder"
+                    f"--set elements.backend=hanlp --set elements.hanlp_model=/path/to/folder"
                 ) from None
             _MODELS[key] = model
     return model
