@@ -32,10 +32,26 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
-    "PLACEHOLDER", "strip_placeholders", "clean", "instruction", "response", "turn_text",
-    "TEXT_MODES", "letters", "han_share", "is_chinese", "has_cjk", "words", "segment",
+    "PLACEHOLDER",
+    "TEXT_MODES",
+    "cap_text",
+    "clean",
     "content_words",
-    "length_words", "stop_words", "split_windows", "n_windows", "cap_text", "texts_by_task",
+    "han_share",
+    "has_cjk",
+    "instruction",
+    "is_chinese",
+    "length_words",
+    "letters",
+    "n_windows",
+    "response",
+    "segment",
+    "split_windows",
+    "stop_words",
+    "strip_placeholders",
+    "texts_by_task",
+    "turn_text",
+    "words",
 ]
 
 # ------------------------------------------------------------------------------ placeholders
@@ -281,7 +297,7 @@ def _spacy_english_stop_words() -> set[str] | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "lang", "en", "stop_words.py")
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "lang", "en", "stop_words.py")
     if not os.path.isfile(path):
         return None
     try:

@@ -9,7 +9,6 @@ import polars as pl
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
 
-
 #: Codes that never count as a language: ``und`` (undetermined), ``zxx`` (no linguistic content:
 #: numbers, coordinates), ``mis`` (uncoded), ``mul`` (several).
 NOT_LANGUAGES = ("und", "zxx", "mis", "mul")

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlitq._dependencies import import_optional
+
 # one text pipeline: placeholders, cleaning and script tests live in vlitq.text (the names
 # stay importable from here)
-from vlitq.text import PLACEHOLDER as IMAGE_PLACEHOLDERS  # noqa: F401
-from vlitq.text import _LETTER, han_share, is_chinese, strip_placeholders  # noqa: F401
+from vlitq.text import _LETTER, han_share, is_chinese, strip_placeholders
+from vlitq.text import PLACEHOLDER as IMAGE_PLACEHOLDERS
 
 _LANGID: dict[str, Any] = {}
 _LOCK = threading.Lock()
