@@ -107,3 +107,26 @@ def test_option_conventions_are_multiple_choice(ins, res):
 ])
 def test_no_options_no_multiple_choice(ins):
     assert classify(ins, "yes")[0] != "multiple_choice"
+
+
+def test_real_multiinstruct_options_are_multiple_choice(real_corpus):
+    """On the real MultiInstruct sample (VT-NLP/MultiInstruct train/test.jsonl): every prompt
+    with "[Options]" is multiple choice, and nothing else is; its all-English samples hold one
+    language."""
+    import json
+
+    folder = real_corpus / "multiinstruct"
+    if not folder.is_dir():
+        pytest.skip("the real corpus has no multiinstruct/ folder")
+    recs = [json.loads(line) for f in ("train.jsonl", "test.jsonl") if (folder / f).exists()
+            for line in open(folder / f, encoding="utf-8") if line.strip()]
+    with_options = [r for r in recs if "[Options]" in r["prompt"]]
+    assert with_options
+    assert all(classify(r["prompt"], r["target"])[0] == "multiple_choice" for r in with_options)
+    assert not any(classify(r["prompt"], r["target"])[0] == "multiple_choice"
+                   for r in recs if "||||" not in r["prompt"] and "[Options]" not in r["prompt"])
+    ds = Dataset.from_records([make_sample(f"r{i}", [(r["prompt"], r["target"])], [])
+                               for i, r in enumerate(recs)])
+    rep = vlitq.score(ds, ["language", "languages"], cache=False, progress=False)
+    assert rep.indicator("languages") == 1.0
+    assert set(rep.samples["language_response"].drop_nulls().to_list()) <= {"en", "und"}
