@@ -461,7 +461,7 @@ def load_hanlp(path: str):
     ``path`` is a local folder (an unpacked HanLP model) or a HanLP pretrained identifier, e.g.
     ``hanlp.pretrained.sdp.SEMEVAL16_ALL_ELECTRA_SMALL_ZH`` or
     ``hanlp.pretrained.mtl.CLOSE_TOK_POS_NER_SRL_DEP_SDP_CON_ELECTRA_SMALL_ZH`` (which HanLP
-    downloads on first use where the network allows). Requires ``pip install hanlp``.
+    downloads on first use where the network allows). Requires ``pip install "vlitq[hanlp]"``.
     """
     key = ("hanlp", path)
     with _LOCK:

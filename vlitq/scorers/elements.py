@@ -44,7 +44,7 @@ class ElementsScorer(Scorer):
     spacy_model : str
         spaCy pipeline name or folder (needs a dependency parser).
     hanlp_model : str, optional
-        HanLP model folder or identifier (``pip install hanlp``).
+        HanLP model folder or identifier (``pip install "vlitq[hanlp]"``).
     np_modifiers : bool
         Count modifiers inside the argument noun phrases ("the *red* car *on the left*").
     turns : {"mean", "sum", "max", "first"}
