@@ -166,7 +166,7 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
                                               "conversations": [
                                                   {"from": "user", "value": "<ImageHere>" * 3},
                                                   {"from": "bot", "value": "?"}]}]).encode(),
-        1, {0: "warn:3 image token(s)"})
+        1, {0: "warn:3 image token(s)"}, fmt="internvl")
     add("qwen_unclosed_tag.json", json.dumps([{"id": "q", "conversations": [
         {"from": "user", "value": "<img>img/ok.png</img> then <img>never closed"},
         {"from": "assistant", "value": "A."}]}]).encode(), 1, {0: "ok"})

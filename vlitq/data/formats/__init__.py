@@ -242,7 +242,8 @@ def write(dataset: Dataset, path: str | os.PathLike, *, format: str | None = Non
     """
     name = format or dataset.format
     if name is None:
-        raise FormatError("the dataset has no source format: pass format=...")
+        raise FormatError("the dataset has no source format: name one (Python: format=NAME; CLI: "
+                          "--format NAME)")
     if dataset.format is not None and name not in (dataset.format, "llava"):
         raise FormatError(f"a {dataset.format} dataset cannot be written as {name}; write it "
                           "as its own format or export it with format='llava'")
