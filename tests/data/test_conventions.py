@@ -162,6 +162,17 @@ def test_image_tokens_and_images_that_do_not_match_are_flagged(tmp_path):
     assert ds.frame["turns"][0][0]["instruction"] == "Compare."
 
 
+def test_alpaca_preference_record_scores_chosen(tmp_path):
+    rec = {"instruction": "Describe it.", "input": "", "chosen": "A red square.",
+           "rejected": "A dog.", "images": ["a.jpg"]}
+    p = _dump(tmp_path / "dpo.json", [rec], False)
+    assert detect(p) == "llamafactory"
+    ds = read(p)
+    assert ds.frame["turns"][0].to_list() == [{"instruction": "Describe it.",
+                                               "response": "A red square."}]
+    assert "'rejected' is not" in ds.frame["read_warning"][0]
+
+
 def test_ranking_record_scores_chosen(tmp_path):
     rec = {"conversations": [{"from": "human", "value": "<image>Is it red?"}],
            "chosen": {"from": "gpt", "value": "Yes."}, "rejected": {"from": "gpt", "value": "No."},

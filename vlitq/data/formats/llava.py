@@ -225,6 +225,10 @@ def _alpaca(rec: dict, warns: list) -> list[dict]:
     if inp:
         ins = f"{ins}\n{inp}" if ins else inp
     out = rec.get("output")
+    if out is None and rec.get("chosen") is not None:  # an alpaca preference record
+        out = rec["chosen"]
+        if rec.get("rejected") is not None:
+            warns.append("ranking record: 'chosen' is scored as the response, 'rejected' is not")
     turns.append({"instruction": ins.strip(),
                   "response": None if out is None else _opt_str(out, "output", warns)})
     return turns
@@ -253,7 +257,7 @@ def record_to_sample(rec, path: str, index: int, raw: str | None, fmt: str = "ll
     videos = _refs(rec.get("video", rec.get("videos")), "video", warns) \
         if ("video" in rec or "videos" in rec) else []
     if conv is None:
-        if "instruction" in rec and ("output" in rec or "input" in rec):
+        if "instruction" in rec and ("output" in rec or "input" in rec or "chosen" in rec):
             turns, tokens = _alpaca(rec, warns), 0
             for t in turns:
                 n = (t["instruction"] or "").count("<image>")
@@ -328,7 +332,8 @@ def sniff_llamafactory(path: str, head: str) -> bool:
     if sniff(path, head):
         return '"messages"' in head and '"role"' in head and '"content"' in head
     # alpaca records: instruction/input/output (M3IT's have inputs/outputs and sniff first)
-    return '"instruction"' in head and '"output"' in head and '"outputs"' not in head
+    return '"instruction"' in head and ('"output"' in head or '"chosen"' in head) \
+        and '"outputs"' not in head
 
 
 def write(dataset, path: str, *, jsonl: bool | None = None):
