@@ -129,6 +129,17 @@ def test_hostile_images_through_a_scoring_run(corpus):
     assert rep.errors.filter(rep.errors["scorer"] == "image_check").height == len(recs)
 
 
+def test_a_line_over_the_cap_is_skipped_not_held(corpus, monkeypatch):
+    root, files, _ = corpus
+    import vlitq.data.formats._common as common
+
+    monkeypatch.setattr(common, "MAX_LINE_BYTES", 64 * 1024)
+    case = next(c for c in files if c["name"] == "big_response.jsonl")  # a 2 MB line
+    ds = read(case["path"], image_root=root)
+    assert ds["read_error"].to_list()[0] is None and ds["read_error"].to_list()[2] is None
+    assert "exceeds the 65536-byte limit" in ds["read_error"][1]
+
+
 def test_script_writes_the_corpus(tmp_path, capsys):
     hostile.main([str(tmp_path / "c")])
     out = capsys.readouterr().out

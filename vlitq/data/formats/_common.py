@@ -221,6 +221,26 @@ def first_char(path: str) -> bytes:
     return s[:1]
 
 
+def _bounded_lines(fh, cap: int):
+    """Lines of a binary file, never holding more than ``cap`` bytes of one line: a longer
+    line is read past in 1 MiB pieces and stands as its length (an ``int``)."""
+    while True:
+        line = fh.readline(cap + 1)
+        if not line:
+            return
+        if len(line) <= cap or line.endswith(b"\n"):
+            yield line
+            continue
+        n = len(line)
+        del line
+        while True:
+            piece = fh.readline(2**20)
+            n += len(piece)
+            if not piece or piece.endswith(b"\n"):
+                break
+        yield n
+
+
 def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | None]]:
     """Yield ``(index, record, raw_text, error)`` from a JSON array file or a JSON Lines file.
 
@@ -233,14 +253,14 @@ def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | N
         yield from iter_json_array(path, text, bad)
         return
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_bounded_lines(fh, MAX_LINE_BYTES), start=1):
+            if isinstance(raw, int):  # a line longer than the cap, skipped without holding it
+                yield lineno, None, None, (
+                    f"line of {raw} bytes exceeds the {MAX_LINE_BYTES}-byte limit")
+                continue
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
-                continue
-            if len(raw) > MAX_LINE_BYTES:
-                yield lineno, None, raw[:200].decode("utf-8", "replace"), (
-                    f"line of {len(raw)} bytes exceeds the {MAX_LINE_BYTES}-byte limit")
                 continue
             try:
                 text = raw.decode("utf-8")
