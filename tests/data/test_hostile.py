@@ -144,3 +144,6 @@ def test_script_writes_the_corpus(tmp_path, capsys):
     hostile.main([str(tmp_path / "c")])
     out = capsys.readouterr().out
     assert "1GiB_sparse_jpg" in out and "deep_value.jsonl" in out
+    table = hostile.outcome_table(str(tmp_path / "t"))
+    assert "| `deep_value.jsonl` | llava | 3 rows: 2 read (0 flagged), 1 error rows" in table
+    assert "FIFO" in table and "Traceback" not in table
