@@ -363,6 +363,14 @@ def test_flat_jsonl_json_csv_read_when_a_mapping_is_passed(tmp_path):
     assert ds.frame["turns"][0].to_list() == [{"instruction": "What?", "response": "That."}]
 
 
+def test_flat_mapping_streams_too(tmp_path):
+    p = _dump(tmp_path / "t.jsonl", [{"q": f"Q{i}?", "a": "A."} for i in range(5)], True)
+    rep = vlitq.score(p, ["text_stats"], stream=True, read_options={"instruction": "q",
+                                                                    "response": "a"},
+                      cache=False, progress=False)
+    assert rep.samples.height == 5 and rep.errors.height == 0
+
+
 def test_flat_record_without_the_mapped_fields_is_an_error_row(tmp_path):
     p = _dump(tmp_path / "t.jsonl", [{"q": "Q?", "a": "A."}, {"other": 1}, {"q": "Only q"}], True)
     ds = read(p, instruction="q", response="a")
