@@ -389,6 +389,13 @@ def test_cli_error_names_format_and_read_option(tmp_path):
     res = CliRunner().invoke(main, ["score", p, "--scorers", "text_stats"])
     assert res.exit_code != 0
     assert "--format" in res.output and "--read-option" in res.output
+    out = str(tmp_path / "report")
+    res = CliRunner().invoke(main, ["score", p, "--scorers", "text_stats", "--read-option",
+                                    "instruction=q", "--read-option", "response=a", "--out", out,
+                                    "--no-cache"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["formats"])
+    assert all(f in res.output for f in ("llamafactory", "internvl", "qwenvl", "qa"))
 
 
 # ----------------------------------------------------------------------------- ids
@@ -439,6 +446,21 @@ def test_dataset_answers_like_a_frame():
     assert len(ds) == 2 and [r["sample_id"] for r in ds.iter_rows()] == ["a", "b"]
     pytest.importorskip("pandas")
     assert list(ds.to_pandas()["sample_id"]) == ["a", "b"]
+
+
+def test_hf_dataset_with_content_parts(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    _img(tmp_path, "imgs/a.jpg")
+    rows = [{"messages": [
+        {"role": "user", "content": [{"type": "image_url", "text": None,
+                                      "image_url": {"url": "imgs/a.jpg"}},
+                                     {"type": "text", "text": "What is it?", "image_url": None}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A red square.",
+                                           "image_url": None}]}]}]
+    ds = read(datasets.Dataset.from_list(rows), image_root=str(tmp_path))
+    assert ds["turns"][0].to_list() == [{"instruction": "What is it?",
+                                         "response": "A red square."}]
+    assert ds["images"][0].to_list() == ["imgs/a.jpg"]
 
 
 def test_hf_dataset_object_takes_image_root(tmp_path):

@@ -56,9 +56,7 @@ def _coerce(v, where: str, warns: list) -> str:
 
 
 def _part_ref(p: dict, kind: str):
-    v = p.get(kind)
-    if v is None:
-        v = p.get("value", p.get("url", p.get("path")))
+    v = next((p[k] for k in (kind, "value", "url", "path") if p.get(k) is not None), None)
     if isinstance(v, dict):
         v = v.get("url", v.get("path"))
     return v
@@ -76,7 +74,8 @@ def _parts_text(parts: list, where: str, images: list, videos: list, warns: list
             raise ShapeError(f"{where} content part {j} is a {type(p).__name__}, not an object")
         kind = p.get("type")
         if kind == "text":
-            t = p.get("text", p.get("value", p.get("content")))
+            # first key that holds something (Arrow-backed rows carry every key, null or not)
+            t = next((p[k] for k in ("text", "value", "content") if p.get(k) is not None), None)
             if t is None:
                 raise ShapeError(f"{where} text part {j} has no 'text' or 'value'")
             texts.append(t if isinstance(t, str) else _coerce(t, f"{where} text part {j}", warns))
