@@ -166,6 +166,12 @@ def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
         if pos < n and text[pos] == ",":
             pos = _WS.match(text, pos + 1).end()
         elif pos < n and text[pos] == "]":
+            tail = _WS.match(text, pos + 1).end()
+            if tail < n:  # text after the array: never dropped silently
+                line, _ = _line_col(text, tail)
+                yield index, None, _clean(text[tail: tail + 2000]), (
+                    f"text after the end of the JSON array, from line {line}, is not read "
+                    f"({n - tail} characters)")
             return
         elif pos < n:
             line, col = _line_col(text, pos)
@@ -248,7 +254,7 @@ def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | N
     the error and its raw text. JSON: index is the position in the top-level array, and the raw
     text is the element's exact source text.
     """
-    if first_char(path) == b"[":
+    if not is_jsonl(path):
         text, bad = read_text(path)
         yield from iter_json_array(path, text, bad)
         return
@@ -351,7 +357,24 @@ def original_text(rec, raw: str | None) -> str:
 
 
 def is_jsonl(path: str) -> bool:
-    return first_char(path) != b"["
+    """Whether ``path`` is JSON Lines rather than one JSON array.
+
+    A file starting with ``[`` is JSON Lines when its first line is a complete JSON value and
+    more lines follow (JSON Lines whose first record is an array); a JSON array spans lines or
+    is alone on its one line.
+    """
+    if first_char(path) != b"[":
+        return True
+    with open(path, "rb") as fh:
+        first = fh.readline(MAX_LINE_BYTES + 1)
+        rest = fh.read(4096)
+    if not rest.strip() or len(first) > MAX_LINE_BYTES:
+        return False
+    try:
+        json.loads(first.decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def good_originals(dataset) -> list[str]:
