@@ -143,6 +143,10 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
         2, {0: "ok", 1: "malformed"})
     add("trailing_comma.json", ("[" + json.dumps(good(0)) + ", " + json.dumps(good(1))
                                 + ",]").encode(), 3, {0: "ok", 1: "ok", 2: "malformed"})
+    add("text_after_array.json", ("[" + json.dumps(good(0)) + "]\n" + json.dumps(good(1))
+                                  + "\n").encode(), 2, {0: "ok", 1: "text after the end"})
+    add("jsonl_first_record_array.jsonl", b"[1, 2]\n" + _line(good(0)) + b"\n", 2,
+        {0: "not an object", 1: "ok"})
     add("duplicate_ids.jsonl", b"\n".join(_line(good(0, id=i)) for i in ("x", "x", "x#1"))
         + b"\n", 3)
     add("duplicate_keys.jsonl", _sandwich([b'{"id": "a", "id": "b", "conversations": '

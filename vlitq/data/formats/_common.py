@@ -167,7 +167,7 @@ def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
             pos = _WS.match(text, pos + 1).end()
         elif pos < n and text[pos] == "]":
             tail = _WS.match(text, pos + 1).end()
-            if tail < n:  # text after the array: never dropped silently
+            if start == 0 and tail < n:  # text after a file's array: never dropped silently
                 line, _ = _line_col(text, tail)
                 yield index, None, _clean(text[tail: tail + 2000]), (
                     f"text after the end of the JSON array, from line {line}, is not read "

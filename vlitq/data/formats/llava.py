@@ -26,7 +26,6 @@ import json
 import re
 
 from vlitq.data.formats import register_format
-from vlitq.text import strip_placeholders
 from vlitq.data.formats._common import (
     ShapeError,
     content_id,
@@ -35,6 +34,7 @@ from vlitq.data.formats._common import (
     iter_format_samples,
     original_text,
 )
+from vlitq.text import strip_placeholders
 
 HUMAN = {"human", "user", "observation"}
 ASSISTANT = {"gpt", "assistant", "model", "bot", "function_call"}
