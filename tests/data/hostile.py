@@ -143,7 +143,7 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
         2, {0: "ok", 1: "malformed"})
     add("trailing_comma.json", ("[" + json.dumps(good(0)) + ", " + json.dumps(good(1))
                                 + ",]").encode(), 3, {0: "ok", 1: "ok", 2: "malformed"})
-    add("text_after_array.json", ("[" + json.dumps(good(0)) + "]\n" + json.dumps(good(1))
+    add("text_after_array.json", ("[\n" + json.dumps(good(0)) + "\n]\n" + json.dumps(good(1))
                                   + "\n").encode(), 2, {0: "ok", 1: "text after the end"})
     add("jsonl_first_record_array.jsonl", b"[1, 2]\n" + _line(good(0)) + b"\n", 2,
         {0: "not an object", 1: "ok"})
