@@ -366,10 +366,25 @@ def is_jsonl(path: str) -> bool:
     if first_char(path) != b"[":
         return True
     with open(path, "rb") as fh:
-        first = fh.readline(MAX_LINE_BYTES + 1)
-        rest = fh.read(4096)
-    if not rest.strip() or len(first) > MAX_LINE_BYTES:
-        return False
+        n = 0
+        while True:  # find the first line's end without holding a long line
+            chunk = fh.read(2**20)
+            if not chunk:
+                return False  # one line: a JSON array
+            k = chunk.find(b"\n")
+            if k >= 0:
+                n += k
+                rest = chunk[k + 1:k + 4097]
+                if len(rest) < 4096:
+                    rest += fh.read(4096)
+                break
+            n += len(chunk)
+            if n > MAX_LINE_BYTES:
+                return False
+        if not rest.strip():
+            return False
+        fh.seek(0)
+        first = fh.read(n)
     try:
         json.loads(first.decode("utf-8-sig"))
     except (ValueError, RecursionError):
