@@ -116,6 +116,34 @@ def test_llamafactory_alpaca(tmp_path):
     round_trip(ds, str(tmp_path / "o.json"))
 
 
+def test_llamafactory_dataset_info_columns_and_tags(tmp_path):
+    """Custom column and role names, declared in dataset_info.json beside the file."""
+    recs = [{"dialog": [{"speaker": "customer", "text": "<image>What is it?"},
+                        {"speaker": "agent", "text": "A square."}], "pics": ["a.jpg"]}]
+    p = _dump(tmp_path / "custom.json", recs, False)
+    alp = _dump(tmp_path / "alp.json", [{"q": "Say hi.", "ctx": "", "a": "Hi."}], False)
+    _dump(tmp_path / "dataset_info.json", {
+        "custom": {"file_name": "custom.json", "formatting": "sharegpt",
+                   "columns": {"messages": "dialog", "images": "pics"},
+                   "tags": {"role_tag": "speaker", "content_tag": "text",
+                            "user_tag": "customer", "assistant_tag": "agent"}},
+        "alp": {"file_name": "alp.json", "columns": {"prompt": "q", "query": "ctx",
+                                                     "response": "a"}}}, False)
+    assert detect(p) == "llamafactory"
+    ds = read(p)
+    assert ds["turns"][0].to_list() == [{"instruction": "What is it?", "response": "A square."}]
+    assert ds["images"][0].to_list() == ["a.jpg"] and ds["read_warning"][0] is None
+    out = str(tmp_path / "o.json")  # a file the dataset_info does not name: name the entry
+    write(ds, out)
+    back = read(out, format="llamafactory", dataset_info=str(tmp_path / "dataset_info.json"),
+                dataset="custom")
+    assert _content(back) == _content(ds)
+    ds2 = read(alp, format="llamafactory", dataset="alp")
+    assert ds2["turns"][0].to_list() == [{"instruction": "Say hi.", "response": "Hi."}]
+    with pytest.raises(FormatError, match="dataset='nope' is not in"):
+        read(p, format="llamafactory", dataset="nope")
+
+
 def test_unknown_content_part_is_an_error_row_naming_it(tmp_path):
     recs = LF_PARTS + [{"messages": [{"role": "user", "content": [
         {"type": "hologram", "value": "x"}]}, {"role": "assistant", "content": "?"}]}]
