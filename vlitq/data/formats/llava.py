@@ -282,9 +282,12 @@ def record_to_sample(rec, path: str, index: int, raw: str | None, fmt: str = "ll
             raise ShapeError("the conversation has no user or assistant message")
         chosen = rec.get("chosen")
         if chosen is not None and turns[-1]["response"] is None:  # a ranking (DPO) record
-            c = parse_conversation([chosen if isinstance(chosen, dict) else
-                                    {"role": "assistant", "content": chosen}])["turns"]
-            turns[-1]["response"] = c[0]["response"] if c else None
+            msgs = (chosen if isinstance(chosen, list) and chosen
+                    and all(isinstance(m, dict) and ("role" in m or "from" in m) for m in chosen)
+                    else [chosen if isinstance(chosen, dict)
+                          else {"role": "assistant", "content": chosen}])
+            c = parse_conversation(msgs)["turns"]
+            turns[-1]["response"] = c[-1]["response"] if c else None
             if rec.get("rejected") is not None:
                 warns.append("ranking record: 'chosen' is scored as the response, 'rejected' "
                              "is not")
