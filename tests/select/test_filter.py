@@ -284,3 +284,20 @@ def test_readme_quick_start_runs_offline(tmp_path, monkeypatch):
     assert len(sel.kept) >= len(ds) - 10, sel
     kept = vlitq.read(tmp_path / "kept.json")
     assert kept.sample_ids == sel.kept
+
+
+def test_cli_filter_gate_exit_codes(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([{"id": f"s{i}", "conversations": [
+        {"from": "human", "value": f"Q{i}?"}, {"from": "gpt", "value": "" if i == 1 else "a" * (i + 1)}]}
+        for i in range(5)]))
+    for gate, code in (("errors = { max = 0 }\nn_samples = { min = 4 }\n", 0),
+                       ("n_samples = { min = 5 }\n", 1),
+                       ('"errors.image_chek" = { max = 0 }\n', 2)):
+        rules = tmp_path / "r.toml"
+        rules.write_text(f'scorers = ["text_stats"]\n[rules.errors]\nmax = 0\n[gate]\n{gate}')
+        r = CliRunner().invoke(main, ["filter", str(data), "--rules", str(rules), "--out",
+                                      str(tmp_path / "k.json"), "--quiet", "--no-cache"])
+        assert r.exit_code == code, (gate, r.output)
+        if code < 2:
+            assert "kept 4 of 5" in r.output and ("PASSED" if code == 0 else "FAILED") in r.output
