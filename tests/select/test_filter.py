@@ -301,3 +301,21 @@ def test_cli_filter_gate_exit_codes(tmp_path):
         assert r.exit_code == code, (gate, r.output)
         if code < 2:
             assert "kept 4 of 5" in r.output and ("PASSED" if code == 0 else "FAILED") in r.output
+
+
+def test_cli_filter_rule_on_missing_model(tmp_path, needs_model):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([{"id": f"s{i}", "conversations": [
+        {"from": "human", "value": f"Q{i}?"}, {"from": "gpt", "value": "a" * (i + 1)}]}
+        for i in range(4)]))
+    out = tmp_path / "k.json"
+    rules = tmp_path / "r.toml"
+    rules.write_text('[rules._needs_model_f]\nmin = 1\n')
+    args = ["filter", str(data), "--rules", str(rules), "--out", str(out), "--quiet"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and "cannot be decided for 4 of 4" in r.output, r.output
+    assert not out.exists()  # not an empty file with exit 0
+    rules.write_text('[rules._needs_model_f]\nmin = 1\nkeep_null = true\n')
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "kept 4 of 4" in r.output and "kept      4  not evaluated by _needs_model_f" in r.output
