@@ -35,9 +35,7 @@ CFG = {"embed_dim": 64,
                       "head_width": 32},
        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2,
                     "layers": 2}}
-# CI (VLITQ_VALIDATE_FAST=1) trains 150 steps: the same AUROC >= 0.9 claim, half the time
-TRAIN_STEPS = int(os.environ.get("VLITQ_VALIDATE_TRAIN_STEPS",
-                                 "150" if os.environ.get("VLITQ_VALIDATE_FAST") == "1" else "300"))
+TRAIN_STEPS = int(os.environ.get("VLITQ_VALIDATE_TRAIN_STEPS", "300"))
 
 
 def captions(split):
