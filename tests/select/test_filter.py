@@ -186,6 +186,7 @@ def test_component_errors_are_not_defects(needs_model):
     # never ran on them
     sel = vlitq.filter(rep, {"errors": {"max": 0}})
     assert set(sel.dropped["sample_id"]) == {"s3"} and len(sel.kept) == 9
+    assert sel.not_evaluated["errors"]["components"] == ["_needs_model_f"]
     # a rule on the column is not evaluated: refused, never a silent drop or keep
     with pytest.raises(NotEvaluatedError, match="no weights at /models/missing"):
         vlitq.filter(rep, {"errors": {"max": 0}, "_needs_model_f": {"min": 1}})

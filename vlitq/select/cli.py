@@ -212,6 +212,10 @@ def filter_cmd(path, rules_path, out, out_format, manifest, fmt, image_root, all
         for reason, count in sel.drop_counts().items():
             click.echo(f"  dropped {count:>6}  {reason}")
         for col, ne in sel.not_evaluated.items():
+            if col == "errors":
+                click.echo(f"  note: {', '.join(ne['components'])} did not run on {ne['n']} "
+                           f"samples (not evaluated, not counted as defects)")
+                continue
             click.echo(f"  {'kept' if ne['action'] == 'keep' else 'dropped'} {ne['n']:>6}  "
                        f"not evaluated by {col}: {ne['reason']}")
         click.echo(f"manifest -> {paths['manifest']}")
