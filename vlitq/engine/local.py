@@ -411,8 +411,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                 ind_store = None  # a failure of the component is never cached
             if ind_store is not None and not (res.value is None and res.warnings):
                 payload = result_to_json(res)
-                if payload is not None:
-                    ind_store.put_many_json({ikey: payload})
+                if payload is not None:  # key order kept: the report shows details as given
+                    ind_store.put_many_bytes({ikey: json.dumps(payload).encode()})
         timings[ind.name] = timings.get(ind.name, 0.0) + time.perf_counter() - t0
         for col, vals in res.sample_columns.items():
             samples = samples.with_columns(_to_series(col, list(vals)))
