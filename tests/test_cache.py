@@ -372,3 +372,17 @@ def test_warm_run_imports_no_model_library(tmp_path):
     assert warm["heavy"] == [], f"a warm run imported {warm['heavy']}"
     assert warm["samples"] == cold["samples"]
     assert warm["indicators"] == cold["indicators"]
+
+
+def test_many_parts_compacted_on_open(tmp_path, monkeypatch):
+    import vlitq.cache as vc
+
+    monkeypatch.setattr(vc, "COMPACT_AT", 5)
+    s = Cache(str(tmp_path)).store("x")
+    for i in range(8):
+        s.put_many_json({f"k{i}": {"v": i}})
+    assert len(_parts(tmp_path)) == 8
+    s2 = Cache(str(tmp_path)).store("x")
+    assert s2.get_many_json([f"k{i}" for i in range(8)]) == {f"k{i}": {"v": i} for i in range(8)}
+    assert len(_parts(tmp_path)) == 1
+    assert Cache(str(tmp_path)).store("x").get_many_json(["k7"]) == {"k7": {"v": 7}}
