@@ -88,8 +88,11 @@ class IndicatorContext:
 class Indicator(Component):
     """Base class of dataset-level indicators.
 
-    Class attributes: ``name``, ``principle``, ``direction`` (as for scorers) and ``after``: names
-    of indicators that must run first (e.g. ``("tasks",)`` for per-task indicators).
+    Class attributes: ``name``, ``principle``, ``direction`` (as for scorers), ``after``: names
+    of indicators that must run first (e.g. ``("tasks",)`` for per-task indicators), and
+    ``size_dependent``: True when the value grows or shrinks with the number of samples alone
+    (counts of distinct things: tasks, clusters, languages; duplicate shares), so that datasets
+    are compared only at equal size (:func:`vlitq.compare` with ``m=``).
     """
 
     kind: ClassVar[str] = "indicator"
@@ -99,6 +102,7 @@ class Indicator(Component):
     execution_params: ClassVar[frozenset[str]] = EXECUTION_PARAMS
     #: Whether the engine caches the result, keyed by the content of everything it reads.
     cacheable: ClassVar[bool] = True
+    size_dependent: ClassVar[bool] = False
 
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:
         raise NotImplementedError

@@ -99,6 +99,7 @@ class Tasks(Indicator):
     name = "tasks"
     principle = "task diversity"
     direction = None
+    size_dependent = True  # a count (or share of repeats) that grows with N
     version = "1"
 
     def __init__(self, *, task_source: str = "auto", judge: Any = None,
