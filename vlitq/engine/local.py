@@ -234,9 +234,10 @@ def _frame_digest(df: pl.DataFrame) -> str | None:
 
 def dataset_digest(dataset, cache: Cache | None) -> str | None:
     """Digest of everything a dataset-level indicator may read from the dataset: its frame
-    (without the raw ``original`` records) and the content hash of every image."""
+    (without the raw ``original`` records and the file locations in ``source``, so a moved
+    file costs nothing) and the content hash of every image."""
     frame = dataset.frame
-    cols = [c for c in frame.columns if c != "original"]
+    cols = [c for c in frame.columns if c not in ("original", "source")]
     df = frame.select(cols)
     if "images" in df.columns:
         hasher = _ImageHasher(cache)
