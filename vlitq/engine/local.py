@@ -52,6 +52,7 @@ class _ImageHasher:
                 "1", "true", "yes"):
             self.store = cache.store("image_hashes", {"v": 1})
         self._pending: dict[str, bytes] = {}
+        self.json_memo: dict[int, tuple] = {}  # per chunk: id(value) -> (value, its JSON)
 
     def _signature(self, ref: str, root, allow) -> str | None:
         from vlitq.data.images import ImageError, resolve_path
@@ -93,11 +94,15 @@ class _ImageHasher:
         if self.store is not None and self._pending:
             self.store.put_many_bytes(self._pending)
         self._pending = {}
+        self.json_memo = {}
 
 
 def row_keys(scorer: Scorer, batch: dict[str, list], hasher: _ImageHasher) -> list[str]:
     """Content key of each row for ``scorer`` (its ``inputs`` columns; image bytes by hash)."""
     n = len(batch["sample_id"])
+    memo = hasher.json_memo
+    if len(memo) > 65536:  # callers that never flush (Ray actors) keep it bounded
+        memo.clear()
     keys = []
     for i in range(n):
         parts = []
@@ -109,7 +114,14 @@ def row_keys(scorer: Scorer, batch: dict[str, list], hasher: _ImageHasher) -> li
                              for r in refs)
                 )
             else:
-                parts.append(stable_json(batch.get(col, [None] * n)[i]))
+                v = batch.get(col, [None] * n)[i]
+                if isinstance(v, (list, dict)):  # one serialisation per value and chunk,
+                    got = memo.get(id(v))         # shared by every scorer reading it
+                    if got is None or got[0] is not v:
+                        got = memo[id(v)] = (v, stable_json(v))
+                    parts.append(got[1])
+                else:
+                    parts.append(stable_json(v))
         keys.append(blake2b(*parts))
     return keys
 
@@ -206,9 +218,11 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
         for chunk in dataset.iter_chunks(chunk_size):
             batch = chunk.to_batch()
             for s in scorers:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 res = run_scorer_on_batch(s, batch, cache, hasher)
                 timings[s.name] = timings.get(s.name, 0.0) + time.perf_counter() - t0
+                cpu = timings.setdefault("__cpu__", {})
+                cpu[s.name] = cpu.get(s.name, 0.0) + time.process_time() - c0
                 for c in s.output_columns():
                     pieces[c].append(res[c])
                 bar.update(len(chunk))
@@ -395,7 +409,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     for ind in indicators:
         ctx = IndicatorContext(dataset=dataset, samples=samples, cache=cache)
         ctx.task_column = task_column
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ikey = ind_store = res = None
         if cache is not None and getattr(ind, "cacheable", True):
             ikey = indicator_key(ind, ctx, data_digest)
@@ -415,6 +429,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                 if payload is not None:  # key order kept: the report shows details as given
                     ind_store.put_many_bytes({ikey: json.dumps(payload).encode()})
         timings[ind.name] = timings.get(ind.name, 0.0) + time.perf_counter() - t0
+        cpu = timings.setdefault("__cpu__", {})
+        cpu[ind.name] = cpu.get(ind.name, 0.0) + time.process_time() - c0
         for col, vals in res.sample_columns.items():
             samples = samples.with_columns(_to_series(col, list(vals)))
         if getattr(res, "task_column", None):
@@ -439,6 +455,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         entry = comp_info.setdefault(c.name, {})
         entry.update({"kind": c.kind, "class": type(c).__name__, "params": c.get_params(),
                       "model": c.model_id(), "seconds": round(timings.get(c.name, 0.0), 4)})
+        if c.name in timings.get("__cpu__", {}):  # process CPU seconds (steadier under load)
+            entry["cpu_seconds"] = round(timings["__cpu__"][c.name], 4)
     info = {
         "vlitq_version": _version(),
         "n_samples": len(dataset),
