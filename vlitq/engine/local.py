@@ -404,6 +404,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
 
     per_task: dict[str, dict[str, Any]] = {}
     comp_info: dict[str, Any] = {}
+    from_cache: set[str] = set()
     task_column = "task"
     data_digest = dataset_digest(dataset, cache) if cache is not None and indicators else None
     for ind in indicators:
@@ -416,6 +417,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
             if ikey is not None:
                 ind_store = cache.store(f"indicator_{ind.name}", {"v": 1})
                 res = result_from_json(ind_store.get_many_json([ikey]).get(ikey))
+                if res is not None:
+                    from_cache.add(ind.name)
         if res is None:
             try:
                 res = ind.compute(ctx)
@@ -457,6 +460,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                       "model": c.model_id(), "seconds": round(timings.get(c.name, 0.0), 4)})
         if c.name in timings.get("__cpu__", {}):  # process CPU seconds (steadier under load)
             entry["cpu_seconds"] = round(timings["__cpu__"][c.name], 4)
+        if c.name in from_cache:
+            entry["from_cache"] = True
     info = {
         "vlitq_version": _version(),
         "n_samples": len(dataset),
