@@ -2,8 +2,14 @@
 
 The dataset is processed chunk by chunk (``chunk_size`` samples); within a chunk each scorer
 looks its rows up in the cache, computes only the missing ones in batches of its
-``batch_size``, and writes them to the cache before the next chunk starts. A run killed at any
-point therefore resumes with every finished chunk served from the cache.
+``batch_size``, and writes them to the cache batch by batch. A run killed at any point therefore
+resumes with every finished batch served from the cache.
+
+Rows whose error is a defect of the content (cause ``"sample"``) are cached like results;
+component failures (cause ``"component"``) never are. Image content hashes are memoised across
+runs (:class:`_ImageHasher`). Each indicator's result is cached under a key made of its identity
+and the content of everything it can see (:func:`indicator_key`), so a warm re-run loads no
+model and imports no model library.
 """
 from __future__ import annotations
 
