@@ -1,12 +1,14 @@
 """Planted paraphrase families of responses must come back as DBSCAN clusters.
 
 k families (each: ten paraphrases of one scene, built from synonyms) → the packaged
-all-MiniLM-L6-v2 → DBSCAN (eps 0.3, min_samples 3). Claims checked:
+all-MiniLM-L6-v2 → DBSCAN (calibrated eps 0.434, min_samples 3). Claims checked:
 
 1. k families → k clusters, so the value is ln k (k = 1, 2, 4, 8), noise share small;
 2. duplicating every sample does not raise the value;
 3. the Vendi score (cross-check) grows with k;
-4. responses with nothing in common (all noise) give 0 with noise share 1.
+4. responses with nothing in common (all DBSCAN noise) are each a cluster of their own: ln 5
+   for five, not 0;
+5. the rarefied companion at m = 20 grows with k and is defined only at >= 20 responses.
 """
 import math
 import os
@@ -55,6 +57,14 @@ odd = ["The stock market fell sharply on Tuesday.", "Photosynthesis converts lig
 rep = score(Dataset.from_records([make_sample(f"o{i}", [("Q?", t)]) for i, t in enumerate(odd)]))
 print(f"unrelated responses: value={rep.indicator('response_diversity'):.3f} "
       f"noise={rep.details('response_diversity')['noise_share']:.2f}")
-assert rep.indicator("response_diversity") == 0.0
+assert abs(rep.indicator("response_diversity") - math.log(5)) < 1e-9
 assert rep.details("response_diversity")["noise_share"] == 1.0
+
+rare = {}
+for k in (1, 2, 4, 8):
+    comp = vlitq.registry.create("response_diversity", {"rarefy_m": 20})
+    rare[k] = vlitq.score(dataset(k), [comp], cache=False,
+                          progress=False).details("response_diversity")["rarefied"]
+print("rarefied ln E[S_20] by k:", {k: round(v, 3) for k, v in rare.items()})
+assert rare[1] < rare[2] < rare[4] < rare[8]
 print("response_diversity validation passed")

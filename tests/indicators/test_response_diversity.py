@@ -66,7 +66,8 @@ def test_auto_eps_and_all_noise():
     assert rep.indicator("response_diversity") is not None
     strict = vlitq.registry.create("response_diversity", {"eps": 0.05})
     rep = vlitq.score(Dataset.from_records(recs), [strict], cache=False, progress=False)
-    assert rep.indicator("response_diversity") == 0.0
+    # every response is DBSCAN noise, and each says something else: four clusters, not zero
+    assert rep.indicator("response_diversity") == pytest.approx(math.log(4))
     assert rep.details("response_diversity")["noise_share"] == 1.0
 
 
@@ -90,7 +91,92 @@ def test_simcse_package_adapter_is_used_for_simcse_prefix(monkeypatch):
                                   "eps": 0.05, "min_samples": 3, "vendi": False})
     rep = vlitq.score(Dataset.from_records(recs), [comp], cache=False, progress=False)
     assert calls["path"] == "princeton-nlp/unsup-simcse-bert-base-uncased"
-    assert rep.tasks["response_diversity_clusters"][0] == 2
+    # two DBSCAN clusters plus the long response, which is like neither (its own cluster)
+    assert rep.tasks["response_diversity_clusters"][0] == 3
+    assert rep.tasks["response_diversity_dbscan_clusters"][0] == 2
     # the 200-word response went in as windows, not cut
     assert rep.details("response_diversity")["windowed_responses"] == 1
     assert len(calls["texts"]) > 7
+
+
+def test_rarefaction_matches_monte_carlo():
+    from vlitq.indicators.response_diversity import rarefied_richness
+
+    rng = np.random.default_rng(0)
+    sizes = [30, 10, 5, 1, 1, 1, 2]
+    pool = np.repeat(np.arange(len(sizes)), sizes)
+    mc = np.mean([len(set(rng.choice(pool, 12, replace=False))) for _ in range(4000)])
+    assert rarefied_richness(sizes, 12) == pytest.approx(mc, abs=0.05)
+    assert rarefied_richness(sizes, sum(sizes)) == pytest.approx(len(sizes))
+    assert rarefied_richness(sizes, 1) == pytest.approx(1.0)
+
+
+def test_noise_points_within_eps_form_one_cluster():
+    from vlitq.indicators.response_diversity import semantic_clusters
+
+    # two tight pairs (each below min_samples=3) and one loner: 3 semantic clusters
+    x = np.array([[1, 0, 0], [0.999, 0.04, 0], [0, 1, 0], [0.04, 0.999, 0], [0, 0, 1.0]])
+    r = semantic_clusters(x, eps=0.01, min_samples=3)
+    assert r["dbscan_clusters"] == 0 and r["noise"] == 1.0
+    assert sorted(r["sizes"]) == [1, 2, 2]
+
+
+def test_calibration_separates_packaged_pairs_and_is_stored():
+    from vlitq.indicators.calibration import CALIBRATED_EPS, best_threshold, calibrate_eps
+    from vlitq.models.text import SentenceEncoder
+
+    res = calibrate_eps(SentenceEncoder("all-MiniLM-L6-v2"))
+    assert res["balanced_accuracy"] >= 0.95
+    assert res["eps"] == pytest.approx(CALIBRATED_EPS["all-minilm-l6-v2"], abs=1e-3)
+    # the threshold sits between the groups' medians
+    assert res["neg_median"] < res["threshold"] < res["pos_median"]
+    # with overlapping groups the best balanced accuracy is still found
+    r = best_threshold([0.9, 0.7, 0.4], [0.5, 0.3, 0.1])
+    assert r["balanced_accuracy"] == pytest.approx(5 / 6)
+
+
+def test_eps_calibrate_with_own_pairs_and_automatic(tmp_path):
+    import json
+
+    pairs = {"paraphrase": [["A dog runs on the beach.", "A dog is running along the shore."],
+                            ["Two cats sleep.", "A pair of cats is sleeping."]],
+             "different": [["A dog runs on the beach.", "A plane lands at night."],
+                           ["Two cats sleep.", "The soup is hot."]]}
+    f = tmp_path / "pairs.json"
+    f.write_text(json.dumps(pairs))
+    recs = [make_sample(f"c{i}", [("Describe.", t)]) for i, (_, t) in
+            enumerate(family_responses(2, per_family=6))]
+    for params in ({"eps": "calibrate", "calibration_pairs": str(f)}, {"eps": "calibrate"},
+                   {"model": "all-MiniLM-L6-v2", "eps": "calibrated"}):
+        comp = vlitq.registry.create("response_diversity", params)
+        rep = vlitq.score(Dataset.from_records(recs), [comp], cache=False, progress=False)
+        d = rep.details("response_diversity")
+        assert 0 < d["eps"] < 1, params
+        assert "calibrat" in d["eps_source"]
+        assert rep.tasks["response_diversity_clusters"][0] == 2, (params, d)
+    with pytest.raises(ValueError, match="eps must be"):
+        vlitq.registry.create("response_diversity", {"eps": "magic"}).resolve_eps(None)
+
+
+def _caption_records():
+    """Diverse captions (the bundled example's real-photo captions and answers) vs a templated
+    answer set of the same size (one sentence, three objects swapped in)."""
+    ds = vlitq.read(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "data",
+                                 "llava", "llava.json"))
+    texts = [t["response"] for turns in ds.frame["turns"].to_list() for t in turns]
+    texts = list(dict.fromkeys(texts))
+    objs = ["cat", "dog", "bus"]
+    templ = [f"The image shows a {objs[i % len(objs)]}." for i in range(len(texts))]
+    return ([make_sample(f"d{i}", [("Describe.", t)]) for i, t in enumerate(texts)],
+            [make_sample(f"t{i}", [("Describe.", t)]) for i, t in enumerate(templ)])
+
+
+def test_diverse_real_captions_score_above_templated_answers():
+    diverse, templated = _caption_records()
+    comp = vlitq.registry.create("response_diversity", {"rarefy_m": 10})
+    rd = vlitq.score(Dataset.from_records(diverse), [comp], cache=False, progress=False)
+    rt = vlitq.score(Dataset.from_records(templated), [comp], cache=False, progress=False)
+    vd, vt = rd.indicator("response_diversity"), rt.indicator("response_diversity")
+    assert vd > 0 and vd > vt + 1.0, (vd, vt)
+    assert (rd.details("response_diversity")["rarefied"]
+            > rt.details("response_diversity")["rarefied"] + 0.5)

@@ -68,9 +68,16 @@ def test_llm_calls_are_cached(scripted_judge, hash_encoder, tmp_path):
     # completions and option scores the model produced
     made = scripted_judge.calls + scripted_judge.option_calls
     assert scripted_judge.option_calls > 0 and r1.details("tasks")["llm_sequences"] == made
-    r2 = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
-    # everything answered from the judge's own cache
+    r_cached = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
+    assert r_cached.info["components"]["tasks"].get("from_cache")  # the indicator's own result
     assert scripted_judge.calls + scripted_judge.option_calls == made
+    # without the indicator's stored result, every prompt is answered from the judge's cache
+    import shutil
+
+    shutil.rmtree(tmp_path / "indicator_tasks")
+    r2 = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
+    assert scripted_judge.calls + scripted_judge.option_calls == made
+    assert not r2.info["components"]["tasks"].get("from_cache")
     assert r2.details("tasks")["llm_prompts"] == 0
     assert r2.details("tasks")["llm_cached"] == made
     # one cache: the judge's namespace, no second TagGPT store
@@ -251,7 +258,14 @@ def test_embedding_mode_real_minilm(tmp_path):
     # embeddings are cached: a second run encodes nothing
     r2 = vlitq.score(ds, [Tasks(task_source="embedding")], cache=str(tmp_path), progress=False)
     assert r2.samples["task_pred"].to_list() == r.samples["task_pred"].to_list()
-    emb_stats = [v for k, v in r2.info["cache_stats"].items() if k.startswith("embeddings")]
+    assert r2.info["components"]["tasks"].get("from_cache")  # the indicator's stored result
+    # and without it, the embeddings themselves come from the cache
+    import shutil
+
+    shutil.rmtree(tmp_path / "indicator_tasks")
+    r3 = vlitq.score(ds, [Tasks(task_source="embedding")], cache=str(tmp_path), progress=False)
+    assert r3.samples["task_pred"].to_list() == r.samples["task_pred"].to_list()
+    emb_stats = [v for k, v in r3.info["cache_stats"].items() if k.startswith("embeddings")]
     assert emb_stats and all(s["misses"] == 0 for s in emb_stats)
 
 

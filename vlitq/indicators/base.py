@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from vlitq.cache import EXECUTION_PARAMS
 from vlitq.registry import Component
 
 
@@ -87,12 +88,21 @@ class IndicatorContext:
 class Indicator(Component):
     """Base class of dataset-level indicators.
 
-    Class attributes: ``name``, ``principle``, ``direction`` (as for scorers) and ``after``: names
-    of indicators that must run first (e.g. ``("tasks",)`` for per-task indicators).
+    Class attributes: ``name``, ``principle``, ``direction`` (as for scorers), ``after``: names
+    of indicators that must run first (e.g. ``("tasks",)`` for per-task indicators), and
+    ``size_dependent``: True when the value grows or shrinks with the number of samples alone
+    (counts of distinct things: tasks, clusters, languages; duplicate shares), so that datasets
+    are compared only at equal size (:func:`vlitq.compare` with ``m=``).
     """
 
     kind: ClassVar[str] = "indicator"
     after: ClassVar[tuple[str, ...]] = ()
+    #: Parameters that do not change results (kept out of the cache key of the indicator's
+    #: result and of its embeddings): batch size, device, block sizes, progress...
+    execution_params: ClassVar[frozenset[str]] = EXECUTION_PARAMS
+    #: Whether the engine caches the result, keyed by the content of everything it reads.
+    cacheable: ClassVar[bool] = True
+    size_dependent: ClassVar[bool] = False
 
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:
         raise NotImplementedError

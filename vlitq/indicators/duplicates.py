@@ -28,6 +28,7 @@ class Duplicates(Indicator):
     name = "duplicates"
     principle = "diversity"
     direction = "down"
+    size_dependent = True  # a count (or share of repeats) that grows with N
 
     def __init__(self, *, include_images: bool = True):
         self.include_images = include_images

@@ -145,6 +145,7 @@ class InstructionDiversity(Indicator):
     name = "instruction_diversity"
     principle = "instruction diversity"
     direction = "up"
+    size_dependent = True  # a count (or share of repeats) that grows with N
     requires = ("nlp",)
     after = ("tasks",)
     version = "1"

@@ -37,6 +37,7 @@ class Languages(Indicator):
     name = "languages"
     principle = "language"
     direction = None
+    size_dependent = True  # a count (or share of repeats) that grows with N
     requires = ("nlp",)  # py3langid, when the language scorer did not run
 
     def __init__(self, *, source: str = "auto", min_share: float = 1.0):

@@ -1,15 +1,25 @@
-"""``response_diversity`` (R): ln(number of DBSCAN clusters) of each task's response embeddings.
+"""``response_diversity`` (R): ln(number of semantic clusters) of each task's responses, with a
+size-free companion.
 
-Per task: responses → SimCSE-style sentence embeddings
+Per task: distinct responses → SimCSE-style sentence embeddings
 (:class:`vlitq.models.text.SentenceEncoder`; long responses are split into windows whose
 embeddings are averaged, never cut) → DBSCAN with cosine distance
-(:func:`vlitq.graph.density.dbscan_cosine`, memory-bounded) → ``ln(max(1, clusters))``. Dataset
-value = mean over tasks; the noise share (responses in no cluster) is reported beside it, per
-task and as the mean over tasks. Cross-check: the Vendi score of the task's embeddings.
+(:func:`vlitq.graph.density.dbscan_cosine`) at a radius calibrated for the encoder
+(:mod:`vlitq.indicators.calibration`) → semantic clusters = DBSCAN clusters plus the groups of
+unclustered responses (a response in no cluster says something no dense group says: it is a
+cluster of its own, merged only with unclustered responses within the radius, i.e. that say the
+same thing) → ``ln(clusters)``.
+
+Size-free companion: the rarefied richness ``E[S_m]``, the expected number of clusters among
+``m`` responses drawn without replacement (Hurlbert 1971; exact, from the cluster sizes),
+reported as ``ln E[S_m]`` (``response_diversity_rarefied``) for tasks with at least ``m``
+responses (repeats of a response count in its cluster's size). Also Hill numbers of the cluster shares (q = 1, 2) and the Vendi score.
+Dataset values = mean over tasks.
 """
 from __future__ import annotations
 
 import logging
+import json
 import math
 from collections.abc import Sequence
 
@@ -56,10 +66,113 @@ class SimCSEPackageEncoder:
         return _normalise(out)
 
 
+def rarefied_richness(sizes: Sequence[int], m: int) -> float | None:
+    """Expected number of clusters among ``m`` items drawn without replacement from clusters
+    of the given sizes (Hurlbert's rarefaction): ``Σ_i 1 − C(N − N_i, m) / C(N, m)``.
+
+    None when ``m`` exceeds the number of items (no subsample of that size exists).
+
+    Examples
+    --------
+    >>> rarefied_richness([1, 1, 1, 1], 2)
+    2.0
+    >>> round(rarefied_richness([3, 1], 2), 4)   # 1 + P(the singleton is drawn) = 1 + 1/2
+    1.5
+    >>> rarefied_richness([2], 3) is None
+    True
+    """
+    sizes = [int(s) for s in sizes if s > 0]
+    n = sum(sizes)
+    if m <= 0 or m > n:
+        return None
+
+    def lchoose(a, b):
+        return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+
+    base = lchoose(n, m)
+    total = 0.0
+    for s in sizes:
+        if n - s < m:
+            total += 1.0
+        else:
+            total += 1.0 - math.exp(lchoose(n - s, m) - base)
+    return total
+
+
+def hill_numbers(sizes: Sequence[int]) -> tuple[float, float]:
+    """Hill numbers of order 1 (exp of the Shannon entropy) and 2 (inverse Simpson) of the
+    cluster shares: the effective number of equally common clusters.
+
+    >>> hill_numbers([5, 5])
+    (2.0, 2.0)
+    """
+    p = np.asarray([s for s in sizes if s > 0], dtype=np.float64)
+    if not len(p):
+        return 0.0, 0.0
+    p = p / p.sum()
+    return float(np.round(np.exp(-(p * np.log(p)).sum()), 12)), float(np.round(1.0 / (p * p).sum(), 12))
+
+
+def semantic_clusters(emb: np.ndarray, eps: float, min_samples: int, *,
+                      max_chunk_bytes: int = 256 << 20, device: str | None = None,
+                      merge_noise_max: int = 50000) -> dict:
+    """Semantic clusters of (distinct) response embeddings: DBSCAN clusters, plus one cluster
+    per group of DBSCAN noise points linked within ``eps`` (each isolated response its own).
+
+    Returns ``labels`` (cluster id per row, noise groups numbered after the DBSCAN clusters),
+    ``sizes``, ``dbscan_clusters``, ``noise`` (share of rows DBSCAN left as noise) and
+    ``noise_groups``.
+
+    Examples
+    --------
+    >>> x = np.array([[1, 0], [0.99, 0.14], [0.98, 0.2], [0, 1], [0.05, 1.0], [-1, 0]])
+    >>> r = semantic_clusters(x, eps=0.05, min_samples=3)
+    >>> r["dbscan_clusters"], r["noise_groups"], sorted(r["sizes"])
+    (1, 2, [1, 2, 3])
+    """
+    from vlitq.graph.density import dbscan_cosine
+
+    n = len(emb)
+    if n == 0:
+        return {"labels": np.zeros(0, np.int64), "sizes": [], "dbscan_clusters": 0,
+                "noise": 0.0, "noise_groups": 0, "noise_merged": True}
+    res = dbscan_cosine(emb, float(eps), int(min_samples), max_chunk_bytes=max_chunk_bytes,
+                        device=device)
+    labels = np.asarray(res.labels, dtype=np.int64).copy()
+    k = int(res.n_clusters)
+    noise = np.flatnonzero(labels < 0)
+    merged = True
+    if len(noise):
+        if len(noise) <= merge_noise_max:
+            from scipy.sparse.csgraph import connected_components
+
+            from vlitq.graph.density import eps_neighbourhood_graph
+
+            g = eps_neighbourhood_graph(emb[noise], float(eps), max_chunk_bytes=max_chunk_bytes)
+            n_groups, comp = connected_components(g, directed=False)
+        else:  # each noise point its own cluster: an upper bound, said in the details
+            merged = False
+            n_groups, comp = len(noise), np.arange(len(noise))
+        labels[noise] = k + comp
+    else:
+        n_groups = 0
+    sizes = np.bincount(labels, minlength=k + int(n_groups)).tolist()
+    return {"labels": labels, "sizes": [s for s in sizes if s], "dbscan_clusters": k,
+            "noise": len(noise) / n, "noise_groups": int(n_groups), "noise_merged": merged}
+
+
+def _load_pairs(path: str) -> tuple[list, list]:
+    """``{"paraphrase": [[a, b], ...], "different": [[a, b], ...]}`` from a JSON file."""
+    with open(path, encoding="utf-8") as fh:
+        obj = json.load(fh)
+    return ([tuple(p) for p in obj.get("paraphrase", [])],
+            [tuple(p) for p in obj.get("different", [])])
+
+
 @register
 class ResponseDiversity(Indicator):
-    """Response diversity: mean over tasks of ln(number of DBSCAN clusters of the task's
-    response embeddings, cosine distance); higher = more diverse.
+    """Response diversity: mean over tasks of ln(number of semantic clusters of the task's
+    responses); higher = more diverse. A response in no DBSCAN cluster is a cluster of its own.
 
     Parameters
     ----------
@@ -68,16 +181,27 @@ class ResponseDiversity(Indicator):
         (multilingual, Chinese), any sentence-transformers / Hugging Face model name or folder
         (e.g. one saved by :func:`vlitq.models.train_simcse`), or ``"simcse:<name or path>"``
         to load it with the ``simcse`` package.
-    eps : float or "auto"
-        DBSCAN radius in cosine distance (0.3 = cosine similarity ≥ 0.7). ``"auto"``: per task,
-        the knee of the k-distance curve (:func:`vlitq.graph.density.suggest_eps` with
-        ``k = min_samples - 1``). ``details["eps_suggested"]`` always shows the knee over all
-        responses, to help choose.
+    eps : float, "calibrated", "calibrate" or "auto"
+        DBSCAN radius in cosine distance. ``"calibrated"`` (default): the value stored for the
+        encoder in :data:`vlitq.indicators.calibration.CALIBRATED_EPS` (all-MiniLM-L6-v2:
+        0.434, i.e. cosine ≥ 0.566 means "says the same thing"), else calibrated as for
+        ``"calibrate"``. ``"calibrate"``: :func:`~vlitq.indicators.calibration.calibrate_eps`
+        for this encoder, on ``calibration_pairs`` if given, else on the packaged pairs plus
+        the automatic procedure over this dataset's responses. ``"auto"``: per task, the knee
+        of the k-distance curve (:func:`vlitq.graph.density.suggest_eps`). A float: as given.
+    calibration_pairs : str, optional
+        JSON file ``{"paraphrase": [[a, b], ...], "different": [[a, b], ...]}`` for
+        ``eps="calibrate"`` (or ``"calibrated"`` with an unlisted encoder).
     min_samples : int
         Distinct responses (itself included) within ``eps`` for a core point.
+    rarefy_m : int
+        Reference size of the size-free companion: ``ln E[S_m]``, the expected number of
+        semantic clusters among ``m`` responses drawn from a task (repeats count as drawn:
+        a task answering "Yes." 900 times has few clusters per draw); None for tasks with
+        fewer than ``m`` responses.
     dedupe : bool
-        Cluster each task's *distinct* responses (exact text after stripping): copies neither
-        create clusters nor turn noise into clusters, so duplicating data cannot raise the value.
+        Cluster each task's *distinct* responses (exact text after stripping): copies create no
+        cluster, so duplicating data changes no value.
     device : str, optional
         Device of the encoder and of the DBSCAN block products (torch), e.g. ``"cuda"``.
     batch_size : int
@@ -89,9 +213,9 @@ class ResponseDiversity(Indicator):
 
     Notes
     -----
-    Every turn's response of a multi-turn sample is one response. A task with no cluster
-    (every response is noise, or fewer than ``min_samples`` distinct responses) gets 0 (= ln 1)
-    and a noise share of 1.
+    Every turn's response of a multi-turn sample is one response. ``ln(clusters)`` grows with
+    the number of responses (``size_dependent``): compare datasets at equal size
+    (``vlitq.compare(..., m=...)``) or by the rarefied companion.
     """
 
     name = "response_diversity"
@@ -99,14 +223,20 @@ class ResponseDiversity(Indicator):
     direction = "up"
     requires = ("text", "offline")
     after = ("tasks",)
-    version = "1"
+    version = "2"
+    size_dependent = True
+    #: further rows shown beside the value in comparisons: {row name: details key}
+    companions = {"response_diversity_rarefied": "rarefied"}
 
-    def __init__(self, *, model: str = "all-MiniLM-L6-v2", eps: float | str = 0.3,
-                 min_samples: int = 3, dedupe: bool = True, device: str | None = None,
+    def __init__(self, *, model: str = "all-MiniLM-L6-v2", eps: float | str = "calibrated",
+                 calibration_pairs: str | None = None, min_samples: int = 3,
+                 rarefy_m: int = 50, dedupe: bool = True, device: str | None = None,
                  batch_size: int = 64, max_chunk_mb: int = 256, vendi: bool = True):
         self.model = model
         self.eps = eps
+        self.calibration_pairs = calibration_pairs
         self.min_samples = min_samples
+        self.rarefy_m = rarefy_m
         self.dedupe = dedupe
         self.device = device
         self.batch_size = batch_size
@@ -125,18 +255,57 @@ class ResponseDiversity(Indicator):
         return SentenceEncoder(self.model, device=self.device, batch_size=self.batch_size,
                                cache=cache)
 
-    def task_value(self, emb: np.ndarray) -> dict:
-        """Figures of one task's (distinct) response embeddings."""
-        from vlitq.graph.density import dbscan_cosine, suggest_eps, vendi_score
+    def resolve_eps(self, encoder, responses: Sequence[str] = ()) -> tuple[float | str, dict]:
+        """The radius to use and how it was obtained (``{"eps_source": ...}``)."""
+        from vlitq.indicators.calibration import CALIBRATED_EPS, calibrate_eps
 
         eps = self.eps
+        if isinstance(eps, (int, float)) and not isinstance(eps, bool):
+            return float(eps), {"eps_source": "given"}
+        if eps == "auto":
+            return "auto", {"eps_source": "auto (k-distance knee per task)"}
+        key = self.model.lower().removeprefix("sentence-transformers/")
+        if eps == "calibrated" and key in CALIBRATED_EPS and not self.calibration_pairs:
+            return CALIBRATED_EPS[key], {"eps_source": f"calibrated ({key}, packaged pairs)"}
+        if eps not in ("calibrated", "calibrate"):
+            raise ValueError(f"response_diversity: eps must be a float, 'calibrated', "
+                             f"'calibrate' or 'auto', not {eps!r}")
+        if self.calibration_pairs:
+            pos, neg = _load_pairs(self.calibration_pairs)
+            cal = calibrate_eps(encoder, pos or None, neg or None)
+            src = f"calibrated on {self.calibration_pairs}"
+        else:
+            cal = calibrate_eps(encoder, responses=list(responses))
+            src = "calibrated (packaged pairs + automatic pairs from this dataset)"
+        return float(cal["eps"]), {"eps_source": src, "calibration": cal}
+
+    def task_value(self, emb: np.ndarray, eps: float | str | None = None,
+                   counts: Sequence[int] | None = None) -> dict:
+        """Figures of one task's (distinct) response embeddings; ``counts``: how often each
+        occurs (weights of the cluster sizes for the rarefied value and Hill numbers)."""
+        from vlitq.graph.density import suggest_eps, vendi_score
+
+        eps = self.eps if eps is None else eps
         if eps == "auto":
             eps = suggest_eps(emb, k=max(1, self.min_samples - 1))
-        res = dbscan_cosine(emb, float(eps), self.min_samples,
-                            max_chunk_bytes=int(self.max_chunk_mb) << 20,
-                            device=self.device if self.device not in (None, "cpu") else None)
-        return {"value": math.log(max(1, res.n_clusters)), "clusters": res.n_clusters,
-                "noise": res.noise_share, "eps": float(eps),
+        if not isinstance(eps, (int, float)):
+            raise ValueError(f"task_value needs a resolved eps, got {eps!r}")
+        c = semantic_clusters(emb, float(eps), self.min_samples,
+                              max_chunk_bytes=int(self.max_chunk_mb) << 20,
+                              device=self.device if self.device not in (None, "cpu") else None)
+        n_clusters = len(c["sizes"])
+        w = np.ones(len(emb), np.int64) if counts is None else np.asarray(counts, np.int64)
+        sizes = np.bincount(c["labels"], weights=w).astype(np.int64) if len(emb) else []
+        sizes = [int(v) for v in sizes if v]
+        rare = rarefied_richness(sizes, int(self.rarefy_m))
+        h1, h2 = hill_numbers(sizes)
+        return {"value": math.log(n_clusters) if n_clusters else 0.0,
+                "clusters": n_clusters, "dbscan_clusters": c["dbscan_clusters"],
+                "noise": c["noise"], "noise_groups": c["noise_groups"],
+                "noise_merged": c["noise_merged"], "eps": float(eps),
+                "rarefied_richness": rare,
+                "rarefied": math.log(rare) if rare else None,
+                "hill1": h1, "hill2": h2,
                 "vendi": vendi_score(emb) if self.vendi and len(emb) else None}
 
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:
@@ -144,40 +313,63 @@ class ResponseDiversity(Indicator):
 
         frame = ctx.dataset.frame
         labels = ctx.task_labels()
+        from collections import Counter
+
         from vlitq.text import texts_by_task
 
         by_task = texts_by_task(frame["turns"].to_list(), labels, ctx.valid_mask(), "response")
         n_resp = sum(len(v) for v in by_task.values())
+        counts = {t: Counter(v) for t, v in by_task.items()}
         if self.dedupe:
             by_task = {t: list(dict.fromkeys(v)) for t, v in by_task.items()}
+        else:
+            counts = {t: Counter({}) for t in by_task}
         texts = list(dict.fromkeys(r for v in by_task.values() for r in v))
         warnings: list[str] = []
         if not texts:
             return IndicatorResult(value=None, warnings=["response_diversity: no responses"])
         enc = self._encoder(ctx.cache)
         emb = enc.encode(texts)
+        eps, eps_info = self.resolve_eps(enc, texts)
         row = {t: i for i, t in enumerate(texts)}
-        per_task, values, noises, vendis = {}, [], [], []
+        per_task, values, noises, vendis, rares, h1s = {}, [], [], [], [], []
+        unmerged = 0
+        m = int(self.rarefy_m)
         for task in sorted(by_task):
             resp = by_task[task]
             if not resp:
                 warnings.append(f"response_diversity: task {task!r} has no response")
                 continue
-            if len(resp) < self.min_samples:
-                warnings.append(f"response_diversity: task {task!r} has {len(resp)} distinct "
-                                f"responses, fewer than min_samples={self.min_samples}")
-            f = self.task_value(emb[[row[r] for r in resp]])
+            f = self.task_value(emb[[row[r] for r in resp]], eps,
+                                [counts[task].get(r, 1) or 1 for r in resp] if self.dedupe
+                                else None)
             per_task[task] = {
                 "response_diversity": f["value"],
                 "response_diversity_clusters": f["clusters"],
+                "response_diversity_dbscan_clusters": f["dbscan_clusters"],
                 "response_diversity_noise": f["noise"],
+                "response_diversity_rarefied": f["rarefied"],
+                "response_diversity_hill1": f["hill1"],
                 "response_diversity_vendi": f["vendi"],
                 "response_diversity_responses": len(resp),
             }
             values.append(f["value"])
             noises.append(f["noise"])
+            h1s.append(f["hill1"])
+            unmerged += not f["noise_merged"]
+            if f["rarefied"] is not None:
+                rares.append(f["rarefied"])
             if f["vendi"] is not None:
                 vendis.append(f["vendi"])
+        short = [t for t in per_task if sum(counts[t].values() or [len(by_task[t])]) < m]
+        if short:
+            warnings.append(f"response_diversity: {len(short)} of {len(per_task)} tasks have "
+                            f"fewer than rarefy_m={m} responses; the rarefied value "
+                            "leaves them out" + (" (no task has enough: it is None)"
+                                                 if not rares else ""))
+        if unmerged:
+            warnings.append(f"response_diversity: in {unmerged} tasks too many responses were "
+                            "noise to link them; each counts as its own cluster (upper bound)")
         windowed = int(getattr(enc, "windows_split", 0))
         if windowed:
             warnings.append(f"response_diversity: {windowed} responses were longer than the "
@@ -187,10 +379,15 @@ class ResponseDiversity(Indicator):
             "n_tasks": len(values),
             "responses": n_resp,
             "distinct_responses": len(texts),
+            "clusters": int(sum(p["response_diversity_clusters"] for p in per_task.values())),
+            "rarefied": float(np.mean(rares)) if rares else None,
+            "rarefy_m": m,
+            "rarefied_tasks": len(rares),
+            "hill1": float(np.mean(h1s)) if h1s else None,
             "noise_share": float(np.mean(noises)) if noises else None,
             "vendi": float(np.mean(vendis)) if vendis else None,
-            "clusters": int(sum(p["response_diversity_clusters"] for p in per_task.values())),
-            "eps": self.eps,
+            "eps": eps,
+            **eps_info,
             "eps_suggested": suggest_eps(emb, k=max(1, self.min_samples - 1)),
             "min_samples": self.min_samples,
             "windowed_responses": windowed,

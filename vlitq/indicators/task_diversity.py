@@ -52,6 +52,7 @@ class TaskDiversity(Indicator):
     name = "task_diversity"
     principle = "task diversity"
     direction = "up"
+    size_dependent = True  # a count (or share of repeats) that grows with N
     after = ("tasks",)
 
     def __init__(self):

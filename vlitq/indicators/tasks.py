@@ -105,7 +105,8 @@ class Tasks(Indicator):
     name = "tasks"
     principle = "task diversity"
     direction = None
-    version = "1"
+    size_dependent = True  # a count (or share of repeats) that grows with N
+    version = "2"
 
     def __init__(self, *, task_source: str = "auto", judge: Any = None,
                  encoder: Any = "all-MiniLM-L6-v2", tag_samples: int = 3,

@@ -137,11 +137,16 @@ class SentenceEncoder:
         have = store.get_many_arrays(uniq)
         missing = [k for k in uniq if k not in have]
         if missing:
+            # encoded and cached piece by piece, so a run killed while encoding resumes with
+            # every finished piece served from the cache
             first = {k: t for k, t in zip(keys, texts)}
-            new = self._encode_uncached([first[k] for k in missing])
-            fresh = dict(zip(missing, new))
-            store.put_many_arrays(fresh)
-            have.update(fresh)
+            step = max(256, 16 * int(self.batch_size or 64))
+            for off in range(0, len(missing), step):
+                part = missing[off : off + step]
+                new = self._encode_uncached([first[k] for k in part])
+                fresh = dict(zip(part, new))
+                store.put_many_arrays(fresh)
+                have.update(fresh)
         return np.stack([have[k] for k in keys]).astype(np.float32)
 
 

@@ -27,6 +27,7 @@ import logging
 import math
 from typing import Any, ClassVar
 
+from vlitq.cache import EXECUTION_PARAMS
 from vlitq.registry import Component
 
 logger = logging.getLogger("vlitq")
@@ -93,6 +94,10 @@ class Scorer(Component):
     aggregate : str
         How the dataset-level value is formed from the column: ``"mean"``, ``"share_true"``
         (100 × share of True) or ``"none"``.
+    execution_params : frozenset of str
+        Constructor parameters that change how the scorer runs, not what it computes
+        (batch size, device, workers, timeouts...): they stay out of the cache key, so
+        changing them recomputes nothing. Default :data:`vlitq.cache.EXECUTION_PARAMS`.
     """
 
     kind: ClassVar[str] = "scorer"
@@ -101,6 +106,8 @@ class Scorer(Component):
     cacheable: ClassVar[bool] = True
     batch_size: ClassVar[int] = 64
     aggregate: ClassVar[str] = "mean"
+    #: Parameters that do not change results (kept out of the cache key); extend per scorer.
+    execution_params: ClassVar[frozenset[str]] = EXECUTION_PARAMS
 
     _loaded: bool = False
     _load_error: str | None = None
