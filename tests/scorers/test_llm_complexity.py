@@ -172,3 +172,26 @@ def test_second_judge_reading_and_icc():
     d = rep.details("judge_checks")
     assert d["llm_complexity.icc"] > 0.9  # consistent up to a shift
     assert d["llm_complexity.low_confidence_share"] == 0.0
+
+
+def test_cli_dry_run_reports_both_methods(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from vlitq.cli import main
+
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([
+        {"id": "a", "image": "x.jpg", "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour is it?"},
+            {"from": "gpt", "value": "Red."}]}]))
+    res = CliRunner().invoke(main, ["score", str(data), "--scorers",
+                                    "llm_complexity,correctness", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    est = json.loads(res.output[res.output.index("{"):])
+    lc, co = est["llm_complexity"], est["correctness"]
+    assert lc["method"] == "expected" and lc["generated_tokens"] == 0
+    assert lc["by_method"]["sample"]["generated_tokens"] > 0
+    assert co["by_method"]["vote"]["calls"] == 5 and co["by_method"]["probability"]["calls"] == 5
+    assert co["by_method"]["vote"]["generated_tokens"] == 40
