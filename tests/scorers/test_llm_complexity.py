@@ -195,3 +195,23 @@ def test_cli_dry_run_reports_both_methods(tmp_path):
     assert lc["by_method"]["sample"]["generated_tokens"] > 0
     assert co["by_method"]["vote"]["calls"] == 5 and co["by_method"]["probability"]["calls"] == 5
     assert co["by_method"]["vote"]["generated_tokens"] == 40
+
+
+def test_a_failing_prompt_fails_its_sample_only():
+    """One prompt the server keeps refusing (HTTP 503): that sample is 'not evaluated', the
+    others are rated (sampled method over a real local HTTP server)."""
+    from judge_helpers import ChatServer
+
+    from vlitq.scorers.base import error_cause
+
+    ds = _ds([[("Is it red?", "Yes.")], [("POISON question?", "x")], [("Count them", "3.")]])
+    with ChatServer(ScriptedJudge(lambda p, k: "4")) as srv:
+        srv.fail_if = "POISON"
+        judge = {"backend": "openai", "model": "m", "base_url": srv.base_url,
+                 "max_retries": 1, "backoff": 0.01}
+        rep = vlitq.score(ds, [LLMComplexity(judge=judge, method="sample",
+                                             judge_cache=False)], cache=False, progress=False)
+    s = rep.samples
+    assert s["llm_complexity"].to_list() == [4.0, None, 4.0]
+    err = s["llm_complexity_error"][1]
+    assert "HTTP 503" in err and error_cause(err) == "component"
