@@ -86,7 +86,7 @@ def calibration_bias(p_yes: list[float], labels: list[bool]) -> float:
     "No" to everything leans far below 0), measured on examples whose answer is known.
 
     >>> round(calibration_bias([0.2, 0.1, 0.05, 0.02], [True, True, False, False]), 3)
-    -2.608
+    -2.605
     """
     pos = [_logit(p) for p, y in zip(p_yes, labels) if y]
     neg = [_logit(p) for p, y in zip(p_yes, labels) if not y]
@@ -98,8 +98,8 @@ def calibration_bias(p_yes: list[float], labels: list[bool]) -> float:
 def calibrated(p: float, bias: float) -> float:
     """``sigmoid(logit(p) - bias)``.
 
-    >>> round(calibrated(0.2, -2.608), 3)
-    0.775
+    >>> round(calibrated(0.2, -2.605), 3)
+    0.772
     """
     return 1 / (1 + math.exp(-(_logit(p) - bias)))
 
