@@ -49,7 +49,9 @@ def make_llava(path: str, n: int, *, n_images: int = 200, seed: int = 0,
             a = f"{s.capitalize()} is {p}. " * rng.randint(1, 6)
             conv += [{"from": "human", "value": ("<image>\n" if t == 0 else "") + q},
                      {"from": "gpt", "value": a.strip()}]
-        recs.append({"id": f"syn{i}", "image": f"{rng.randrange(n_images):05d}.jpg",
+        # relative to the file's folder (the default image_root), as in LLaVA
+        rel = os.path.relpath(image_dir, os.path.dirname(os.path.abspath(path)))
+        recs.append({"id": f"syn{i}", "image": f"{rel}/{rng.randrange(n_images):05d}.jpg",
                      "conversations": conv})
     with open(path, "w") as fh:
         json.dump(recs, fh)

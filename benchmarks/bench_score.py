@@ -1,11 +1,20 @@
-"""End-to-end ``vlitq.score`` throughput: samples/s per component, peak RSS, cold vs warm cache,
-and local vs Ray engine.
+"""End-to-end ``vlitq.score`` on a LLaVA-665K-shaped dataset: samples/s, peak RSS, the share of
+each component, cold vs warm cache, linear or not.
 
-    python benchmarks/bench_score.py --n 10000 --scorers text_stats,image_check,duplicates
-    python benchmarks/bench_score.py --n 10000 --engine both
-    python benchmarks/bench_score.py --n 100000 --stream
+    nice python benchmarks/bench_score.py --n 10000                  # default offline set
+    nice python benchmarks/bench_score.py --n 10000 100000           # + linearity
+    python benchmarks/bench_score.py --n 10000 --shape simple --scorers text_stats,image_check
+    python benchmarks/bench_score.py --n 10000 --engine both --scorers text_stats,duplicates
 
-Each configuration runs in a fresh subprocess so peak RSS is its own.
+The data comes from :func:`_llava665k.make_llava665k` (the LLaVA-v1.5 mix's task shares, turn
+counts, short VQA vs long free-form answers, COCO-style shared images written as small JPEGs
+beside the file; ``--shape simple`` is the older 1-3-turn generator). The image root is the
+file's folder, as in LLaVA, and is passed explicitly so ``image_check`` finds every image.
+
+Every run (cold, then warm on the same cache folder) is a fresh subprocess, so its peak RSS is
+its own and the warm run pays every import it needs. ``matching`` is left out of the default
+set: no CLIP weights are available offline here and random-weight ViT-B/32 runs at ~1-2
+images/s on this CPU (``bench_matching.py``); it belongs on a GPU.
 """
 from __future__ import annotations
 
@@ -19,63 +28,120 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import make_llava, peak_rss_mib  # noqa: E402
+from _llava665k import make_llava665k  # noqa: E402
+
+#: ``vlitq.api.DEFAULT_COMPONENTS`` without ``matching`` (needs CLIP weights / a GPU)
+OFFLINE_DEFAULT = ("text_stats,image_check,language,instruction_type,elements,duplicates,tasks,"
+                   "task_diversity,balance,instruction_diversity,response_diversity")
 
 CHILD = r'''
 import json, sys, time, os
 sys.path.insert(0, os.path.dirname(os.path.abspath({bench!r})))
 from _common import peak_rss_mib
+t0 = time.perf_counter()
 import vlitq
 names = {names!r}
-t0 = time.perf_counter()
-kw = dict(engine={engine!r}, stream={stream!r}, progress=False, cache={cache!r})
+kw = dict(engine={engine!r}, stream={stream!r}, progress=False, cache={cache!r},
+          image_root={image_root!r}, chunk_size={chunk!r},
+          )
 if {engine!r} == "ray":
     import ray; ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     kw["num_actors"] = 2
 rep = vlitq.score({path!r}, names, **kw)
 dt = time.perf_counter() - t0
 comp = {{k: v.get("seconds") for k, v in rep.info["components"].items()}}
+heavy = sorted(m for m in ("torch", "transformers", "spacy", "sentence_transformers",
+                           "open_clip", "sklearn", "py3langid", "jieba") if m in sys.modules)
 print(json.dumps({{"seconds": dt, "n": rep.samples.height, "components": comp,
-                  "peak_rss_mib": peak_rss_mib(), "errors": rep.error_counts()}}))
+                  "peak_rss_mib": peak_rss_mib(), "errors": rep.error_counts(),
+                  "heavy_imported": heavy, "cpu_s": sum(os.times()[:2])}}))
 '''
 
 
-def run_child(path, names, engine, stream, cache):
+def loadavg() -> str:
+    try:
+        return open("/proc/loadavg").read().split()[0]
+    except OSError:
+        return "?"
+
+
+def run_child(path, names, engine, stream, cache, image_root, chunk):
     code = CHILD.format(bench=__file__, names=names, engine=engine, stream=stream, cache=cache,
-                        path=path)
-    env = {**os.environ, "VLITQ_DISABLE_PROGRESS_BARS": "1", "HF_HUB_OFFLINE": "1"}
+                        path=path, image_root=image_root, chunk=chunk)
+    env = {**os.environ, "VLITQ_DISABLE_PROGRESS_BARS": "1", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+    la = loadavg()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["load"] = f"{la}->{loadavg()}"
+    return res
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, nargs="+", default=[10000])
-    ap.add_argument("--scorers", default="text_stats,image_check,duplicates")
+    ap.add_argument("--scorers", default=OFFLINE_DEFAULT)
+    ap.add_argument("--shape", default="665k", choices=["665k", "simple"])
     ap.add_argument("--engine", default="local", choices=["local", "ray", "both"])
-    ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--no-stream", action="store_true", help="read the whole file first")
+    ap.add_argument("--chunk-size", type=int, default=1024)
+    ap.add_argument("--no-warm", action="store_true")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
     names = [s for s in args.scorers.split(",") if s]
     engines = ["local", "ray"] if args.engine == "both" else [args.engine]
-    print(f"# vlitq.score benchmark, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
+    stream = not args.no_stream
+    print(f"# vlitq.score benchmark, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}, "
+          f"load {loadavg()}")
     print(f"# components: {', '.join(names)}")
+    results = []
     for n in args.n:
         d = tempfile.mkdtemp(prefix="vlitq-bench-")
-        path = make_llava(os.path.join(d, "llava.json"), n)
+        path = os.path.join(d, "llava.json")
+        t0 = time.perf_counter()
+        if args.shape == "665k":
+            stats = make_llava665k(path, n)
+        else:
+            make_llava(path, n)
+            stats = {"samples": n}
+        print(f"\n# data ({time.perf_counter() - t0:.0f} s to generate): {stats}")
         for eng in engines:
             cache = os.path.join(d, f"cache-{eng}")
-            cold = run_child(path, names, eng, args.stream, cache)
-            warm = run_child(path, names, eng, args.stream, cache)
-            print(f"\nn={n} engine={eng} stream={args.stream}")
-            print(f"  cold: {cold['seconds']:.1f} s  ({n / cold['seconds']:.0f} samples/s)  "
-                  f"peak RSS {cold['peak_rss_mib']:.0f} MiB")
-            print(f"  warm: {warm['seconds']:.1f} s  ({n / warm['seconds']:.0f} samples/s)  "
-                  f"= {100 * warm['seconds'] / cold['seconds']:.0f}% of cold")
-            for k, v in cold["components"].items():
+            cold = run_child(path, names, eng, stream, cache, d, args.chunk_size)
+            warm = None if args.no_warm else run_child(path, names, eng, stream, cache, d,
+                                                      args.chunk_size)
+            results.append({"n": n, "engine": eng, "data": stats, "cold": cold, "warm": warm})
+            print(f"\nn={n} engine={eng} stream={stream}")
+            print(f"  cold: {cold['seconds']:.1f} s  ({n / cold['seconds']:.0f} samples/s, "
+                  f"{cold['cpu_s']:.0f} CPU s)  peak RSS {cold['peak_rss_mib']:.0f} MiB  "
+                  f"load {cold['load']}  errors {cold['errors']}")
+            if warm:
+                print(f"  warm: {warm['seconds']:.2f} s  ({n / warm['seconds']:.0f} samples/s)  "
+                      f"= {100 * warm['seconds'] / cold['seconds']:.1f}% of cold  "
+                      f"peak RSS {warm['peak_rss_mib']:.0f} MiB  load {warm['load']}  "
+                      f"heavy modules imported: {warm['heavy_imported'] or 'none'}")
+            tot = sum(v or 0 for v in cold["components"].values()) or 1
+            for k, v in sorted(cold["components"].items(), key=lambda kv: -(kv[1] or 0)):
+                v = v or 0
                 rate = n / v if v else float("inf")
-                wv = warm["components"].get(k) or 0
-                print(f"    {k:<24} cold {v:8.2f} s ({rate:9.0f} samples/s)   warm {wv:8.2f} s")
+                wv = (warm["components"].get(k) or 0) if warm else float("nan")
+                print(f"    {k:<24} cold {v:8.2f} s {100 * v / tot:5.1f}% "
+                      f"({rate:9.0f} samples/s)   warm {wv:7.3f} s")
+    local = [r for r in results if r["engine"] == "local"]
+    if len(local) > 1:
+        a, b = local[0], local[-1]
+        ratio = (b["cold"]["seconds"] / a["cold"]["seconds"]) / (b["n"] / a["n"])
+        print(f"\n# scaling {a['n']} -> {b['n']}: time per sample x{ratio:.2f} "
+              f"({'linear' if ratio < 1.25 else 'super-linear'}); per component:")
+        for k, v in a["cold"]["components"].items():
+            w = b["cold"]["components"].get(k) or 0
+            if v:
+                print(f"    {k:<24} x{(w / v) / (b['n'] / a['n']):.2f} per sample")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
     print(f"\n(driver peak RSS {peak_rss_mib():.0f} MiB)")
 
 

@@ -49,9 +49,9 @@ def main():
     import vlitq
     from vlitq.data.dataset import Dataset
     from vlitq.data.synthetic_tasks import make_task_family_samples
-    from vlitq.engine.cache import Cache
+    from vlitq.cache import Cache
     from vlitq.indicators.tasks import Tasks
-    from vlitq.models.taggpt import instruction_text, top_k_candidates
+    from vlitq.indicators.task_labellers import instruction_text, top_k_candidates
     from vlitq.models.text import SentenceEncoder
 
     per = args.n // 7

@@ -41,3 +41,30 @@ def tiny_open_clip_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("oc") / "tiny"
     save_open_clip(open_clip.CLIP(**TINY_OPEN_CLIP), TINY_OPEN_CLIP, str(d))
     return str(d)
+
+
+def real_corpus_dir():
+    """The optional corpus of real public VLIT files, or None.
+
+    Developers may not commit fetched files (a workplace rule), so the corpus lives outside the
+    repo: ``$VLITQ_REAL_DATA``, else ``../shared/real`` beside the checkout. Its expected layout
+    and provenance are in ``tests/data/real/SOURCES.md``.
+    """
+    from pathlib import Path
+
+    env = os.environ.get("VLITQ_REAL_DATA")
+    cands = [Path(env)] if env else []
+    cands.append(Path(__file__).resolve().parents[1].parent / "shared" / "real")
+    for c in cands:
+        if c.is_dir() and any(c.iterdir()):
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_corpus():
+    """Path of the real-data corpus; the test is skipped (with the reason) where there is none."""
+    d = real_corpus_dir()
+    if d is None:
+        pytest.skip("no real-data corpus: set VLITQ_REAL_DATA (see tests/data/real/SOURCES.md)")
+    return d

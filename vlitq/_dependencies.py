@@ -24,6 +24,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "py3langid": ("nlp", "py3langid"),
     "hanlp": ("nlp", "hanlp"),
     "ray": ("ray", "ray[data]"),
+    "faiss": ("ann", "faiss-cpu"),
     "plotly": ("report", "plotly"),
     "peft": ("tune", "peft"),
     "datasets": ("hf", "datasets"),

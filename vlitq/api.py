@@ -18,23 +18,24 @@ DEFAULT_COMPONENTS = (
 )
 
 
-#: Parameters the default run uses unless the config says otherwise: task labels from the data,
-#: else embedding clusters (TagGPT with an LLM is opt-in: it costs hours per 1k instructions on
-#: a CPU).
-DEFAULT_PARAMS = {"tasks": {"labeller": "embedding"}}
+def build_components(scorers: Sequence | None, config: dict, *,
+                     with_defaults: bool = False) -> list:
+    """Instantiate the named components (or the defaults) with their config.
 
-
-def build_components(scorers: Sequence | None, config: dict) -> list:
-    """Instantiate the named components (or the defaults) with their config."""
-    if scorers is None:
-        config = {k: dict(v) for k, v in config.items()}
-        for name, params in DEFAULT_PARAMS.items():
-            for k, v in params.items():
-                config.setdefault(name, {}).setdefault(k, v)
+    ``scorers=None`` means the defaults (:data:`DEFAULT_COMPONENTS`) plus any component named
+    in ``config``; ``with_defaults=True`` adds those to the named ones (``vlitq filter`` and
+    ``check`` use it when a rule or gate on ``errors`` needs every default scorer besides what
+    the other conditions name). Unknown names and parameters raise
+    :class:`~vlitq.config.ConfigError` (also a ``KeyError`` / ``TypeError``).
+    """
+    config = load_config(config)
+    if scorers is None or with_defaults:
         known = set(registry.names())
         names = [n for n in DEFAULT_COMPONENTS if n in known]
         names += [n for n in config if n not in names]
-        scorers = names
+        given = {(x if isinstance(x, str) else x.name): x for x in (scorers or [])}
+        ordered = [given.pop(n, n) for n in names]
+        scorers = ordered + list(given.values())
     out = []
     for s in scorers:
         if isinstance(s, str):
@@ -44,7 +45,7 @@ def build_components(scorers: Sequence | None, config: dict) -> list:
     # judge-based scorers cannot see the whole dataset; their collapse checks run as the
     # judge_checks indicator, added whenever such a scorer runs
     names_now = {c.name for c in out}
-    if "judge_checks" not in names_now and any(hasattr(type(c), "dataset_warnings")
+    if "judge_checks" not in names_now and any(type(c).overrides("dataset_warnings")
                                                 for c in out):
         out.append(registry.create("judge_checks"))
     seen = set()
@@ -96,7 +97,7 @@ def score(dataset, scorers: Sequence | None = None, *, config=None, cache=True,
     >>> r.samples["text_stats"].to_list()
     [10]
     """
-    from vlitq.engine.cache import as_cache
+    from vlitq.cache import as_cache
 
     if stream and isinstance(dataset, (str, os.PathLike)):
         from vlitq.engine.stream import StreamingDataset

@@ -8,6 +8,11 @@ import sys
 
 import click
 
+from vlitq._cli import (cache_arg, data_options, exit_2_on_misconfiguration,
+                        parse_read_options, read_dataset, run_config, run_options)
+
+__all__ = ["main", "parse_read_options", "write_report"]
+
 # (module, attribute) of click commands contributed by subpackages; a module that does not
 # exist yet is skipped, any other import problem is an error.
 _CONTRIBUTED = (
@@ -46,52 +51,34 @@ def scorers_cmd():
 
 @main.command("score")
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--format", "fmt", default=None, help="Input format (default: detected).")
-@click.option("--image-root", default=None, type=click.Path(), help="Folder of relative images.")
-@click.option("--allow-outside-root", is_flag=True,
-              help="Allow image paths that resolve outside the image root.")
-@click.option("--read-option", "read_opts", multiple=True, metavar="KEY=VALUE",
-              help="Format option, e.g. the flat field mapping: --read-option instruction=question.")
+@data_options
 @click.option("--scorers", default=None, help="Comma-separated scorer/indicator names.")
-@click.option("--config", default=None, type=click.Path(exists=True),
-              help="TOML/YAML/JSON file: {name: {param: value}}.")
-@click.option("--set", "assignments", multiple=True, metavar="NAME.PARAM=VALUE",
-              help="Override one parameter (repeatable).")
+@run_options
 @click.option("--out", default=None, type=click.Path(), help="Folder to save the report data in.")
 @click.option("--report", "report_path", default=None, type=click.Path(),
               help="Write the report: .html, .md or .json by extension.")
-@click.option("--cache-dir", default=None, type=click.Path(), help="Cache folder.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the disk cache.")
 @click.option("--engine", default="local", type=click.Choice(["local", "ray"]))
 @click.option("--chunk-size", default=1024, show_default=True)
 @click.option("--dry-run", is_flag=True, help="Only estimate model calls and tokens.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def score_cmd(path, fmt, image_root, allow_outside_root, read_opts, scorers, config, assignments, out, report_path, cache_dir,
-              no_cache, engine, chunk_size, dry_run, quiet):
-    """Score the dataset at PATH and print its indicators."""
-    from vlitq.api import score
-    from vlitq.config import load_config, merge, parse_assignments
-    from vlitq.data.formats import FormatError, read
+@exit_2_on_misconfiguration()
+def score_cmd(path, fmt, image_root, allow_outside_root, read_opts, scorers, config, assignments,
+              cache_dir, no_cache, out, report_path, engine, chunk_size, dry_run, quiet):
+    """Score the dataset at PATH and print its indicators.
 
-    try:
-        ds = read(path, format=fmt, image_root=image_root, allow_outside_root=allow_outside_root,
-                  **parse_read_options(read_opts))
-    except (FormatError, ValueError, OSError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from None
-    cfg = merge(load_config(config), parse_assignments(list(assignments)))
-    names = [s.strip() for s in scorers.split(",")] if scorers else None
+    An unknown scorer or parameter (--scorers, --config, --set) is reported on one line with
+    exit status 2 before anything runs."""
+    from vlitq.api import build_components, score
+
+    ds = read_dataset(path, fmt, image_root, allow_outside_root, read_opts)
+    cfg = run_config(config, assignments)
+    names = [s.strip() for s in scorers.split(",") if s.strip()] if scorers else None
+    comps = build_components(names, cfg)  # unknown names fail here, before any model loads
     if dry_run:
-        from vlitq.api import build_components
-
-        est = {}
-        for c in build_components(names, cfg):
-            f = getattr(c, "estimate_cost", None)
-            est[c.name] = f(ds) if f else {"calls": 0}
-        click.echo(json.dumps(est, indent=2))
+        click.echo(json.dumps({c.name: c.estimate_cost(ds) for c in comps}, indent=2))
         return
-    cache = False if no_cache else (cache_dir or True)
-    rep = score(ds, names, config=cfg, cache=cache, engine=engine, chunk_size=chunk_size,
-                progress=not quiet)
+    rep = score(ds, comps, config=cfg, cache=cache_arg(no_cache, cache_dir), engine=engine,
+                chunk_size=chunk_size, progress=not quiet)
     click.echo(rep.summary())
     if out:
         rep.save(out)
@@ -99,17 +86,6 @@ def score_cmd(path, fmt, image_root, allow_outside_root, read_opts, scorers, con
     if report_path:
         write_report(rep, report_path, dataset=ds)
         click.echo(f"report written to {report_path}")
-
-
-def parse_read_options(pairs) -> dict:
-    """``["instruction=question", "split=train"]`` → ``{"instruction": "question", ...}``."""
-    out = {}
-    for p in pairs:
-        if "=" not in p:
-            raise click.BadParameter(f"expected KEY=VALUE, got {p!r}", param_hint="--read-option")
-        k, v = p.split("=", 1)
-        out[k.strip()] = v
-    return out
 
 
 def write_report(rep, path: str, dataset=None) -> None:

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 _REGISTRY: dict[str, type] = {}
 _DISCOVERED = False
 _PACKAGES = ("vlitq.scorers", "vlitq.indicators")
+# modules whose classes declare the optional hooks' defaults (see Component.overrides)
+_BASES = ("vlitq.registry", "vlitq.scorers.base", "vlitq.indicators.base")
 
 
 class Component:
@@ -54,6 +56,24 @@ class Component:
     def model_id(self) -> str | None:
         """Identifier of the model used (name + revision), or None for model-free components."""
         return None
+
+    # ----- optional hooks: declared here so callers never probe with getattr/hasattr --------
+    def estimate_cost(self, dataset) -> dict[str, Any]:
+        """What running on ``dataset`` would cost, for ``vlitq score --dry-run``: at least
+        ``{"calls": n}`` (model calls); judges add tokens. Model-free components cost nothing."""
+        return {"calls": 0}
+
+    @classmethod
+    def overrides(cls, hook: str) -> bool:
+        """Whether this class implements the optional ``hook`` itself (not the base default).
+
+        >>> Component.overrides("estimate_cost")
+        False
+        """
+        for klass in cls.__mro__:
+            if hook in vars(klass):
+                return klass.__module__ not in _BASES
+        return False
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -112,8 +132,11 @@ def get(name: str) -> type:
     try:
         return _REGISTRY[name]
     except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise KeyError(f"unknown scorer or indicator {name!r}; known: {known}") from None
+        from vlitq.config import UnknownComponentError
+
+        known = ", ".join(sorted(n for n in _REGISTRY if not n.startswith("_")))
+        raise UnknownComponentError(
+            f"unknown scorer or indicator {name!r}; known: {known}") from None
 
 
 def names(kind: str | None = None) -> list[str]:
@@ -126,8 +149,25 @@ def create(name: str, params: dict | None = None) -> Component:
     """Instantiate ``name`` with ``params``; unknown parameters fail with the valid ones listed."""
     cls = get(name)
     params = dict(params or {})
+    check_params(cls, params)
+    return cls(**params)
+
+
+def check_params(cls: type, params: dict) -> None:
+    """Refuse parameters ``cls`` does not take, listing the valid ones (one line).
+
+    >>> from vlitq.registry import get
+    >>> check_params(get("text_stats"), {"batch_size": 4})
+    Traceback (most recent call last):
+    ...
+    vlitq.config.UnknownParameterError: text_stats: unknown parameter 'batch_size'; valid: max_chars
+    """
+    from vlitq.config import UnknownParameterError
+
     valid = cls._param_names()
     bad = [k for k in params if k not in valid]
     if bad:
-        raise TypeError(f"{name}: unknown parameter(s) {bad}; valid: {valid}")
-    return cls(**params)
+        word = "parameter" if len(bad) == 1 else "parameters"
+        raise UnknownParameterError(
+            f"{cls.name}: unknown {word} {', '.join(map(repr, bad))}; valid: "
+            f"{', '.join(valid) or '(none)'}")

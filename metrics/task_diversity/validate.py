@@ -14,7 +14,7 @@ from scipy.stats import spearmanr
 import vlitq
 from vlitq.data.dataset import Dataset
 from vlitq.data.synthetic_tasks import FAMILIES, make_task_family_samples
-from vlitq.engine.cache import Cache
+from vlitq.cache import Cache
 from vlitq.indicators.tasks import Tasks
 from vlitq.models.text import SentenceEncoder
 

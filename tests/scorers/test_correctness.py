@@ -9,6 +9,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "models"))
 from judge_helpers import ChatServer, ScriptedJudge, build_tiny_llava
 
+from vlitq.models.judges import LocalJudge
+
 import vlitq
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.scorers.correctness import Correctness
@@ -46,7 +48,27 @@ def colour_judge(**kw):
                 out.append("Yes, it is." if right else "No, the colour is wrong.")
         return out
 
+    def opts(messages, images, options):
+        # a judge that leans to "No": P(yes) 0.3 when right, 0.05 when wrong; the judged
+        # examples (no image, their description in the text) get the same lean
+        out = []
+        for m, ims in zip(messages, images):
+            text = m[-1]["content"]
+            case = text.rsplit("Instruction:", 1)[1]
+            if ims:
+                r, _, b = ims[0].getpixel((0, 0))
+                right = ("red" if r > b else "blue") in case.rsplit("Response:", 1)[1].lower()
+            else:
+                from vlitq.scorers.correctness import EXAMPLES
+
+                right = next(e["answer"] == "Yes" for e in EXAMPLES
+                             if e["response"] in case)
+            p = 0.3 if right else 0.05
+            out.append([np.log(p), np.log(1 - p)])
+        return out
+
     j._generate = gen
+    j._score_options = opts
     return j
 
 
@@ -63,10 +85,13 @@ def test_majority_vote_labels_and_columns(root):
         ([("Colour?", "Blue."), ("Again?", "Red now.")], ["blue.png"]),   # one turn wrong
     ])
     j = colour_judge()
-    rep = vlitq.score(ds, [Correctness(judge=j, k=5)], cache=False, progress=False)
+    rep = vlitq.score(ds, [Correctness(judge=j, k=5, method="vote")], cache=False,
+                      progress=False)
     s = rep.samples
     assert s["correctness"].to_list() == [True, False, True, False]
     assert s["correctness_agreement"].to_list() == [0.75, 0.75, 0.75, 0.75]
+    # P(correct) = share of Yes votes, product over turns
+    assert s["correctness_prob"].to_list() == [0.75, 0.25, 0.5625, 0.1875]
     assert s["correctness_votes"].to_list()[0] == ["YYY?N"]
     assert s["correctness_invalid"].to_list() == [1, 1, 2, 2]
     assert rep.indicator("correctness") == 50.0
@@ -78,13 +103,44 @@ def test_majority_vote_labels_and_columns(root):
 def test_unparseable_answers_are_errors_not_votes(root):
     ds = _ds(root, [([("Q?", "Red.")], ["red.png"])])
     j = ScriptedJudge(lambda p, k: "The image shows something.")
-    rep = vlitq.score(ds, [Correctness(judge=j, k=3)], cache=False, progress=False)
+    rep = vlitq.score(ds, [Correctness(judge=j, k=3, method="vote")], cache=False,
+                      progress=False)
     assert rep.samples["correctness"].to_list() == [None]
     assert "no parseable answer" in rep.samples["correctness_error"][0]
     assert rep.samples["correctness_votes"].to_list() == [["???"]]
     tie = ScriptedJudge(lambda p, k: "Yes" if k % 2 else "No", name="tie")
-    rep = vlitq.score(ds, [Correctness(judge=tie, k=4)], cache=False, progress=False)
+    rep = vlitq.score(ds, [Correctness(judge=tie, k=4, method="vote")], cache=False,
+                      progress=False)
     assert "tied votes" in rep.samples["correctness_error"][0]
+
+
+def test_probability_calibrated_on_the_judged_examples(root):
+    ds = _ds(root, [
+        ([("What colour?", "It is red.")], ["red.png"]),
+        ([("What colour?", "It is red.")], ["blue.png"]),                 # planted wrong
+        ([("Colour?", "Blue."), ("Sure?", "Yes, blue.")], ["blue.png"]),  # multi-turn, right
+        ([("Colour?", "Blue."), ("Again?", "Red now.")], ["blue.png"]),   # one turn wrong
+    ])
+    from vlitq.scorers.correctness import calibrated, calibration_bias
+
+    bias = calibration_bias([0.3, 0.05, 0.3, 0.05], [True, False, True, False])
+    j = colour_judge()
+    rep = vlitq.score(ds, [Correctness(judge=j)], cache=False, progress=False)
+    s = rep.samples
+    assert j.seen == []  # nothing sampled: read from the option probabilities
+    assert s["correctness"].to_list() == [True, False, True, False]
+    hi, lo = calibrated(0.3, bias), calibrated(0.05, bias)
+    assert hi > 0.5 > lo
+    assert s["correctness_prob"].to_list() == pytest.approx(
+        [hi, lo, hi * hi, hi * lo], abs=1e-4)
+    assert s["correctness_agreement"][0] == pytest.approx(hi, abs=1e-4)
+    assert s["correctness_votes"].null_count() == 4
+    assert rep.indicator("correctness") == 50.0
+    # uncalibrated, the judge's lean to "No" calls everything wrong
+    raw = vlitq.score(ds, [Correctness(judge=colour_judge(), calibrate=False)], cache=False,
+                      progress=False)
+    assert raw.samples["correctness"].to_list() == [False] * 4
+    assert raw.samples["correctness_prob"][0] == pytest.approx(0.3, abs=1e-4)
 
 
 def test_bad_inputs_are_errors(root):
@@ -102,12 +158,19 @@ def test_cost_estimate_and_judge_cache(root, tmp_path):
                     ([("What colour?", "Blue.")], ["blue.png"])])
     sc = Correctness(judge="llava-hf/llava-1.5-7b-hf", k=5)
     est = sc.estimate_cost(ds)
-    assert est["calls"] == 15 and est["prompt_tokens"] > 15 * 576
+    # by probability: one call per turn plus the four judged examples, nothing generated
+    assert est["method"] == "probability" and est["calls"] == 3 + 4
+    assert est["generated_tokens"] == 0
+    vote = est["by_method"]["vote"]
+    assert vote["calls"] == 15 and vote["prompt_tokens"] > 15 * 576
+    assert vote["generated_tokens"] == 15 * 8
+    assert Correctness(method="vote", k=5).estimate_cost(ds)["calls"] == 15
     j = colour_judge()
-    vlitq.score(ds, [Correctness(judge=j, k=5)], cache=False, progress=False)
+    vlitq.score(ds, [Correctness(judge=j, k=5, method="vote")], cache=False, progress=False)
     assert j.calls == 15
     j2 = colour_judge()  # new judge object, result cache off: the completion cache answers
-    rep = vlitq.score(ds, [Correctness(judge=j2, k=5)], cache=False, progress=False)
+    rep = vlitq.score(ds, [Correctness(judge=j2, k=5, method="vote")], cache=False,
+                      progress=False)
     assert j2.calls == 0 and j2.cache_hits == 15
     assert rep.samples["correctness"].to_list() == [True, True]
 
@@ -116,8 +179,8 @@ def test_tiny_llava_local_and_http_paths(root, tmp_path):
     d = build_tiny_llava(str(tmp_path / "llava"))
     ds = _ds(root, [([("what color ?", "red")], ["red.png"]),
                     ([("what color ?", "blue")], ["blue.png"])])
-    rep = vlitq.score(ds, [Correctness(judge=d, k=3, max_tokens=3)], cache=False,
-                      progress=False)
+    rep = vlitq.score(ds, [Correctness(judge=d, k=3, max_tokens=3, method="vote")],
+                      cache=False, progress=False)
     votes = rep.samples["correctness_votes"].to_list()
     assert all(len(v[0]) == 3 for v in votes)  # the random model answered 3 times per turn
     # random weights emit random words: whatever is not a yes/no is an error, never a vote
@@ -127,10 +190,20 @@ def test_tiny_llava_local_and_http_paths(root, tmp_path):
         if "?" in v[0] and set(v[0]) == {"?"}:
             assert "no parseable answer" in err
     with ChatServer(colour_judge()) as srv:
-        rep = vlitq.score(ds, [Correctness(judge=f"openai:judge@{srv.base_url}", k=3)],
-                          cache=False, progress=False)
+        rep = vlitq.score(ds, [Correctness(judge=f"openai:judge@{srv.base_url}", k=3,
+                                           method="vote")], cache=False, progress=False)
         assert srv.images_seen == 6
     assert rep.samples["correctness"].to_list() == [True, True]
+    # by probability: the tiny LLaVA locally, and behind a server returning logprobs
+    local = vlitq.score(ds, [Correctness(judge=d)], cache=False, progress=False)
+    p_local = local.samples["correctness_prob"].to_list()
+    assert all(p is not None and 0 < p < 1 for p in p_local)
+    assert local.samples["correctness_error"].null_count() == 2
+    with ChatServer(LocalJudge(d)) as srv:
+        rep = vlitq.score(ds, [Correctness(judge=f"openai:judge@{srv.base_url}")],
+                          cache=False, progress=False)
+        assert all(r.get("logprobs") for r in srv.requests)
+    assert all(p is not None for p in rep.samples["correctness_prob"].to_list())
 
 
 def test_unreachable_server_fails_every_sample_fast(root):

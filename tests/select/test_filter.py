@@ -6,9 +6,12 @@ import pytest
 from click.testing import CliRunner
 
 import vlitq
+import vlitq.scorers
 from vlitq.cli import main
+from vlitq.config import ConfigError
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.select.gate import check
+from vlitq.select.rules import NotEvaluatedError
 from vlitq.select.strategies import diverse
 
 
@@ -114,7 +117,8 @@ def test_gate():
     assert not res.passed
     assert res.checks.filter(pl.col("name") == "n_samples")["passed"][0]
     assert "FAIL" in res.summary()
-    assert not check(rep, {"not_an_indicator": {"min": 0}}).passed
+    with pytest.raises(ConfigError, match="not an indicator"):
+        check(rep, {"not_an_indicator": {"min": 0}})
 
 
 def test_cli_filter_and_check(tmp_path):
@@ -151,3 +155,132 @@ def test_balanced_strategy_uses_task_labels():
                          seed=3)
     assert again.kept == sel.kept
     assert sel.dropped.filter(pl.col("stage") == "balanced").height == 30 - 4 - 9
+
+
+# ---------------------------------------------------------------- errors by cause, not evaluated
+class _NeedsModel(vlitq.scorers.Scorer):
+    """A scorer whose model is missing (load fails): its samples are not evaluated."""
+
+    name = "_needs_model_f"
+    cacheable = False
+
+    def __init__(self):
+        pass
+
+    def load(self):
+        raise FileNotFoundError("no weights at /models/missing")
+
+
+@pytest.fixture
+def needs_model():
+    vlitq.registry.register(_NeedsModel)
+    yield _NeedsModel
+    vlitq.registry.unregister(_NeedsModel.name)
+
+
+def test_component_errors_are_not_defects(needs_model):
+    rep = vlitq.score(_ds(10), ["text_stats", "_needs_model_f"], cache=False, progress=False)
+    causes = dict(rep.errors.group_by("scorer").agg(pl.col("cause").first()).iter_rows())
+    assert causes == {"text_stats": "sample", "_needs_model_f": "component"}
+    # errors counts defects only: the empty responses go, the rest stay although the model
+    # never ran on them
+    sel = vlitq.filter(rep, {"errors": {"max": 0}})
+    assert set(sel.dropped["sample_id"]) == {"s3"} and len(sel.kept) == 9
+    # a rule on the column is not evaluated: refused, never a silent drop or keep
+    with pytest.raises(NotEvaluatedError, match="no weights at /models/missing"):
+        vlitq.filter(rep, {"errors": {"max": 0}, "_needs_model_f": {"min": 1}})
+    # keep_null keeps them (no crash on the all-null column) and says so
+    sel = vlitq.filter(rep, {"_needs_model_f": {"min": 1, "keep_null": True}})
+    assert len(sel.kept) == 10
+    assert sel.not_evaluated["_needs_model_f"]["n"] == 10
+    sel = vlitq.filter(rep, {"_needs_model_f": {"min": 1, "not_evaluated": "drop"}})
+    assert sel.kept == [] and sel.dropped["rule"][0].startswith("_needs_model_f not evaluated")
+
+
+def test_never_computed_column_is_not_evaluated():
+    rep = vlitq.score(_ds(6), ["text_stats"], cache=False, progress=False)
+    rep.samples = rep.samples.with_columns(pl.lit(None).alias("text_stats_extra"))
+    with pytest.raises(NotEvaluatedError, match="never computed"):
+        vlitq.filter(rep, {"text_stats_extra": {"min": 1}})
+    # keep_null on a Null-typed column must not crash (was: Series of type Null ... gt_eq)
+    assert len(vlitq.filter(rep, {"text_stats_extra": {"min": 1, "keep_null": True}}).kept) == 6
+
+
+def test_colliding_ids_never_write_a_dropped_sample(tmp_path):
+    recs = [{"id": "dup", "conversations": [{"from": "human", "value": "Q good?"},
+                                           {"from": "gpt", "value": "a good answer"}]},
+            {"id": "dup", "conversations": [{"from": "human", "value": "Q bad?"},
+                                           {"from": "gpt", "value": ""}]},
+            {"id": "other", "conversations": [{"from": "human", "value": "Q?"},
+                                             {"from": "gpt", "value": "fine"}]}]
+    p = tmp_path / "d.json"
+    p.write_text(json.dumps(recs))
+    ds = vlitq.read(p)
+    # force the collision even if the reader makes ids unique
+    ds = ds.with_frame(ds.frame.with_columns(pl.Series("sample_id", ["dup", "dup", "other"])))
+    rep = vlitq.score(ds, ["text_stats"], cache=False, progress=False)
+    sel = vlitq.filter(rep, {"errors": {"max": 0}}, dataset=ds)
+    assert sel.kept_rows == [0, 2] and sel.dropped["row"].to_list() == [1]
+    paths = sel.write(tmp_path / "kept.json", ds, report=rep, evaluate=False)
+    kept = json.loads((tmp_path / "kept.json").read_text())
+    assert [r["conversations"][0]["value"] for r in kept] == ["Q good?", "Q?"]
+    m = json.loads(open(paths["manifest"]).read())
+    assert m["kept_rows"] == [0, 2] and m["dropped"][0]["row"] == 1
+    # a selection cannot be written onto another dataset
+    with pytest.raises(ValueError):
+        sel.write(tmp_path / "x.json", ds.head(2))
+
+
+def test_strategy_registry():
+    from vlitq.select.strategies import create_strategy, strategy_names
+
+    assert {"balanced", "top_k", "quota", "diverse"} <= set(strategy_names())
+    with pytest.raises(ConfigError, match="unknown option"):
+        create_strategy({"name": "top_k", "n": 3, "wieghts": {}})
+    with pytest.raises(ConfigError, match="unknown strategy"):
+        create_strategy("bogus")
+
+
+def test_cli_filter_misconfigured_exits_2(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([{"id": f"s{i}", "conversations": [
+        {"from": "human", "value": f"Q{i}?"}, {"from": "gpt", "value": "a" * i}]}
+        for i in range(4)]))
+    cases = {
+        '[rules.errors]\nmax = 0\n[gates]\nerrors = { max = 0 }\n': "unknown table [gates]",
+        '[rules.text_stat]\nmin = 1\n': "no component writes this column",
+        '[rules.text_stats]\natleast = 1\n': "unknown operator",
+        '[rules\n': "not valid TOML",
+        '[rules.errors]\nmax = 0\n[config.text_stats]\nbatch_size = 4\n': "unknown parameter",
+        '[rules.errors]\nmax = 0\n[gate]\n': "empty",
+        '[rules.errors]\nmax = 0\n[strategy]\nname = "best"\n': "unknown strategy",
+    }
+    for text, msg in cases.items():
+        rules = tmp_path / "r.toml"
+        rules.write_text(text)
+        out = tmp_path / "kept.json"
+        r = CliRunner().invoke(main, ["filter", str(data), "--rules", str(rules), "--out",
+                                      str(out), "--quiet"])
+        assert r.exit_code == 2 and msg in r.output, (text, r.output)
+        assert "Traceback" not in r.output and not out.exists()
+
+
+def test_readme_quick_start_runs_offline(tmp_path, monkeypatch):
+    """The README's first Python block, on the bundled example (no CLIP weights here): it runs
+    and keeps the good samples — a missing model is not a defect of the samples."""
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    code = code.replace('"examples/data/', '"' + os.path.join(root, "examples", "data") + "/")
+    monkeypatch.chdir(tmp_path)
+    env: dict = {}
+    exec(compile(code, "README.md", "exec"), env)
+    sel, ds = env["sel"], env["ds"]
+    bad = {"bad_empty_response", "bad_missing_image", "bad_corrupt_image"}
+    assert not bad & set(sel.kept)
+    assert len(sel.kept) >= len(ds) - 10, sel
+    kept = vlitq.read(tmp_path / "kept.json")
+    assert kept.sample_ids == sel.kept

@@ -2,7 +2,10 @@
 
 Columns (see :data:`CORE_COLUMNS`):
 
-- ``sample_id`` (str): stable id, the record's own id when it has one, else ``<file stem>:<index>``.
+- ``sample_id`` (str): stable id, the record's own id when it has one, else ``rec:<16 hex>``, a
+  hash of the record's source text (whitespace aside), so the id is the same after
+  :meth:`Dataset.write` and in any file the record is written to. Repeats get ``#1``, ``#2``...
+  (see :class:`UniqueIds`). Rows that could not be read at all get ``<file stem>:<index>``.
 - ``images`` (list[str]): image references, decoded lazily by :mod:`vlitq.data.images`:
   a path (relative to ``image_root`` or absolute) or a ``data:`` URI holding base64 bytes.
 - ``turns`` (list[struct{instruction, response}]): the conversation, multi-turn kept whole.
@@ -14,6 +17,9 @@ Columns (see :data:`CORE_COLUMNS`):
   write-back.
 - ``read_error`` (str | null): why the record could not be read (malformed line ...). Such rows
   keep their place, get null scores, and show in the report's ``errors``.
+- ``read_warning`` (str | null): what the reader had to change to read the record (a lone
+  surrogate replaced, a non-string value coerced to text, image tokens and images that do not
+  match...). The row is read and scored; the flag says its text is not exactly the file's.
 
 Readers may add further columns (e.g. ``objects`` for CHAIR); scorers see every column.
 """
@@ -35,6 +41,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "source": SOURCE,
     "original": pl.Utf8,
     "read_error": pl.Utf8,
+    "read_warning": pl.Utf8,
 }
 CORE_COLUMNS = tuple(SCHEMA)
 
@@ -49,6 +56,7 @@ def make_sample(
     source: dict | None = None,
     original: str | None = None,
     read_error: str | None = None,
+    read_warning: str | None = None,
     **extra: Any,
 ) -> dict:
     """Build one sample record in the dataset schema.
@@ -72,23 +80,44 @@ def make_sample(
         "source": source or {"format": None, "file": None, "index": None},
         "original": original,
         "read_error": read_error,
+        "read_warning": read_warning,
     }
     rec.update(extra)
     return rec
 
 
-def _dedupe_ids(ids: list[str]) -> list[str]:
-    """Make ids unique by suffixing ``#k`` to repeats (stable for the same input)."""
-    seen: dict[str, int] = {}
-    out = []
-    for i in ids:
-        if i in seen:
-            seen[i] += 1
-            out.append(f"{i}#{seen[i]}")
-        else:
-            seen[i] = 0
-            out.append(i)
-    return out
+class UniqueIds:
+    """Assigns unique sample ids in one pass, so a stream and a whole file get the same ids.
+
+    The first occurrence of an id keeps it; a repeat gets the smallest ``#k`` suffix not used so
+    far (an id already taken, even one that came with the data, is never given twice).
+
+    >>> u = UniqueIds()
+    >>> [u(i) for i in ["x", "x", "x#1", "y"]]
+    ['x', 'x#1', 'x#1#1', 'y']
+    """
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def __call__(self, sid: str) -> str:
+        if sid not in self.used:
+            self.used.add(sid)
+            return sid
+        k = self.next.get(sid, 1)
+        while f"{sid}#{k}" in self.used:
+            k += 1
+        self.next[sid] = k + 1
+        out = f"{sid}#{k}"
+        self.used.add(out)
+        return out
+
+
+def _dedupe_ids(ids: list[str], unique: UniqueIds | None = None) -> list[str]:
+    """Unique ids (see :class:`UniqueIds`); ``unique`` carries the ids seen in earlier chunks."""
+    u = unique or UniqueIds()
+    return [u(i) for i in ids]
 
 
 @dataclass
@@ -113,6 +142,11 @@ class Dataset:
     >>> ds = Dataset.from_records([make_sample("a", [("Q?", "A.")])])
     >>> len(ds), ds.frame["sample_id"].to_list()
     (1, ['a'])
+
+    It answers like a frame (each call delegates to the polars :attr:`frame`):
+
+    >>> ds["sample_id"].to_list(), "turns" in ds.columns, ds.shape[0]
+    (['a'], True, 1)
     """
 
     frame: pl.DataFrame
@@ -134,6 +168,34 @@ class Dataset:
 
     def __len__(self) -> int:
         return self.frame.height
+
+    # -- frame-like access: the table is ``ds.frame`` (a polars DataFrame); these delegate to it
+    @property
+    def columns(self) -> list[str]:
+        """Column names of :attr:`frame`."""
+        return self.frame.columns
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.frame.shape
+
+    def __getitem__(self, key):
+        """``ds["col"]`` is a polars Series, ``ds[["a", "b"]]`` / ``ds[2:5]`` a polars frame
+        (polars indexing on :attr:`frame`)."""
+        return self.frame[key]
+
+    def __contains__(self, column: str) -> bool:
+        return column in self.frame.columns
+
+    def to_pandas(self):
+        """:attr:`frame` as a pandas DataFrame (needs pandas)."""
+        return self.frame.to_pandas()
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def iter_rows(self, named: bool = True):
+        return self.frame.iter_rows(named=named)
 
     def __repr__(self) -> str:
         return (
@@ -187,40 +249,39 @@ class Dataset:
 def iter_to_frame(samples: Iterable[dict], chunk_size: int = 20_000) -> pl.DataFrame:
     """:func:`records_to_frame` over a stream, chunk by chunk; ids unique over the whole."""
     frames, buf = [], []
+    unique = UniqueIds()
     for s in samples:
         buf.append(s)
         if len(buf) >= chunk_size:
-            frames.append(records_to_frame(buf))
+            frames.append(records_to_frame(buf, unique=unique))
             buf = []
     if buf or not frames:
-        frames.append(records_to_frame(buf))
+        frames.append(records_to_frame(buf, unique=unique))
     if len(frames) == 1:
         return frames[0]
-    frame = pl.concat(frames, how="diagonal_relaxed")
-    if frame["sample_id"].is_duplicated().any():
-        frame = frame.with_columns(
-            pl.Series("sample_id", _dedupe_ids(frame["sample_id"].to_list()), dtype=pl.Utf8))
-    return frame
+    return pl.concat(frames, how="diagonal_relaxed")
 
 
-def records_to_frame(records: Sequence[dict]) -> pl.DataFrame:
+def records_to_frame(records: Sequence[dict], *, unique: UniqueIds | None = None
+                     ) -> pl.DataFrame:
     """Records → frame with the core schema; extra keys become extra columns.
 
     The nested columns (``turns``, ``images``, ``source``) are built as flat Arrow arrays plus
     offsets, not row by row: at 100k samples this is ~20x faster than letting polars infer
-    nested values one row at a time.
+    nested values one row at a time. ``unique`` carries the ids of earlier chunks (streaming).
     """
     import pyarrow as pa
 
     records = records if isinstance(records, list) else list(records)
     if not records:
         return pl.DataFrame(schema=SCHEMA)
-    ids = _dedupe_ids([str(r["sample_id"]) for r in records])
+    ids = _dedupe_ids([str(r["sample_id"]) for r in records], unique)
     n = len(records)
     t_off, ins, res = [0], [], []
     i_off, refs = [0], []
     s_fmt, s_file, s_idx = [], [], []
-    simple: dict[str, list] = {"task": [], "language": [], "original": [], "read_error": []}
+    simple: dict[str, list] = {"task": [], "language": [], "original": [], "read_error": [],
+                               "read_warning": []}
     extra_keys: list[str] = []
     seen = set(SCHEMA)
     for r in records:
@@ -238,7 +299,7 @@ def records_to_frame(records: Sequence[dict]) -> pl.DataFrame:
         s_idx.append(src.get("index"))
         for c, col in simple.items():
             col.append(r.get(c))
-        if len(r) > 8:
+        if len(r) > len(SCHEMA):
             for k in r:
                 if k not in seen:
                     seen.add(k)
@@ -258,7 +319,8 @@ def records_to_frame(records: Sequence[dict]) -> pl.DataFrame:
               pl.Series("language", simple["language"], dtype=pl.Utf8),
               pl.Series("source", source_arr),
               pl.Series("original", simple["original"], dtype=pl.Utf8),
-              pl.Series("read_error", simple["read_error"], dtype=pl.Utf8)]
+              pl.Series("read_error", simple["read_error"], dtype=pl.Utf8),
+              pl.Series("read_warning", simple["read_warning"], dtype=pl.Utf8)]
     series = [s.cast(SCHEMA[s.name]) if s.dtype != SCHEMA[s.name] else s for s in series]
     for k in extra_keys:
         vals = [r.get(k) for r in records]

@@ -13,6 +13,7 @@ import functools
 import io
 import os
 import re
+import stat
 import warnings
 
 from vlitq._utils import blake2b
@@ -62,10 +63,14 @@ def resolve_path(ref: str, image_root: str | None, allow_outside_root: bool = Fa
     ...
     vlitq.data.images.ImageError: image path escapes the image root: '../etc/passwd'
     """
+    check_path(ref)
     if image_root is None:
         return os.path.abspath(ref)
     root = _realpath_cached(image_root)
-    path = os.path.realpath(os.path.join(root, ref))
+    try:
+        path = os.path.realpath(os.path.join(root, ref))
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"image path cannot be resolved: {ref[:200]!r} ({exc})") from None
     if not allow_outside_root and os.path.commonpath([root, path]) != root:
         raise ImageError(f"image path escapes the image root: {ref!r}")
     return path
@@ -76,28 +81,128 @@ def _realpath_cached(path: str) -> str:
     return os.path.realpath(path)
 
 
+DEFAULT_MAX_IMAGE_BYTES = 64 * 2**20
+
+
+def max_image_bytes() -> int:
+    """The size cap for one image file (or inline image), checked before anything is read.
+
+    64 MiB unless the environment variable ``VLITQ_MAX_IMAGE_BYTES`` sets another number of
+    bytes (``0`` or less: no cap). Every image reader of vlitq goes through
+    :func:`read_image_bytes`, so the cap holds for every scorer.
+
+    >>> max_image_bytes() == int(os.environ.get("VLITQ_MAX_IMAGE_BYTES", 64 * 2**20))
+    True
+    """
+    v = os.environ.get("VLITQ_MAX_IMAGE_BYTES")
+    if v is None or not v.strip():
+        return DEFAULT_MAX_IMAGE_BYTES
+    try:
+        return int(float(v))
+    except ValueError:
+        return DEFAULT_MAX_IMAGE_BYTES
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def check_path(ref: str) -> None:
+    r"""Refuse references no image file can have (a NUL byte, an absurd length).
+
+    >>> check_path("img/a" + chr(0) + ".jpg")
+    Traceback (most recent call last):
+    ...
+    vlitq.data.images.ImageError: image path holds a NUL byte: 'img/a\x00.jpg'
+    """
+    if "\x00" in ref:
+        raise ImageError(f"image path holds a NUL byte: {ref[:200]!r}")
+    if len(ref) > 4096:
+        raise ImageError(f"image path of {len(ref)} characters is longer than any file system's")
+
+
+def _open_regular(path: str, ref: str, max_bytes: int, hint: str = ""):
+    """Open ``path`` for reading only if it is a regular file within the size cap.
+
+    The checks run on ``os.stat`` before ``open`` (a FIFO would block ``open`` forever, a
+    device would stream without end) and again on the opened descriptor (the file could have
+    been swapped in between). ``O_NONBLOCK`` keeps even that ``open`` from waiting on a FIFO.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError(f"image file not found: {ref!r}{hint}") from None
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"image file unreadable: {ref!r} ({getattr(exc, 'strerror', None) or exc})"
+                         ) from None
+    _check_stat(st, ref, max_bytes)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ImageError(f"image file unreadable: {ref!r} ({exc.strerror or exc})") from None
+    try:
+        _check_stat(os.fstat(fd), ref, max_bytes)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _check_stat(st: os.stat_result, ref: str, max_bytes: int) -> None:
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        raise ImageError(f"image path is a directory, not a file: {ref!r}")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                "a character device" if stat.S_ISCHR(mode) else
+                "a block device" if stat.S_ISBLK(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ImageError(f"image path is {kind}, not a regular file: {ref!r}")
+    if max_bytes > 0 and st.st_size > max_bytes:
+        raise ImageError(f"image file of {_mib(st.st_size)} exceeds the {_mib(max_bytes)} cap "
+                         f"(VLITQ_MAX_IMAGE_BYTES): {ref!r}")
+
+
 def read_image_bytes(
-    ref: str, image_root: str | None = None, allow_outside_root: bool = False
+    ref: str, image_root: str | None = None, allow_outside_root: bool = False, *,
+    max_bytes: int | None = None,
 ) -> bytes:
-    """The encoded bytes of an image reference (no decoding)."""
+    """The encoded bytes of an image reference (no decoding).
+
+    Paths with a NUL byte, directories, FIFOs, devices and sockets are refused before the file
+    is opened, and so is a file (or inline image) larger than ``max_bytes`` (default
+    :func:`max_image_bytes`), without reading it.
+    """
     if not isinstance(ref, str) or not ref:
         raise ImageError("empty image reference")
+    cap = max_image_bytes() if max_bytes is None else max_bytes
     if ref.startswith(MISSING_PREFIX):
         raise ImageError("image not available: " + ref[len(MISSING_PREFIX):])
     if is_inline(ref):
+        comma = ref.find(",")
+        if comma < 0:
+            raise ImageError("invalid base64 image data: no ',' after the data: header")
+        if cap > 0 and (len(ref) - comma - 1) * 3 // 4 > cap:
+            raise ImageError(f"inline image of about {_mib((len(ref) - comma) * 3 // 4)} exceeds "
+                             f"the {_mib(cap)} cap (VLITQ_MAX_IMAGE_BYTES)")
         try:
-            payload = ref.split(",", 1)[1]
-            return base64.b64decode(payload, validate=False)
-        except (IndexError, binascii.Error, ValueError) as exc:
+            return base64.b64decode(ref[comma + 1:], validate=False)
+        except (binascii.Error, ValueError) as exc:
             raise ImageError(f"invalid base64 image data: {exc}") from None
+    if ref.startswith(("http://", "https://")):
+        raise ImageError(f"remote image URL not fetched (vlitq reads local files only): "
+                         f"{ref[:200]!r}")
+    check_path(ref)
     path = resolve_path(ref, image_root, allow_outside_root)
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise ImageError(f"image file not found: {ref!r}") from None
-    except OSError as exc:
-        raise ImageError(f"image file unreadable: {ref!r} ({exc.strerror or exc})") from None
+    hint = (" (resolved against the current folder: pass image_root=)"
+            if image_root is None and not os.path.isabs(ref) else "")
+    fh = _open_regular(path, ref, cap, hint)
+    with fh:
+        data = fh.read(cap + 1) if cap > 0 else fh.read()
+    if cap > 0 and len(data) > cap:  # grew after the check
+        raise ImageError(f"image file exceeds the {_mib(cap)} cap (VLITQ_MAX_IMAGE_BYTES): {ref!r}")
+    return data
 
 
 def decode_image(data: bytes, *, ref: str = "", mode: str = "RGB"):

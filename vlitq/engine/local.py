@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import stat
 import time
 from typing import Any, Sequence
 
@@ -17,34 +19,80 @@ import polars as pl
 
 from vlitq._utils import blake2b, progress, stable_json
 from vlitq.data.images import image_content_hash, is_inline
-from vlitq.engine.cache import Cache
+from vlitq.cache import Cache, result_params
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.report.report import ERROR_SCHEMA, INDICATOR_SCHEMA, Report
-from vlitq.scorers.base import Scorer
+from vlitq.scorers.base import Scorer, error_cause
 
 logger = logging.getLogger("vlitq")
 
 
 # ------------------------------------------------------------------------------- cache keys
-def component_params_key(comp) -> dict:
-    """What identifies a component's results besides the content: name, version, params,
-    model id."""
-    return {"name": comp.name, "version": comp.version, "params": comp.get_params(),
-            "model": comp.model_id()}
+#: What identifies a component's results besides the content (execution parameters left out).
+component_params_key = result_params
+
+#: Set to 1 to re-read and hash every image instead of trusting (path, size, mtime_ns).
+VERIFY_IMAGES_ENV = "VLITQ_VERIFY_IMAGES"
 
 
 class _ImageHasher:
-    def __init__(self):
+    """Content hash of image references, memoised in the run and, with a cache, across runs.
+
+    Across runs the memo is keyed by the file's resolved path, size, mtime (ns) and inode: a
+    file that changed since it was hashed gets a new key and is read again. The trade-off: a
+    file rewritten in place with the same size and the same mtime_ns (only possible by setting
+    the mtime back on purpose, or on file systems with coarse timestamps within one tick) would
+    keep its old hash; ``VLITQ_VERIFY_IMAGES=1`` re-reads and hashes every image.
+    """
+
+    def __init__(self, cache: Cache | None = None):
         self.memo: dict[tuple, str] = {}
+        self.store = None
+        if cache is not None and cache.root and os.environ.get(VERIFY_IMAGES_ENV, "") not in (
+                "1", "true", "yes"):
+            self.store = cache.store("image_hashes", {"v": 1})
+        self._pending: dict[str, bytes] = {}
+
+    def _signature(self, ref: str, root, allow) -> str | None:
+        from vlitq.data.images import ImageError, resolve_path
+
+        if ref.startswith("missing:"):
+            return None
+        try:
+            path = resolve_path(ref, root, allow)
+            st = os.stat(path)
+        except (ImageError, OSError, ValueError):
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return blake2b(path, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino))
 
     def __call__(self, ref: str, root, allow) -> str:
         if is_inline(ref):
             return blake2b(ref)
+        if ref.startswith("inline:"):  # streamed light frame: inline data already hashed
+            return ref
         k = (ref, root, allow)
         h = self.memo.get(k)
+        if h is not None:
+            return h
+        sig = self._signature(ref, root, allow) if self.store is not None else None
+        if sig is not None:
+            got = self.store.get_many_bytes([sig]).get(sig)
+            if got is not None:
+                h = got.decode("ascii", "replace")
         if h is None:
-            h = self.memo[k] = image_content_hash(ref, root, allow)
+            h = image_content_hash(ref, root, allow)
+            if sig is not None and not h.startswith("error:"):
+                self._pending[sig] = h.encode("ascii")
+        self.memo[k] = h
         return h
+
+    def flush(self) -> None:
+        """Write the hashes computed since the last flush (one part per chunk)."""
+        if self.store is not None and self._pending:
+            self.store.put_many_bytes(self._pending)
+        self._pending = {}
 
 
 def row_keys(scorer: Scorer, batch: dict[str, list], hasher: _ImageHasher) -> list[str]:
@@ -64,6 +112,31 @@ def row_keys(scorer: Scorer, batch: dict[str, list], hasher: _ImageHasher) -> li
                 parts.append(stable_json(batch.get(col, [None] * n)[i]))
         keys.append(blake2b(*parts))
     return keys
+
+
+#: Reasons that say a run was disturbed (memory, OS, network), not that the content is bad.
+_TRANSIENT = ("MemoryError", "OSError", "TimeoutError", "ConnectionError", "BrokenPipeError",
+              "InterruptedError", "RuntimeError: CUDA", "torch.OutOfMemoryError")
+
+
+def cacheable_error(reason: str | None) -> bool:
+    """Whether a row with this error reason may be cached: no error, or a defect of the
+    content itself (a broken image, an empty response: cause ``"sample"``). A component that
+    could not run (cause ``"component"``: model missing, server down) and transient failures
+    are never cached, so the next run tries again.
+
+    >>> cacheable_error(None), cacheable_error("image 1: cannot identify image file")
+    (True, True)
+    >>> cacheable_error("not evaluated: matching: could not load: no weights")
+    False
+    >>> cacheable_error("MemoryError: ")
+    False
+    """
+    if not reason:
+        return True
+    if error_cause(reason) != "sample":
+        return False
+    return not str(reason).startswith(_TRANSIENT)
 
 
 def _take(batch: dict[str, list], idx: Sequence[int]) -> dict[str, list]:
@@ -106,7 +179,7 @@ def run_scorer_on_batch(scorer: Scorer, batch: dict[str, list], cache: Cache | N
         for j, i in enumerate(idx):
             for c in cols:
                 out[c][i] = res[c][j]
-            if store is not None and res[cols[1]][j] is None:  # errors are not cached
+            if store is not None and cacheable_error(res[cols[1]][j]):
                 to_store[todo_keys[off + j]] = {c: res[c][j] for c in cols}
         if store is not None:
             store.put_many_json(to_store)
@@ -124,7 +197,7 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
                 chunk_size: int = 1024, show_progress: bool = True,
                 timings: dict | None = None) -> pl.DataFrame:
     """Per-sample columns of every scorer, row-aligned with ``dataset.frame``."""
-    hasher = _ImageHasher()
+    hasher = _ImageHasher(cache)
     timings = timings if timings is not None else {}
     pieces: dict[str, list[list]] = {c: [] for s in scorers for c in s.output_columns()}
     total = len(dataset) * max(1, len(scorers)) if getattr(dataset, "length_known", True) else None
@@ -139,6 +212,7 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
                 for c in s.output_columns():
                     pieces[c].append(res[c])
                 bar.update(len(chunk))
+            hasher.flush()
     finally:
         bar.close()
     cols = [_to_series(c, [v for part in parts for v in part]) for c, parts in pieces.items()]
@@ -146,6 +220,83 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
 
 
 # ------------------------------------------------------------------------------- indicators
+def _frame_digest(df: pl.DataFrame) -> str | None:
+    """Digest of a frame's content (Arrow IPC bytes; polars' own row hash is not stable)."""
+    import io
+
+    try:
+        buf = io.BytesIO()
+        df.write_ipc(buf, compression="uncompressed")
+    except Exception:  # a column polars cannot serialise: no indicator caching
+        return None
+    return blake2b(buf.getvalue())
+
+
+def dataset_digest(dataset, cache: Cache | None) -> str | None:
+    """Digest of everything a dataset-level indicator may read from the dataset: its frame
+    (without the raw ``original`` records) and the content hash of every image."""
+    frame = dataset.frame
+    cols = [c for c in frame.columns if c != "original"]
+    df = frame.select(cols)
+    if "images" in df.columns:
+        hasher = _ImageHasher(cache)
+        root, allow = dataset.image_root, bool(getattr(dataset, "allow_outside_root", False))
+        hashes = ["|".join(hasher(r, root, allow) for r in (refs or []))
+                  for refs in df["images"].to_list()]
+        hasher.flush()
+        df = df.with_columns(pl.Series("_image_content", hashes, dtype=pl.Utf8))
+    d = _frame_digest(df)
+    return None if d is None else blake2b(d, pl.__version__)
+
+
+def indicator_key(ind: Indicator, ctx: IndicatorContext, data_digest: str | None) -> str | None:
+    """Cache key of an indicator's result: its identity (execution parameters left out) and
+    the content of everything it can see (dataset, per-sample columns so far, task column)."""
+    if data_digest is None:
+        return None
+    sd = _frame_digest(ctx.samples)
+    if sd is None:
+        return None
+    return blake2b(stable_json(result_params(ind)), data_digest, sd, ctx.task_column)
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (set, frozenset)):
+        return sorted(o, key=str)
+    raise TypeError(f"not JSON: {type(o).__name__}")
+
+
+def result_to_json(res: IndicatorResult) -> dict | None:
+    """An indicator result as JSON (None when it holds values JSON cannot keep exactly)."""
+    d = {"value": res.value, "details": res.details, "per_task": res.per_task,
+         "sample_columns": {k: list(v) for k, v in res.sample_columns.items()},
+         "errors": [list(e) for e in res.errors], "warnings": list(res.warnings),
+         "info": res.info, "task_column": res.task_column}
+    try:
+        return json.loads(json.dumps(d, default=_json_default))
+    except (TypeError, ValueError):
+        return None
+
+
+def result_from_json(d: dict | None) -> IndicatorResult | None:
+    if not isinstance(d, dict):
+        return None
+    try:
+        return IndicatorResult(
+            value=d["value"], details=d["details"] or {}, per_task=d["per_task"] or {},
+            sample_columns=d["sample_columns"] or {},
+            errors=[tuple(e) for e in d["errors"]], warnings=list(d["warnings"]),
+            info=d["info"] or {}, task_column=d.get("task_column"))
+    except (KeyError, TypeError):
+        return None
+
+
 def order_indicators(indicators: Sequence[Indicator]) -> list[Indicator]:
     """Topological order by ``after`` (names not requested are ignored)."""
     by_name = {i.name: i for i in indicators}
@@ -215,6 +366,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     def add_error(sid, scorer, reason):
         loc = where.get(sid, {})
         errors.append({"sample_id": sid, "scorer": scorer, "reason": reason,
+                       "cause": "sample" if scorer == "read" else error_cause(reason),
                        "file": loc.get("file"), "index": loc.get("index")})
 
     if "read_error" in frame.columns:
@@ -237,16 +389,33 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
 
     per_task: dict[str, dict[str, Any]] = {}
     comp_info: dict[str, Any] = {}
+    from_cache: set[str] = set()
     task_column = "task"
+    data_digest = dataset_digest(dataset, cache) if cache is not None and indicators else None
     for ind in indicators:
         ctx = IndicatorContext(dataset=dataset, samples=samples, cache=cache)
         ctx.task_column = task_column
         t0 = time.perf_counter()
-        try:
-            res = ind.compute(ctx)
-        except Exception as exc:
-            logger.exception("indicator %s failed", ind.name)
-            res = IndicatorResult(warnings=[f"{ind.name} failed: {type(exc).__name__}: {exc}"])
+        ikey = ind_store = res = None
+        if cache is not None and getattr(ind, "cacheable", True):
+            ikey = indicator_key(ind, ctx, data_digest)
+            if ikey is not None:
+                ind_store = cache.store(f"indicator_{ind.name}", {"v": 1})
+                res = result_from_json(ind_store.get_many_json([ikey]).get(ikey))
+                if res is not None:
+                    from_cache.add(ind.name)
+        if res is None:
+            try:
+                res = ind.compute(ctx)
+            except Exception as exc:
+                logger.exception("indicator %s failed", ind.name)
+                res = IndicatorResult(
+                    warnings=[f"{ind.name} failed: {type(exc).__name__}: {exc}"])
+                ind_store = None  # a failure of the component is never cached
+            if ind_store is not None and not (res.value is None and res.warnings):
+                payload = result_to_json(res)
+                if payload is not None:
+                    ind_store.put_many_json({ikey: payload})
         timings[ind.name] = timings.get(ind.name, 0.0) + time.perf_counter() - t0
         for col, vals in res.sample_columns.items():
             samples = samples.with_columns(_to_series(col, list(vals)))
@@ -272,6 +441,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         entry = comp_info.setdefault(c.name, {})
         entry.update({"kind": c.kind, "class": type(c).__name__, "params": c.get_params(),
                       "model": c.model_id(), "seconds": round(timings.get(c.name, 0.0), 4)})
+        if c.name in from_cache:
+            entry["from_cache"] = True
     info = {
         "vlitq_version": _version(),
         "n_samples": len(dataset),
@@ -283,7 +454,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         "cache": (cache.root if cache is not None else None),
         "cache_stats": cache.stats() if cache is not None else {},
         "seconds": round(time.time() - t_start, 4),
-        "warnings": warnings,
+        "warnings": warnings + (list(cache.events) if cache is not None else []),
     }
     if extra_info:
         info.update(extra_info)

@@ -22,7 +22,7 @@ import time
 import polars as pl
 
 from vlitq._dependencies import import_optional
-from vlitq.engine.cache import Cache
+from vlitq.cache import Cache
 from vlitq.engine.local import _ImageHasher, _to_series, run as local_run, run_scorer_on_batch
 
 

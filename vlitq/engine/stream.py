@@ -17,7 +17,7 @@ from typing import Iterator
 import polars as pl
 
 from vlitq._utils import blake2b
-from vlitq.data.dataset import Dataset, records_to_frame
+from vlitq.data.dataset import Dataset, UniqueIds, records_to_frame
 from vlitq.data.images import is_inline
 
 _DONE = object()
@@ -97,7 +97,7 @@ class StreamingDataset:
         t.start()
         self._light = []
         n = 0
-        seen_ids: dict[str, int] = {}
+        unique = UniqueIds()  # ids unique across chunks, assigned as Dataset.from_iter does
         try:
             while True:
                 item = q.get()
@@ -105,14 +105,7 @@ class StreamingDataset:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                # ids must be unique across chunks, as in Dataset.from_records
-                for rec in item:
-                    sid = str(rec["sample_id"])
-                    k = seen_ids.get(sid)
-                    seen_ids[sid] = 0 if k is None else k + 1
-                    if k is not None:
-                        rec["sample_id"] = f"{sid}#{k + 1}"
-                frame = records_to_frame(item)
+                frame = records_to_frame(item, unique=unique)
                 n += frame.height
                 self._light.append(light_frame(frame))
                 yield Dataset(frame, self.image_root, self.format, {}, self.allow_outside_root)

@@ -23,9 +23,12 @@ want scikit-learn's ``DBSCAN(metric="precomputed")`` (used in the tests as the r
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
+
+logger = logging.getLogger("vlitq")
 
 _MiB = 1 << 20
 
@@ -40,6 +43,7 @@ class DBSCANResult:
     noise_share: float
     eps: float
     min_samples: int
+    method: str = "exact"
 
 
 def _as_unit(x) -> np.ndarray:
@@ -66,11 +70,12 @@ class _Backend:
             return x
         return self.torch.from_numpy(x).to(self.device)
 
-    def count(self, q, r, thr: float) -> np.ndarray:
-        s = q @ r.T
+    def count2(self, q, r, thr: float) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column counts of similarities ≥ ``thr`` in the tile ``q rᵀ``."""
+        m = (q @ r.T) >= thr
         if self.torch is None:
-            return np.count_nonzero(s >= thr, axis=1)
-        return (s >= thr).sum(dim=1).cpu().numpy()
+            return np.count_nonzero(m, axis=1), np.count_nonzero(m, axis=0)
+        return m.sum(dim=1).cpu().numpy(), m.sum(dim=0).cpu().numpy()
 
     def pairs(self, q, r, thr: float) -> tuple[np.ndarray, np.ndarray]:
         s = q @ r.T
@@ -92,16 +97,25 @@ class _Backend:
 # the kept labels, the int64 keys and np.unique's sorted copy
 _PAIR_BYTES = 72
 
+#: Above this many points ``method="auto"`` builds a k-nearest-neighbour graph (approximate
+#: index) instead of the exact blocked similarity matrix. At 50k points (384-d, two shared
+#: cores) the exact path takes about as long as the graph one; its cost grows with N².
+EXACT_MAX_N = 50_000
+#: Neighbours kept per point in the graph path (at least ``min_samples``).
+DEFAULT_NEIGHBOURS = 24
 
-def _blocks(row_bytes: np.ndarray, max_chunk_bytes: int):
+
+def _blocks(row_bytes: np.ndarray, max_chunk_bytes: int, max_rows: int | None = None):
     """Consecutive row ranges whose summed cost stays within ``max_chunk_bytes`` (at least
-    one row each)."""
+    one row each, at most ``max_rows``)."""
     cum = np.cumsum(row_bytes, dtype=np.float64)
     a, n = 0, len(row_bytes)
     while a < n:
         base = cum[a - 1] if a else 0.0
         b = int(np.searchsorted(cum, base + max_chunk_bytes, side="right"))
         b = max(b, a + 1)
+        if max_rows is not None:
+            b = min(b, a + max_rows)
         yield a, min(b, n)
         a = b
 
@@ -111,9 +125,23 @@ def _rows_per_block(n_cols: int, max_chunk_bytes: int) -> int:
     return max(1, int(max_chunk_bytes // max(1, 5 * n_cols)))
 
 
+def _tile_rows(max_chunk_bytes: int) -> int:
+    """Side of a square tile of the similarity matrix (float32 + mask) within the budget."""
+    return max(1, int(np.sqrt(max_chunk_bytes / 5)))
+
+
+def _upper_tiles(bounds):
+    """Tiles (i, j) with j ≥ i of a symmetric matrix cut into the row ranges ``bounds``."""
+    for i, ab in enumerate(bounds):
+        for cd in bounds[i:]:
+            yield ab, cd
+
+
 def dbscan_cosine(embeddings, eps: float = 0.2, min_samples: int = 3, *,
                   max_chunk_bytes: int = 256 * _MiB, device: str | None = None,
-                  progress: bool = False) -> DBSCANResult:
+                  progress: bool = False, method: str = "auto",
+                  n_neighbors: int = DEFAULT_NEIGHBOURS, index: str = "auto",
+                  exact_max_n: int = EXACT_MAX_N) -> DBSCANResult:
     """DBSCAN with cosine distance (1 − cosine similarity) in bounded memory.
 
     Parameters
@@ -128,6 +156,20 @@ def dbscan_cosine(embeddings, eps: float = 0.2, min_samples: int = 3, *,
         Memory of one block of the similarity matrix (default 256 MiB).
     device : str, optional
         Run the block products with torch on this device (e.g. ``"cuda"``); default numpy.
+        In the graph path this builds the exact k-nearest-neighbour graph with torch.
+    method : {"auto", "exact", "knn"}
+        ``"exact"``: the blocked similarity matrix (the reference; cost grows with N²).
+        ``"knn"``: DBSCAN on the ε-graph of each point's ``n_neighbors`` nearest neighbours
+        from an approximate index (cost ~ N log N). ``"auto"``: exact up to ``exact_max_n``
+        points, the graph above.
+    n_neighbors : int
+        Neighbours per point in the graph path (raised to ``min_samples`` when smaller).
+    index : {"auto", "faiss", "numpy", "torch"}
+        Nearest-neighbour index of the graph path. ``"auto"``: torch when ``device`` is given,
+        else faiss (``pip install "vlitq[ann]"``), else the pure-numpy inverted-file index
+        (slower; a warning says so).
+    exact_max_n : int
+        Size threshold of ``method="auto"``.
 
     Examples
     --------
@@ -135,41 +177,66 @@ def dbscan_cosine(embeddings, eps: float = 0.2, min_samples: int = 3, *,
     >>> r = dbscan_cosine(x, eps=0.05, min_samples=2)
     >>> r.labels.tolist(), r.n_clusters, round(r.noise_share, 3)
     ([0, 0, 0, 1, 1, -1], 2, 0.167)
+    >>> r2 = dbscan_cosine(x, eps=0.05, min_samples=2, method="knn", index="numpy")
+    >>> r2.labels.tolist() == r.labels.tolist(), r2.method
+    (True, 'knn/numpy')
     """
+    if method not in ("auto", "exact", "knn"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'knn', got {method!r}")
+    x = np.asarray(embeddings)
+    if x.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D array, got shape {x.shape}")
+    n = x.shape[0]
+    if n == 0:
+        return DBSCANResult(np.zeros(0, np.int64), np.zeros(0, bool), 0, 0.0, eps, min_samples)
+    if method == "knn" or (method == "auto" and n > exact_max_n):
+        return _dbscan_knn(x, eps, min_samples, n_neighbors=n_neighbors, index=index,
+                           device=device, max_chunk_bytes=max_chunk_bytes, progress=progress)
+    return _dbscan_exact(_as_unit(x), eps, min_samples, max_chunk_bytes=max_chunk_bytes,
+                         device=device, progress=progress)
+
+
+def _dbscan_exact(x: np.ndarray, eps: float, min_samples: int, *, max_chunk_bytes: int,
+                  device: str | None, progress: bool) -> DBSCANResult:
+    """The exact blocked DBSCAN: each tile of the upper triangle of the similarity matrix is
+    computed once for the counts and once more (core rows only) for the links."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     from vlitq._utils import progress as _progress
 
-    x = _as_unit(embeddings)
     n = x.shape[0]
-    if n == 0:
-        return DBSCANResult(np.zeros(0, np.int64), np.zeros(0, bool), 0, 0.0, eps, min_samples)
     thr = np.float32(1.0 - eps)
     be = _Backend(device)
     xd = be.put(x)
+    side = _tile_rows(max_chunk_bytes)
 
-    # pass 1: neighbour counts (self included)
+    # pass 1: neighbour counts (self included) over the upper triangle: a tile's row sums
+    # count for its rows, its column sums for its columns
     deg = np.zeros(n, dtype=np.int64)
-    step = _rows_per_block(n, max_chunk_bytes)
-    for a in _progress(range(0, n, step), disable=not progress, desc="dbscan: counting"):
-        deg[a:a + step] = be.count(xd[a:a + step], xd, thr)
+    bounds = [(a, min(n, a + side)) for a in range(0, n, side)]
+    tiles = list(_upper_tiles(bounds))
+    for (a, b), (c, d) in _progress(tiles, disable=not progress, desc="dbscan: counting"):
+        rs, cs = be.count2(xd[a:b], xd[c:d], thr)
+        deg[a:b] += rs
+        if c != a:
+            deg[c:d] += cs
     core = deg >= min_samples
     core_idx = np.flatnonzero(core)
     nc = len(core_idx)
     labels = np.full(n, -1, dtype=np.int64)
     if nc == 0:
-        return DBSCANResult(labels, core, 0, 1.0, eps, min_samples)
+        return DBSCANResult(labels, core, 0, 1.0, eps, min_samples, "exact")
 
-    # pass 2a: components of the core-core ε-graph, merged block by block
-    xc = be.put(x[core_idx]) if device is not None else x[core_idx]
+    # pass 2a: components of the core-core ε-graph, merged tile by tile (upper triangle);
+    # block sizes from the pass-1 counts, so that the pairs of a tile fit the budget too
+    xc = be.put(x[core_idx])
     lab = np.arange(nc, dtype=np.int64)
-    # block sizes from the pass-1 counts, so that the pairs of a block fit the budget too
-    row_bytes = 5 * nc + _PAIR_BYTES * deg[core_idx]
-    for a, b in _progress(list(_blocks(row_bytes, max_chunk_bytes)), disable=not progress,
-                          desc="dbscan: linking"):
-        rows, cols = be.pairs(xc[a:b], xc, thr)
-        la, lb = lab[rows + a], lab[cols]
+    cbounds = list(_blocks(_PAIR_BYTES * deg[core_idx], max_chunk_bytes, max_rows=side))
+    for (a, b), (c, d) in _progress(list(_upper_tiles(cbounds)), disable=not progress,
+                                    desc="dbscan: linking"):
+        rows, cols = be.pairs(xc[a:b], xc[c:d], thr)
+        la, lb = lab[rows + a], lab[cols + c]
         keep = la != lb
         if not keep.any():
             continue
@@ -186,11 +253,233 @@ def dbscan_cosine(embeddings, eps: float = 0.2, min_samples: int = 3, *,
     step = _rows_per_block(nc, max_chunk_bytes)
     for a in range(0, len(rest), step):
         idx = rest[a:a + step]
-        best, j = be.nearest(be.put(x[idx]) if device is not None else x[idx], xc)
+        best, j = be.nearest(be.put(x[idx]), xc)
         ok = best >= thr
         labels[idx[ok]] = lab[j[ok]]
     noise = float(np.mean(labels < 0))
-    return DBSCANResult(labels, core, n_clusters, noise, eps, min_samples)
+    return DBSCANResult(labels, core, n_clusters, noise, eps, min_samples, "exact")
+
+
+# ---------------------------------------------------------------- the k-NN graph path
+def _unit_chunks(x: np.ndarray, rows: int = 65536):
+    """Consecutive float32 L2-normalised row chunks of ``x`` (no full normalised copy)."""
+    for a in range(0, x.shape[0], rows):
+        yield a, _as_unit(x[a:a + rows])
+
+
+def _knn_faiss(x: np.ndarray, k: int, *, nlist: int | None = None, nprobe: int = 8,
+               seed: int = 0, progress: bool = False):
+    """k nearest neighbours (inner product of unit rows) with a faiss inverted-file index
+    (``IndexIVFFlat``: k-means cells, each query scans its ``nprobe`` nearest cells)."""
+    from vlitq._dependencies import import_optional
+    from vlitq._utils import progress as _progress
+
+    faiss = import_optional("faiss")
+    n, d = x.shape
+    if nlist is None:
+        nlist = 1 if n < 4096 else int(round(4 * np.sqrt(n)))
+    nlist = max(1, min(nlist, n // 39 or 1))
+    quantizer = faiss.IndexFlatIP(d)
+    ix = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    ix.cp.niter = 10
+    ix.cp.seed = seed
+    # 40 training points per cell (faiss warns below 39)
+    train = np.sort(np.random.default_rng(seed).choice(n, min(n, 40 * nlist), replace=False))
+    ix.train(_as_unit(x[train]))
+    chunks = list(range(0, n, 65536))
+    for _, xa in _progress(_unit_chunks(x), total=len(chunks), disable=not progress,
+                           desc="dbscan: indexing"):
+        ix.add(xa)
+    ix.nprobe = min(nprobe, nlist)
+    nbr = np.empty((n, k), np.int64)
+    sim = np.empty((n, k), np.float32)
+    for a, xa in _progress(_unit_chunks(x), total=len(chunks), disable=not progress,
+                           desc="dbscan: searching"):
+        s, i = ix.search(xa, k)
+        sim[a:a + len(xa)], nbr[a:a + len(xa)] = s, i
+    return nbr, sim
+
+
+def _spherical_kmeans(x: np.ndarray, k: int, *, iters: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = x[rng.choice(len(x), k, replace=False)].copy()
+    for _ in range(iters):
+        a = np.argmax(x @ c.T, axis=1)
+        s = np.zeros_like(c)
+        np.add.at(s, a, x)
+        empty = np.bincount(a, minlength=k) == 0
+        s[empty] = x[rng.choice(len(x), int(empty.sum()), replace=False)]
+        c = _as_unit(s)
+    return c
+
+
+def _knn_numpy(x: np.ndarray, k: int, *, max_chunk_bytes: int = 256 * _MiB,
+               nlist: int | None = None, nprobe: int = 8, seed: int = 0,
+               progress: bool = False):
+    """k nearest neighbours with a pure-numpy inverted-file index: spherical k-means cells;
+    the points of a cell are compared (one matrix product) with the points of the ``nprobe``
+    cells whose centres are nearest to its centre."""
+    from vlitq._utils import progress as _progress
+
+    x = _as_unit(x)
+    n = x.shape[0]
+    k_eff = min(k, n)
+    if nlist is None:
+        # below a few thousand points one cell, i.e. the exact k-NN, is as fast
+        nlist = 1 if n < 4096 else int(round(2 * np.sqrt(n)))
+    nlist = max(1, min(nlist, n))
+    if nlist <= nprobe:  # every cell is probed: the exact k-NN
+        nlist = 1
+    sample = x if n <= 64 * nlist else x[np.random.default_rng(seed).choice(
+        n, 64 * nlist, replace=False)]
+    cent = _spherical_kmeans(sample, nlist, iters=8, seed=seed) if nlist > 1 \
+        else _as_unit(x.sum(0, keepdims=True) + 1e-12)
+    assign = np.empty(n, np.int64)
+    step = _rows_per_block(nlist, max_chunk_bytes)
+    for a in range(0, n, step):
+        assign[a:a + step] = np.argmax(x[a:a + step] @ cent.T, axis=1)
+    order = np.argsort(assign, kind="stable")
+    starts = np.searchsorted(assign[order], np.arange(nlist + 1))
+    probe = np.argsort(-(cent @ cent.T), axis=1)[:, :min(nprobe, nlist)]
+    nbr = np.full((n, k_eff), -1, np.int64)
+    sim = np.full((n, k_eff), -np.inf, np.float32)
+    for cell in _progress(range(nlist), disable=not progress, desc="dbscan: searching"):
+        q = order[starts[cell]:starts[cell + 1]]
+        if len(q) == 0:
+            continue
+        cand = np.concatenate([order[starts[p]:starts[p + 1]] for p in probe[cell]])
+        xc = x[cand]
+        kk = min(k_eff, len(cand))
+        for a in range(0, len(q), _rows_per_block(len(cand), max_chunk_bytes // 2)):
+            qa = q[a:a + _rows_per_block(len(cand), max_chunk_bytes // 2)]
+            s = x[qa] @ xc.T
+            top = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < len(cand) else \
+                np.broadcast_to(np.arange(len(cand)), s.shape)
+            nbr[qa, :kk] = cand[top]
+            sim[qa, :kk] = np.take_along_axis(s, top, axis=1)
+    return nbr, sim
+
+
+def _knn_torch(x: np.ndarray, k: int, *, device: str, max_chunk_bytes: int = 256 * _MiB,
+               progress: bool = False):
+    """Exact k nearest neighbours: blocked matrix products + top-k with torch (fp16 on CUDA)."""
+    from vlitq._dependencies import import_optional
+    from vlitq._utils import progress as _progress
+
+    torch = import_optional("torch", purpose="DBSCAN on an accelerator")
+    n = x.shape[0]
+    k_eff = min(k, n)
+    dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+    xd = torch.empty((n, x.shape[1]), dtype=dtype, device=device)
+    for a, xa in _unit_chunks(x):
+        xd[a:a + len(xa)] = torch.from_numpy(xa).to(device=device, dtype=dtype)
+    nbr = np.empty((n, k_eff), np.int64)
+    sim = np.empty((n, k_eff), np.float32)
+    step = max(1, int(max_chunk_bytes // (6 * n)))
+    for a in _progress(range(0, n, step), disable=not progress, desc="dbscan: k-NN"):
+        s, i = torch.topk(xd[a:a + step] @ xd.T, k_eff, dim=1)
+        sim[a:a + step] = s.float().cpu().numpy()
+        nbr[a:a + step] = i.cpu().numpy()
+    return nbr, sim
+
+
+_warned_numpy = False
+
+
+def _pick_index(index: str, device: str | None) -> str:
+    global _warned_numpy
+    if index not in ("auto", "faiss", "numpy", "torch"):
+        raise ValueError(f"index must be 'auto', 'faiss', 'numpy' or 'torch', got {index!r}")
+    if index != "auto":
+        return index
+    if device is not None:
+        return "torch"
+    import importlib.util
+
+    if importlib.util.find_spec("faiss") is not None:
+        return "faiss"
+    if not _warned_numpy:
+        logger.warning("faiss is not installed: DBSCAN builds its nearest-neighbour graph with "
+                       "the pure-numpy index (several times slower at 1M points); "
+                       "pip install \"vlitq[ann]\" for faiss-cpu")
+        _warned_numpy = True
+    return "numpy"
+
+
+def dbscan_from_knn(nbr: np.ndarray, sim: np.ndarray, eps: float, min_samples: int,
+                    ) -> DBSCANResult:
+    """DBSCAN on a k-nearest-neighbour graph: ``nbr[i]`` are neighbours of point ``i``
+    (``-1`` = none), ``sim[i]`` their cosine similarities.
+
+    The ε-graph is the graph's edges with similarity ≥ 1 − eps, made undirected (an edge found
+    from either end counts for both). Core points have at least ``min_samples`` points, the
+    point itself included, in their ε-neighbourhood; clusters are the connected components of
+    the core-core edges; a non-core point joins the cluster of its most similar core
+    neighbour (else it is noise). With ``k ≥`` the largest ε-neighbourhood this is exact
+    DBSCAN; with fewer neighbours a point's count stops at ``k + 1`` (enough to decide core
+    when ``k ≥ min_samples``) and links are only those among k nearest neighbours.
+
+    >>> nbr = np.array([[1, 2], [0, 2], [1, 0], [2, 1]])
+    >>> sim = np.array([[.99, .98], [.99, .97], [.97, .98], [.5, .4]], np.float32)
+    >>> dbscan_from_knn(nbr, sim, eps=0.05, min_samples=3).labels.tolist()
+    [0, 0, 0, -1]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, k = nbr.shape
+    thr = np.float32(1.0 - eps)
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    cols = nbr.reshape(-1)
+    s = sim.reshape(-1)
+    ok = (cols >= 0) & (s >= thr) & (cols != rows)
+    rows, cols, s = rows[ok], cols[ok], s[ok]
+    # one undirected edge per pair
+    u, v = np.minimum(rows, cols), np.maximum(rows, cols)
+    del rows, cols, ok
+    key, first = np.unique(u * n + v, return_index=True)
+    u, v, s = key // n, key % n, s[first]
+    del key, first
+    deg = 1 + np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
+    core = deg >= min_samples
+    labels = np.full(n, -1, dtype=np.int64)
+    if not core.any():
+        return DBSCANResult(labels, core, 0, 1.0, eps, min_samples, "knn")
+    cu, cv = core[u], core[v]
+    both = cu & cv
+    g = coo_matrix((np.ones(int(both.sum()), np.int8), (u[both], v[both])), shape=(n, n))
+    _, comp = connected_components(g, directed=False)
+    del g
+    _, lab = np.unique(comp[core], return_inverse=True)
+    labels[core] = lab
+    # border points: the most similar core neighbour
+    one = cu ^ cv
+    p = np.where(cu[one], v[one], u[one])   # the non-core end
+    q = np.where(cu[one], u[one], v[one])   # the core end
+    sp = s[one]
+    o = np.lexsort((-sp, p))
+    p, q = p[o], q[o]
+    firsts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]]) if len(p) else np.zeros(0, np.int64)
+    labels[p[firsts]] = labels[q[firsts]]
+    noise = float(np.mean(labels < 0))
+    return DBSCANResult(labels, core, int(lab.max()) + 1, noise, eps, min_samples, "knn")
+
+
+def _dbscan_knn(x: np.ndarray, eps: float, min_samples: int, *, n_neighbors: int, index: str,
+                device: str | None, max_chunk_bytes: int, progress: bool) -> DBSCANResult:
+    which = _pick_index(index, device)
+    # the point itself comes back as its own first neighbour: ask for one more
+    k = max(int(n_neighbors), int(min_samples)) + 1
+    if which == "faiss":
+        nbr, sim = _knn_faiss(x, k, progress=progress)
+    elif which == "torch":
+        nbr, sim = _knn_torch(x, k, device=device or "cpu", max_chunk_bytes=max_chunk_bytes,
+                              progress=progress)
+    else:
+        nbr, sim = _knn_numpy(x, k, max_chunk_bytes=max_chunk_bytes, progress=progress)
+    res = dbscan_from_knn(nbr, sim, eps, min_samples)
+    res.method = f"knn/{which}"
+    return res
 
 
 def eps_neighbourhood_graph(embeddings, eps: float, *, max_chunk_bytes: int = 256 * _MiB):

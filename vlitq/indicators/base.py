@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from vlitq.cache import EXECUTION_PARAMS
 from vlitq.registry import Component
 
 
@@ -58,7 +59,7 @@ class IndicatorContext:
     samples : polars.DataFrame
         ``sample_id`` plus every per-sample column produced so far (scorers and earlier
         indicators), row-aligned with ``dataset.frame``.
-    cache : vlitq.engine.cache.Cache or None
+    cache : vlitq.cache.Cache or None
     """
 
     dataset: Any
@@ -96,6 +97,11 @@ class Indicator(Component):
 
     kind: ClassVar[str] = "indicator"
     after: ClassVar[tuple[str, ...]] = ()
+    #: Parameters that do not change results (kept out of the cache key of the indicator's
+    #: result and of its embeddings): batch size, device, block sizes, progress...
+    execution_params: ClassVar[frozenset[str]] = EXECUTION_PARAMS
+    #: Whether the engine caches the result, keyed by the content of everything it reads.
+    cacheable: ClassVar[bool] = True
     size_dependent: ClassVar[bool] = False
 
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:

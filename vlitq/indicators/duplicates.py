@@ -6,16 +6,19 @@ from collections import Counter
 from vlitq._utils import blake2b
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
+from vlitq.text import clean
 
 
 def _norm(text: str | None) -> str:
-    return " ".join((text or "").lower().split())
+    # the cleaned text every component reads (placeholders out), lower-cased, one line
+    return " ".join(clean(text).lower().split())
 
 
 @register
 class Duplicates(Indicator):
     """Share (%) of samples whose whole conversation repeats another sample's exactly
-    (after lower-casing and collapsing whitespace); lower is better.
+    (after removing image placeholders, lower-casing and collapsing whitespace:
+    :func:`vlitq.text.clean`); lower is better.
 
     Sample columns: ``duplicates_instruction`` (how many other samples have the same
     instructions), ``duplicates_pair`` (same instructions and responses). Details:

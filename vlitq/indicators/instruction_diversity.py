@@ -16,66 +16,43 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from vlitq._dependencies import import_optional, is_available
+from vlitq import text as vtext
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
 
 logger = logging.getLogger("vlitq")
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
-_WORD = re.compile(r"\w+", re.UNICODE)
-_STOP_CACHE: dict[str, frozenset] = {}
-
 
 def has_cjk(text: str) -> bool:
-    """True when ``text`` holds a CJK ideograph (then it is segmented with jieba).
+    """True when ``text`` holds a CJK ideograph (then it is segmented with jieba);
+    :func:`vlitq.text.has_cjk`.
 
     >>> has_cjk("描述这张图片"), has_cjk("Describe the image.")
     (True, False)
     """
-    return bool(_CJK.search(text or ""))
+    return vtext.has_cjk(text)
 
 
 def default_stop_words() -> frozenset:
     """spaCy's English stop words (stopwordsiso's English list if spaCy is missing) plus
-    stopwordsiso's Chinese list."""
-    if "default" in _STOP_CACHE:
-        return _STOP_CACHE["default"]
-    words: set[str] = set()
-    if is_available("spacy"):
-        from spacy.lang.en.stop_words import STOP_WORDS
-
-        words |= set(STOP_WORDS)
-    swi = import_optional("stopwordsiso", purpose="stop words of instruction_diversity")
-    if not words:
-        words |= set(swi.stopwords("en"))
-    words |= set(swi.stopwords("zh"))
-    _STOP_CACHE["default"] = frozenset(w.lower() for w in words)
-    return _STOP_CACHE["default"]
+    stopwordsiso's Chinese list (:func:`vlitq.text.stop_words`)."""
+    return vtext.stop_words(("en", "zh"))
 
 
 def tokenize(text: str, stop_words: Iterable[str] | None = None) -> list[str]:
     """Content words of ``text``: lower-cased word tokens (jieba segmentation when the text has
-    CJK characters), without stop words and without tokens that hold no letter.
+    CJK characters), without stop words and without tokens that hold no letter
+    (:func:`vlitq.text.content_words`).
 
     >>> tokenize("Describe the 2 dogs in this image!", stop_words={"the", "in", "this"})
     ['describe', 'dogs', 'image']
     """
-    text = text or ""
-    stop = default_stop_words() if stop_words is None else stop_words
-    if has_cjk(text):
-        jieba = import_optional("jieba", purpose="Chinese word segmentation")
-        jieba.setLogLevel(logging.WARNING)
-        raw = [t.strip().lower() for t in jieba.lcut(text)]
-    else:
-        raw = _WORD.findall(text.lower())
-    return [t for t in raw if t and t not in stop and any(ch.isalpha() for ch in t)]
+    return vtext.content_words(text, stop_words)
 
 
 def cooccurrence_graph(token_lists: Iterable[Sequence[str]], *,
@@ -216,15 +193,8 @@ class InstructionDiversity(Indicator):
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:
         frame = ctx.dataset.frame
         labels = ctx.task_labels()
-        by_task: dict[str, list[str]] = {}
-        for turns, task, ok in zip(frame["turns"].to_list(), labels, ctx.valid_mask()):
-            if not ok:
-                continue
-            bucket = by_task.setdefault(task, [])
-            for t in turns or []:
-                ins = (t or {}).get("instruction")
-                if ins and ins.strip():
-                    bucket.append(ins.strip())
+        by_task = vtext.texts_by_task(frame["turns"].to_list(), labels, ctx.valid_mask(),
+                                      "instruction")
         per_task: dict[str, dict] = {}
         values, edits, warnings = [], [], []
         totals = Counter()

@@ -39,10 +39,9 @@ class JudgeChecks(Indicator):
         warnings, checked = [], []
         for name in registry.names("scorer"):
             cls = registry.get(name)
-            hook = getattr(cls, "dataset_warnings", None)
-            if hook is None or name not in ctx.samples.columns:
+            if not cls.overrides("dataset_warnings") or name not in ctx.samples.columns:
                 continue
             checked.append(name)
-            warnings.extend(hook(ctx.samples))
+            warnings.extend(cls.dataset_warnings(ctx.samples))
         return IndicatorResult(value=float(len(warnings)), warnings=warnings,
                                details={"checked": checked, "warnings": len(warnings)})

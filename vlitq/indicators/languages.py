@@ -55,13 +55,12 @@ class Languages(Indicator):
         if "language_error" in samples.columns and "language" in samples.columns:
             detected = samples["language"].to_list()
         elif self.source != "given" and not (self.source == "auto" and all(given)):
-            from vlitq.models.nlp import detect_language, strip_placeholders
+            from vlitq import text as vtext
+            from vlitq.models.nlp import detect_language
 
             detected = []
             for turns, ok in zip(frame["turns"].to_list(), valid):
-                text = "\n".join(strip_placeholders(f"{t.get('instruction') or ''}\n"
-                                                    f"{t.get('response') or ''}")
-                                 for t in (turns or []))
+                text = "\n".join(p for p in (vtext.turn_text(t) for t in (turns or [])) if p)
                 detected.append(detect_language(text)[0] if ok and text.strip() else None)
         if self.source == "given":
             langs, src = given, "given"

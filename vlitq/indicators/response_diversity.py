@@ -47,7 +47,8 @@ class SimCSEPackageEncoder:
         self._model = None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        from vlitq.models.text import _normalise, split_windows
+        from vlitq.models.text import _normalise
+        from vlitq.text import split_windows
 
         if self._model is None:
             simcse = import_optional("simcse", purpose="SimCSE checkpoints via the simcse package")
@@ -312,19 +313,12 @@ class ResponseDiversity(Indicator):
 
         frame = ctx.dataset.frame
         labels = ctx.task_labels()
-        by_task: dict[str, list[str]] = {}
-        n_resp = 0
-        for turns, task, ok in zip(frame["turns"].to_list(), labels, ctx.valid_mask()):
-            if not ok:
-                continue
-            bucket = by_task.setdefault(task, [])
-            for t in turns or []:
-                r = (t or {}).get("response")
-                if r and r.strip():
-                    bucket.append(r.strip())
-                    n_resp += 1
         from collections import Counter
 
+        from vlitq.text import texts_by_task
+
+        by_task = texts_by_task(frame["turns"].to_list(), labels, ctx.valid_mask(), "response")
+        n_resp = sum(len(v) for v in by_task.values())
         counts = {t: Counter(v) for t, v in by_task.items()}
         if self.dedupe:
             by_task = {t: list(dict.fromkeys(v)) for t, v in by_task.items()}

@@ -26,15 +26,16 @@ def _given_labels(ctx: IndicatorContext) -> list[str | None]:
             for t in frame["task"].to_list()]
 
 
-def _resolve_judge(judge: Any):
-    """A judge object: ``judge`` itself when it has ``generate``, else
-    ``vlitq.models.judges.get_judge(judge)``."""
-    if judge is not None and hasattr(judge, "generate"):
-        return judge
-    from vlitq.models.judges import get_judge
+def _resolve_judge(judge: Any, cache=None):
+    """A judge object with the run's cache: a :class:`vlitq.models.judges.Judge` (given, or made
+    by ``get_judge(judge)``) gets ``cache`` when it has none, so TagGPT's completions and
+    option scores go through the judge's own cache; any other object with ``generate`` is used
+    as it is (uncached)."""
+    from vlitq.models.judges import Judge, get_judge
 
-    # no completion cache on the judge: CachedGenerator caches per prompt already
-    return get_judge(judge)
+    if judge is not None and not isinstance(judge, Judge) and hasattr(judge, "generate"):
+        return judge
+    return get_judge(judge, cache=cache)
 
 
 @register
@@ -52,16 +53,13 @@ class Tasks(Indicator):
     Parameters
     ----------
     task_source : {"auto", "given", "llm", "embedding"}
-        ``"given"``: the data's ``task`` column. ``"llm"``: TagGPT. ``"embedding"``: k-means on
-        the instruction embeddings (k by cosine silhouette among 2 .. min(max_tags,
-        sqrt(distinct instructions)), unless ``n_clusters`` is given), each cluster
-        named by key words of its most central instruction. ``"auto"``: given when every readable
-        sample has a label, else ``labeller`` (TagGPT by default), falling back to embedding
-        clusters (with a warning) when no LLM can be loaded.
-    labeller : {"llm", "embedding"}
-        What ``"auto"`` uses when the data has no labels. ``vlitq.score`` with its default
-        components sets ``"embedding"`` (TagGPT with a CPU-sized LLM takes hours per 1k
-        instructions); name ``tasks`` or set ``task_source="llm"`` for TagGPT.
+        The one parameter that chooses the labeller. ``"given"``: the data's ``task`` column.
+        ``"llm"``: TagGPT (opt-in: with a CPU-sized LLM it takes minutes per 100 instructions).
+        ``"embedding"``: k-means on the instruction embeddings (k by cosine silhouette among
+        2 .. min(max_tags, sqrt(distinct instructions)), unless ``n_clusters`` is given), each
+        cluster named by key words of its most central instruction. ``"auto"`` (default, the
+        same in ``vlitq.score(ds)`` and ``vlitq.score(ds, ["tasks"])``): given when every
+        readable sample has a label, else embedding clusters.
     judge : str or judge object, optional
         The LLM, as accepted by ``vlitq.models.judges.get_judge`` (None: its offline default, the
         packaged SmolLM2-135M-Instruct), or any object with that ``generate`` method.
@@ -94,7 +92,7 @@ class Tasks(Indicator):
     max_tokens : int
         Tokens generated per answer.
     lemmatize : {"auto", "spacy", "simple", None}
-        Tag lemmatisation (:class:`vlitq.models.taggpt.TagNormaliser`).
+        Tag lemmatisation (:class:`vlitq.indicators.task_labellers.TagNormaliser`).
     seed : int
     """
 
@@ -110,9 +108,8 @@ class Tasks(Indicator):
                  merge_threshold: float = 0.85, max_tags: int = 50, redundancy: float = 0.5,
                  max_generate: int | None = 2000, n_clusters: int | None = None,
                  llm_batch_size: int = 16, max_tokens: int = 12, lemmatize: str | None = "auto",
-                 seed: int = 0, labeller: str = "llm"):
+                 seed: int = 0):
         self.task_source = task_source
-        self.labeller = labeller
         self.judge = judge
         self.encoder = encoder
         self.tag_samples = tag_samples
@@ -134,11 +131,11 @@ class Tasks(Indicator):
         if self.task_source == "given":
             return None
         enc = self.encoder if isinstance(self.encoder, str) else type(self.encoder).__name__
-        if self.task_source == "embedding":
+        if self.task_source in ("embedding", "auto"):
             return enc
         j = self.judge
         if j is not None and not isinstance(j, str):
-            from vlitq.models.taggpt import judge_model_id
+            from vlitq.indicators.task_labellers import judge_model_id
 
             j = judge_model_id(j)
         return f"{enc}+{j or 'default-judge'}"
@@ -147,15 +144,13 @@ class Tasks(Indicator):
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:
         if self.task_source not in _MODES:
             raise ValueError(f"task_source must be one of {_MODES}, not {self.task_source!r}")
-        if self.labeller not in ("llm", "embedding"):
-            raise ValueError(f"labeller must be 'llm' or 'embedding', not {self.labeller!r}")
         valid = ctx.valid_mask()
         given = _given_labels(ctx)
         n_valid = sum(valid)
         n_given = sum(1 for g, ok in zip(given, valid) if ok and g is not None)
         mode = self.task_source
         if mode == "auto":
-            mode = "given" if n_valid and n_given == n_valid else self.labeller
+            mode = "given" if n_valid and n_given == n_valid else "embedding"
         if mode == "given":
             return self._given(ctx, given, valid, n_given, n_valid)
         return self._predict(ctx, mode, given, valid, n_given)
@@ -177,7 +172,7 @@ class Tasks(Indicator):
         return res
 
     def _predict(self, ctx, mode, given, valid, n_given) -> IndicatorResult:
-        from vlitq.models.taggpt import instruction_text
+        from vlitq.indicators.task_labellers import instruction_text
         from vlitq.models.text import SentenceEncoder
 
         frame = ctx.dataset.frame
@@ -205,16 +200,8 @@ class Tasks(Indicator):
         info: dict[str, Any] = {}
         votes_of: dict[str, list] | None = None
         if mode == "llm":
-            try:
-                judge = _resolve_judge(self.judge)
-                got = self._taggpt(ctx, judge, uniq, weights, emb, enc, timings, warnings)
-            except Exception as exc:
-                if self.task_source == "llm":
-                    raise
-                # "auto": a missing or broken LLM must not cost the user the task labels
-                warnings.append(f"tasks: no LLM judge could be used ({type(exc).__name__}: "
-                                f"{exc}); labelled by embedding clusters instead")
-                got = None
+            judge = _resolve_judge(self.judge, ctx.cache)
+            got = self._taggpt(ctx, judge, uniq, weights, emb, enc, timings, warnings)
             if got is None:
                 mode = "embedding"
             else:
@@ -241,8 +228,8 @@ class Tasks(Indicator):
 
     # ------------------------------------------------------------------ TagGPT
     def _taggpt(self, ctx, judge, uniq, weights, emb, enc, timings, warnings):
-        from vlitq.models.taggpt import (
-            CachedGenerator,
+        from vlitq.indicators.task_labellers import (
+            BatchedGenerator,
             TagNormaliser,
             assign_tags,
             generate_tags,
@@ -251,8 +238,7 @@ class Tasks(Indicator):
             top_k_candidates,
         )
 
-        gen = CachedGenerator(judge, cache=ctx.cache, batch_size=self.llm_batch_size,
-                              seed=self.seed)
+        gen = BatchedGenerator(judge, batch_size=self.llm_batch_size, seed=self.seed)
         norm = TagNormaliser(self.lemmatize)
         n = len(uniq)
         rng = np.random.default_rng(self.seed)
@@ -328,7 +314,7 @@ class Tasks(Indicator):
 
     # ------------------------------------------------------------------ embedding clusters
     def _clusters(self, uniq, weights, emb, timings):
-        from vlitq.models.taggpt import (
+        from vlitq.indicators.task_labellers import (
             candidate_ks,
             choose_k_by_silhouette,
             cluster_names,

@@ -155,6 +155,11 @@ class ClipEncoder:
         Parallel image decoding/preprocessing workers (default ``min(8, cpu count)``).
     worker_type : {"thread", "process"}
         Thread pool, or torch ``DataLoader`` worker processes.
+    trim_text : bool
+        Encode text windows in batches of similar length, each padded only to its longest
+        window (open_clip towers with a causal mask and end-of-text pooling: the same
+        embeddings as padding to the full context, to float precision). False: every window
+        padded to the context (77 tokens), in input order.
 
     Examples
     --------
@@ -165,7 +170,8 @@ class ClipEncoder:
 
     def __init__(self, model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED,
                  *, backend: str = "auto", device: str | None = None, precision: str = "auto",
-                 batch_size: int = 64, workers: int | None = None, worker_type: str = "thread"):
+                 batch_size: int = 64, workers: int | None = None, worker_type: str = "thread",
+                 trim_text: bool = True):
         self.model = model
         self.pretrained = pretrained
         self.backend = resolve_backend(model, backend)
@@ -174,6 +180,8 @@ class ClipEncoder:
         self.batch_size = max(1, int(batch_size))
         self.workers = workers
         self.worker_type = worker_type
+        self.trim_text = bool(trim_text)
+        self._trim = None
         if worker_type not in ("thread", "process"):
             raise ValueError(f"worker_type must be 'thread' or 'process', not {worker_type!r}")
         self._net = None
@@ -185,6 +193,8 @@ class ClipEncoder:
         self.images_encoded = 0
         self.image_forward_calls = 0
         self.texts_encoded = 0
+        self.text_forward_calls = 0
+        self.text_tokens_encoded = 0  # token positions run through the text tower (padding too)
         self.windows_split = 0
 
     def model_id(self) -> str:
@@ -371,13 +381,15 @@ class ClipEncoder:
         chunks = [ids[i : i + width] for i in range(0, len(ids), width)]
         return [hf.decode(c) for c in chunks], [len(c) for c in chunks]
 
-    def _tokenize_windows(self, wins: list):
+    def _tokenize_windows(self, wins: list, length: int | None = None):
+        """Token tensors of a batch of windows: open_clip id lists are padded to ``length``
+        (default the full context)."""
         torch = import_optional("torch")
         ctx = self.context_length
         if wins and isinstance(wins[0], list):
-            t = torch.zeros(len(wins), ctx, dtype=torch.long)
+            t = torch.zeros(len(wins), min(ctx, length or ctx), dtype=torch.long)
             for i, w in enumerate(wins):
-                t[i, : len(w)] = torch.tensor(w[:ctx])
+                t[i, : len(w)] = torch.tensor(w[: t.shape[1]])
             return {"ids": t}
         if self.backend == "open_clip":
             return {"ids": self._tokenizer(wins)}
@@ -385,39 +397,104 @@ class ClipEncoder:
                                  truncation=True, max_length=ctx, return_tensors="pt")
         return dict(enc)
 
+    def _trim_ok(self) -> bool:
+        """Whether open_clip's text tower gives the same features on ids cut to the batch's
+        longest window: a causal attention mask (no token sees the padding after it) and
+        pooling at the end-of-text token (not at the last position)."""
+        if getattr(self, "_trim", None) is None:
+            self._trim = False
+            if self.backend == "open_clip" and self.trim_text:
+                open_clip = import_optional("open_clip")
+                net = self._net
+                mask = getattr(net, "attn_mask", None)
+                torch = import_optional("torch")
+                if (type(net).encode_text is open_clip.model.CLIP.encode_text
+                        and mask is not None and mask.ndim == 2
+                        and getattr(net, "text_pool_type", "argmax") in ("argmax", "eos")
+                        and getattr(net, "positional_embedding", None) is not None):
+                    causal = torch.triu(torch.ones_like(mask, dtype=torch.bool), diagonal=1)
+                    self._trim = bool(torch.equal(torch.isinf(mask) & (mask < 0), causal))
+        return self._trim
+
+    def _open_clip_text(self, ids):
+        """open_clip ``CLIP.encode_text`` on ``ids`` of any length up to the context: the
+        positional embeddings and causal mask cut to that length (same features as padding to
+        the full context, checked in the tests)."""
+        net = self._net
+        length = ids.shape[1]
+        if length >= self.context_length or not self._trim_ok():
+            if length < self.context_length:
+                ids = import_optional("torch").nn.functional.pad(
+                    ids, (0, self.context_length - length))
+            return net.encode_text(ids)
+        from open_clip.transformer import text_global_pool
+
+        cast = net.transformer.get_cast_dtype()
+        x = net.token_embedding(ids).to(cast)
+        x = x + net.positional_embedding[:length].to(cast)
+        x = net.transformer(x, attn_mask=net.attn_mask[:length, :length])
+        x = net.ln_final(x)
+        x = text_global_pool(x, ids, net.text_pool_type,
+                             eos_token_id=getattr(net, "text_eos_id", None))
+        proj = net.text_projection
+        if proj is not None:
+            x = proj(x) if isinstance(proj, import_optional("torch").nn.Linear) else x @ proj
+        return x
+
     def _encode_windows(self, wins: list) -> np.ndarray:
+        """Embeddings of the windows, encoded in batches of similar length (sorted by token
+        count; each batch padded only to its longest window where the model allows)."""
         torch = import_optional("torch")
+        if not wins:
+            return np.zeros((0, 0), np.float32)
+        ids_given = isinstance(wins[0], list)
+        order = sorted(range(len(wins)), key=lambda i: len(wins[i])) if self.trim_text \
+            else list(range(len(wins)))
         outs = []
         for off in range(0, len(wins), self.batch_size):
-            toks = self._tokenize_windows(wins[off : off + self.batch_size])
+            part = [wins[i] for i in order[off : off + self.batch_size]]
+            length = max(len(w) for w in part) if ids_given and self._trim_ok() else None
+            toks = self._tokenize_windows(part, length)
             with torch.inference_mode():
                 if self.backend == "open_clip":
-                    feats = self._net.encode_text(toks["ids"].to(self.device))
+                    feats = self._open_clip_text(toks["ids"].to(self.device))
                 else:
                     toks = {k: v.to(self.device) for k, v in toks.items()
                             if k in ("input_ids", "attention_mask")}
                     feats = _features(self._net.get_text_features(**toks))
+            self.text_forward_calls += 1
+            self.text_tokens_encoded += int(np.prod(tuple(toks.get("ids", toks.get(
+                "input_ids")).shape)))
             outs.append(_normalise(feats.float().cpu().numpy()))
-        return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+        vecs = np.concatenate(outs)
+        out = np.empty_like(vecs)
+        out[np.asarray(order)] = vecs
+        return out
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """``(n, dim)`` normalised text embeddings; long texts are windowed and averaged."""
+        """``(n, dim)`` normalised text embeddings; long texts are windowed and averaged.
+
+        Identical texts are encoded once."""
         self.load()
+        texts = [t or "" for t in texts]
+        uniq = list(dict.fromkeys(texts))
+        where = {t: i for i, t in enumerate(uniq)}
         flat, owner, weight = [], [], []
-        for i, t in enumerate(texts):
-            wins, counts = self.text_windows(t or "")
+        for i, t in enumerate(uniq):
+            wins, counts = self.text_windows(t)
             if len(wins) > 1:
                 self.windows_split += 1
             flat += wins
             owner += [i] * len(wins)
             weight += counts
-        self.texts_encoded += len(texts)
+        self.texts_encoded += len(uniq)
         vecs = self._encode_windows(flat)
         if len(texts) == 0:
             return vecs
-        out = np.zeros((len(texts), vecs.shape[1]), np.float64)
+        out = np.zeros((len(uniq), vecs.shape[1]), np.float64)
         np.add.at(out, np.asarray(owner), vecs * np.asarray(weight, np.float64)[:, None])
-        return _normalise(out)
+        out = _normalise(out)
+        return out[np.asarray([where[t] for t in texts])]
 
 
 class _BytesDataset:

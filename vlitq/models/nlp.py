@@ -28,60 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlitq._dependencies import import_optional
-
-# ------------------------------------------------------------------------------ scripts
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
-_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
-_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-
-#: Placeholders that VLIT formats put in the instruction text for the image; they are not words.
-IMAGE_PLACEHOLDERS = re.compile(
-    r"<\s*(?:image|img|imagehere|image_placeholder|video)\s*>|<\s*/\s*(?:image|img)\s*>",
-    re.IGNORECASE,
-)
-
-
-def strip_placeholders(text: str) -> str:
-    """Remove image placeholders such as ``<image>`` and tidy whitespace.
-
-    >>> strip_placeholders("<image>\\nWhat is shown?")
-    'What is shown?'
-    """
-    return " ".join(IMAGE_PLACEHOLDERS.sub(" ", text or "").split())
-
-
-def han_share(text: str) -> float:
-    """Share of Chinese (Han) characters among the letters of ``text`` (0 when it has none).
-
-    >>> han_share("猫 cat")
-    0.25
-    """
-    letters = _LETTER.findall(text or "")
-    if not letters:
-        return 0.0
-    return sum(1 for ch in letters if _HAN.match(ch)) / len(letters)
-
-
-def is_chinese(text: str, *, threshold: float = 0.3) -> bool:
-    """True when ``text`` is written mainly in Chinese characters.
-
-    A text counts as Chinese when at least ``threshold`` of its letters are Han characters and it
-    has no Japanese kana or Korean Hangul (Japanese and Korean also use Han characters). Latin
-    letters are counted one by one, so "这是一只cat" is Chinese but one Chinese name in an
-    English paragraph is not. No model is needed: this is what routes text to ``jieba``/HanLP.
-
-    >>> is_chinese("图中的男人手里拿着什么？")
-    True
-    >>> is_chinese("What is the man holding?")
-    False
-    >>> is_chinese("この写真には何が写っていますか")
-    False
-    """
-    if not text or _KANA.search(text) or _HANGUL.search(text):
-        return False
-    return han_share(text) >= threshold
-
+# one text pipeline: placeholders, cleaning and script tests live in vlitq.text (the names
+# stay importable from here)
+from vlitq.text import PLACEHOLDER as IMAGE_PLACEHOLDERS  # noqa: F401
+from vlitq.text import _LETTER, han_share, is_chinese, strip_placeholders  # noqa: F401
 
 _LANGID: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -462,17 +412,11 @@ def jieba_elements(text: str) -> Elements:
     return Elements(predicates=preds, items=items)
 
 
-_JIEBA_QUIET = False
-
-
 def _quiet_jieba():
     """jieba logs its dictionary loading at INFO on the root of its own logger; once is enough."""
-    global _JIEBA_QUIET
-    if not _JIEBA_QUIET:
-        import logging
+    from vlitq.text import _jieba
 
-        import_optional("jieba").setLogLevel(logging.WARNING)
-        _JIEBA_QUIET = True
+    _jieba()  # imported once, its logger quietened
 
 
 # ------------------------------------------------------------------------------ loaders

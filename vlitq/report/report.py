@@ -22,10 +22,23 @@ ERROR_SCHEMA = {
     "sample_id": pl.Utf8,
     "scorer": pl.Utf8,
     "reason": pl.Utf8,
+    "cause": pl.Utf8,
     "file": pl.Utf8,
     "index": pl.Int64,
 }
 ARROWS = {"up": "↑", "down": "↓", None: ""}
+
+
+def _with_cause(errors: pl.DataFrame) -> pl.DataFrame:
+    """Errors of a report saved before errors had a cause: derive it from the reason."""
+    if "cause" in errors.columns:
+        return errors
+    from vlitq.scorers.base import error_cause
+
+    cause = [("sample" if sc == "read" else error_cause(r))
+             for sc, r in zip(errors["scorer"].to_list(), errors["reason"].to_list())]
+    errors = errors.with_columns(pl.Series("cause", cause, dtype=pl.Utf8))
+    return errors.select([c for c in ERROR_SCHEMA if c in errors.columns])
 
 
 @dataclass
@@ -45,7 +58,9 @@ class Report:
         One row per task: ``task``, ``n``, ``share`` and a column per per-task indicator.
     errors : polars.DataFrame
         One row per problem: ``sample_id``, ``scorer`` ("read" for input problems), ``reason``,
-        ``file``, ``index``.
+        ``cause`` — ``"sample"`` (a defect of the sample: unreadable record, broken image,
+        empty response) or ``"component"`` (the component could not run: model missing, load
+        failure; the sample was *not evaluated*) — ``file``, ``index``.
     info : dict
         Models, versions, parameters, seconds per component, cache hits, warnings.
     """
@@ -72,11 +87,15 @@ class Report:
     def warnings(self) -> list[str]:
         return list(self.info.get("warnings", []))
 
-    def error_counts(self) -> dict[str, int]:
-        """Number of errors per scorer ("read" = input problems)."""
-        if self.errors.is_empty():
+    def error_counts(self, cause: str | None = None) -> dict[str, int]:
+        """Number of errors per scorer ("read" = input problems); only those of ``cause``
+        (``"sample"`` or ``"component"``) when given."""
+        errors = self.errors
+        if cause is not None:
+            errors = errors.filter(pl.col("cause") == cause)
+        if errors.is_empty():
             return {}
-        g = self.errors.group_by("scorer").len().sort("scorer")
+        g = errors.group_by("scorer").len().sort("scorer")
         return dict(zip(g["scorer"].to_list(), g["len"].to_list()))
 
     def to_pandas(self):
@@ -130,7 +149,7 @@ class Report:
             samples=pl.read_parquet(os.path.join(path, "samples.parquet")),
             indicators=pl.read_parquet(os.path.join(path, "indicators.parquet")),
             tasks=pl.read_parquet(os.path.join(path, "tasks.parquet")),
-            errors=pl.read_parquet(os.path.join(path, "errors.parquet")),
+            errors=_with_cause(pl.read_parquet(os.path.join(path, "errors.parquet"))),
             info=info,
         )
 

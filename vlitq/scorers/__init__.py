@@ -1,4 +1,5 @@
 """Per-sample scorers, one module and class each, registered by name (see :mod:`vlitq.registry`)."""
-from vlitq.scorers.base import Scorer, ScorerLoadError
+from vlitq.scorers.base import (ComponentError, Scorer, ScorerLoadError, component_error,
+                                error_cause)
 
-__all__ = ["Scorer", "ScorerLoadError"]
+__all__ = ["ComponentError", "Scorer", "ScorerLoadError", "component_error", "error_cause"]

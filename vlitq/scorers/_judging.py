@@ -20,11 +20,13 @@ def approx_tokens(text: str) -> int:
 
 
 def clip_text(text: str | None, max_chars: int) -> str:
-    """``text`` cut to ``max_chars`` characters, marked when cut (judges see it was cut)."""
-    text = (text or "").strip()
-    if len(text) <= max_chars:
-        return text
-    return text[:max_chars].rstrip() + " [...]"
+    """``text`` cleaned (:func:`vlitq.text.clean`: the text every scorer reads) and cut to
+    ``max_chars`` characters (:func:`vlitq.text.cap_text`), marked when cut (judges see it was
+    cut)."""
+    from vlitq.text import cap_text, clean
+
+    text, cut = cap_text(clean(text), max_chars)
+    return text + " [...]" if cut else text
 
 
 class JudgeScorerMixin:
@@ -34,7 +36,7 @@ class JudgeScorerMixin:
     _fatal: str | None = None
 
     def _make_judge(self, spec):
-        from vlitq.engine.cache import Cache
+        from vlitq.cache import Cache
         from vlitq.models.judges import get_judge
 
         return get_judge(spec, cache=Cache() if self.judge_cache else None)
@@ -47,16 +49,23 @@ class JudgeScorerMixin:
         except Exception as exc:  # model id must not fail scoring; the load will say why
             return f"{self.judge!r} ({type(exc).__name__})"
 
-    def _generate(self, prompts, images, **kw):
-        """Judge call; a failure of the backend itself (server down, model missing) is
-        remembered so later batches fail fast with the same reason."""
-        from vlitq.models.judges import JudgeError
+    def _call(self, method: str, *args, **kw):
+        """Judge call; a failure of the backend itself (server down, model missing:
+        :class:`~vlitq.models.judges.JudgeUnavailable`) is remembered so later batches fail
+        fast with the same one message. A prompt that kept failing comes back as a
+        :class:`~vlitq.models.judges.PromptFailure` in its slot and fails its sample only."""
+        from vlitq.models.judges import JudgeUnavailable
 
         if self._fatal:
-            raise JudgeError(self._fatal)
+            raise JudgeUnavailable(self._fatal)
         try:
-            return self._judge_obj.generate(prompts, images, **kw)
-        except JudgeError as exc:
-            if "failed after" in str(exc) or "cannot load" in str(exc):
-                self._fatal = str(exc)
+            return getattr(self._judge_obj, method)(*args, **kw)
+        except JudgeUnavailable as exc:
+            self._fatal = str(exc)
             raise
+
+    def _generate(self, prompts, images, **kw):
+        return self._call("generate", prompts, images, **kw)
+
+    def _score_options(self, prompts, options, images=None, **kw):
+        return self._call("score_options", prompts, options, images, **kw)

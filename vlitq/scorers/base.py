@@ -11,6 +11,15 @@ Subclasses implement :meth:`Scorer.score_batch` (and usually :meth:`Scorer.load`
 problems are reported in the error column; an exception from ``score_batch`` makes the base
 class retry the batch one sample at a time so one bad sample cannot sink its neighbours; a
 failure to load the model marks every sample with that reason and is not retried per batch.
+
+Errors have a **cause**. A defect of the sample (a broken image, an empty response) is cause
+``"sample"``: the sample was looked at and found wanting. A component that could not run (its
+model is missing, failed to load, a judge server is down) is cause ``"component"``: the sample
+was *not evaluated*, and nothing is known about it. A component error is written as a reason
+starting with :data:`NOT_EVALUATED` (see :func:`component_error`), so the cause travels with the
+text through every engine, the report's ``errors`` table and saved reports;
+:func:`error_cause` reads it back. Load failures and :class:`ComponentError` raised from
+``score_batch`` get it automatically.
 """
 from __future__ import annotations
 
@@ -18,12 +27,50 @@ import logging
 import math
 from typing import Any, ClassVar
 
+from vlitq.cache import EXECUTION_PARAMS
 from vlitq.registry import Component
 
 logger = logging.getLogger("vlitq")
 
 
-class ScorerLoadError(RuntimeError):
+#: Leading text of a component error's reason: the sample was not evaluated.
+NOT_EVALUATED = "not evaluated: "
+
+#: The error causes, as they appear in ``Report.errors["cause"]``.
+CAUSES = ("sample", "component")
+
+
+def component_error(reason: str) -> str:
+    """The reason for a sample that a component could not evaluate (cause ``"component"``).
+
+    >>> component_error("matching: could not load: OSError: no weights")
+    'not evaluated: matching: could not load: OSError: no weights'
+    >>> error_cause(component_error("judge down"))
+    'component'
+    """
+    reason = str(reason)
+    return reason if reason.startswith(NOT_EVALUATED) else NOT_EVALUATED + reason
+
+
+def error_cause(reason: str | None) -> str | None:
+    """``"component"`` for a reason made by :func:`component_error`, ``"sample"`` for any
+    other error, None for no error.
+
+    >>> error_cause("image 1: cannot identify image file"), error_cause(None)
+    ('sample', None)
+    """
+    if reason is None or reason == "":
+        return None
+    return "component" if str(reason).startswith(NOT_EVALUATED) else "sample"
+
+
+class ComponentError(RuntimeError):
+    """Raised by a scorer when it could not run (model, server, resources), as opposed to a
+    sample that is defective. Every sample of the batch is marked *not evaluated*; the batch is
+    not retried sample by sample."""
+
+
+class ScorerLoadError(ComponentError):
     """The scorer's model or resources could not be loaded; every sample gets this reason."""
 
 
@@ -47,6 +94,10 @@ class Scorer(Component):
     aggregate : str
         How the dataset-level value is formed from the column: ``"mean"``, ``"share_true"``
         (100 × share of True) or ``"none"``.
+    execution_params : frozenset of str
+        Constructor parameters that change how the scorer runs, not what it computes
+        (batch size, device, workers, timeouts...): they stay out of the cache key, so
+        changing them recomputes nothing. Default :data:`vlitq.cache.EXECUTION_PARAMS`.
     """
 
     kind: ClassVar[str] = "scorer"
@@ -55,6 +106,8 @@ class Scorer(Component):
     cacheable: ClassVar[bool] = True
     batch_size: ClassVar[int] = 64
     aggregate: ClassVar[str] = "mean"
+    #: Parameters that do not change results (kept out of the cache key); extend per scorer.
+    execution_params: ClassVar[frozenset[str]] = EXECUTION_PARAMS
 
     _loaded: bool = False
     _load_error: str | None = None
@@ -64,8 +117,23 @@ class Scorer(Component):
         """Load models/resources. Called once, before the first batch."""
 
     def score_batch(self, batch: dict[str, list]) -> dict[str, list]:
-        """Return ``{column: list}`` for this scorer's columns (any subset; missing → null)."""
+        """Return ``{column: list}`` for this scorer's columns (any subset; missing → null).
+
+        A per-sample reason in ``<name>_error`` is a defect of that sample; wrap it in
+        :func:`component_error` when the component, not the sample, is at fault (a request that
+        failed for good). Raise :class:`ComponentError` when the whole batch could not be
+        evaluated."""
         raise NotImplementedError
+
+    # ----- optional hooks (declared so callers never probe with getattr) -------------------
+    @classmethod
+    def dataset_warnings(cls, samples) -> list[str]:
+        """Dataset-level warnings about this scorer's column in ``samples`` (a polars frame),
+        e.g. a judge whose scores collapsed to one value. Run by the ``judge_checks``
+        indicator for every scorer that overrides it (``cls.overrides("dataset_warnings")``);
+        scorers that see one sample at a time use it to report what only the whole dataset
+        shows."""
+        return []
 
     # ----- provided -----------------------------------------------------------------------
     @classmethod
@@ -91,9 +159,11 @@ class Scorer(Component):
         try:
             self.ensure_loaded()
         except ScorerLoadError as exc:
-            return _all_error(cols, n, str(exc))
+            return _all_error(cols, n, component_error(str(exc)))
         try:
             out = self.score_batch(batch)
+        except ComponentError as exc:  # the component, not the samples: no per-sample retry
+            return _all_error(cols, n, component_error(f"{self.name}: {exc}"))
         except Exception as exc:  # isolate the bad sample(s)
             if n <= 1:
                 out = _all_error(cols, n, f"{type(exc).__name__}: {exc}")

@@ -9,6 +9,7 @@ from collections import Counter
 from vlitq._utils import blake2b, stable_json
 from vlitq.registry import register
 from vlitq.scorers.base import Scorer
+from vlitq.text import response
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -185,7 +186,7 @@ class Chair(Scorer):
                 out["chair_annotated"][-1] = False
                 continue
             mentions = [cls for t in (batch["turns"][i] or [])
-                        for _, cls in find_mentions((t or {}).get("response") or "")]
+                        for _, cls in find_mentions(response(t))]
             if self.count == "objects":
                 mentions = list(dict.fromkeys(mentions))
             halluc = [m for m in mentions if m not in truth]

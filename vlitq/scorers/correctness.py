@@ -1,7 +1,9 @@
-"""``correctness``: an MLLM judges, by majority of k sampled answers, whether each response is
-correct for its image (the paper's C)."""
+"""``correctness``: an MLLM judges whether each response is correct for its image (the paper's
+C) — by the probability it gives "Yes" against "No" (default), or by the majority of k sampled
+answers (the paper's procedure, ``method="vote"``)."""
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from vlitq.registry import register
@@ -30,6 +32,9 @@ SYSTEM = ("You check answers in visual instruction-tuning data. You are shown an
           "Yes or No.")
 
 
+OPTIONS = ("Yes", "No")
+
+
 def build_prompt(instruction: str, response: str, examples=EXAMPLES) -> str:
     """The judge's prompt for one turn (few-shot examples first, then the case).
 
@@ -46,20 +51,80 @@ def build_prompt(instruction: str, response: str, examples=EXAMPLES) -> str:
     return "\n".join(lines)
 
 
+def example_prompts(examples=EXAMPLES) -> list[tuple[str, bool]]:
+    """The judged examples asked as cases themselves (each with the other examples as its
+    shots, its image given by its description), with their known labels: the calibration set.
+
+    >>> [(p.splitlines()[-3], y) for p, y in example_prompts()][:1]
+    [('Instruction: What colour is the bus?', True)]
+    """
+    out = []
+    for i, ex in enumerate(examples):
+        shots = [e for j, e in enumerate(examples) if j != i]
+        p = build_prompt(ex["instruction"], ex["response"], shots)
+        p = p.replace("Now the attached image.", f"Now the case. Image: {ex['image']}.")
+        out.append((p, ex["answer"] == "Yes"))
+    return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def calibration_bias(p_yes: list[float], labels: list[bool]) -> float:
+    """The logit shift that puts the decision boundary midway between the known-correct and the
+    known-incorrect examples: ``(mean logit P(yes) of correct + mean of incorrect) / 2``.
+
+    Subtracting it removes the judge's prior lean towards one answer (a small model that says
+    "No" to everything leans far below 0), measured on examples whose answer is known.
+
+    >>> round(calibration_bias([0.2, 0.1, 0.05, 0.02], [True, True, False, False]), 3)
+    -2.608
+    """
+    pos = [_logit(p) for p, y in zip(p_yes, labels) if y]
+    neg = [_logit(p) for p, y in zip(p_yes, labels) if not y]
+    if not pos or not neg:
+        return 0.0
+    return (sum(pos) / len(pos) + sum(neg) / len(neg)) / 2
+
+
+def calibrated(p: float, bias: float) -> float:
+    """``sigmoid(logit(p) - bias)``.
+
+    >>> round(calibrated(0.2, -2.608), 3)
+    0.775
+    """
+    return 1 / (1 + math.exp(-(_logit(p) - bias)))
+
+
 @register
 class Correctness(JudgeScorerMixin, Scorer):
-    """Whether each response is correct for its image, by majority vote of an MLLM judge.
+    """Whether each response is correct for its image, judged by an MLLM.
 
     For every turn the judge (default LLaVA-1.5-7B) sees the sample's image(s), a few
-    hand-written judged examples, the instruction and the response, and is asked ``k`` times
-    (sampling on) whether the response is correct. Unparseable answers are not votes. A turn's
-    label is the majority of the valid votes; a tie or no valid vote is an error. A
-    multi-turn sample is correct when every turn is.
+    hand-written judged examples, the instruction and the response, and is asked whether the
+    response is correct. A multi-turn sample is correct when every turn is.
 
-    Columns: ``correctness`` (bool), ``correctness_agreement`` (majority share of the turn
-    with the weakest majority, 0.5-1), ``correctness_votes`` (per turn a string of ``Y`` /
-    ``N`` / ``?`` for unparseable answers, e.g. ``"YYNYY"``), ``correctness_invalid``
-    (unparseable answers), ``correctness_error``. Dataset value C = 100 x share judged correct.
+    ``method="probability"`` (default): the judge's probabilities of answering "Yes" and "No"
+    (:meth:`vlitq.models.judges.Judge.score_options`, one forward pass per turn, nothing
+    sampled), calibrated on the judged examples: each example is asked as a case itself (the
+    other examples as shots), and the logit shift that puts the boundary midway between the
+    known-correct and known-incorrect examples is removed from every turn's logit
+    (:func:`calibration_bias`; ``calibrate=False`` keeps the raw probability). A turn is correct
+    when its calibrated P(correct) ≥ 0.5. Servers without log-probabilities fall back to ``k``
+    votes (with a warning).
+
+    ``method="vote"`` (the paper): ``k`` sampled answers (temperature on); unparseable answers
+    are not votes; a turn's label is the majority of the valid votes; a tie or no valid vote is
+    an error; P(correct) is the share of Yes votes.
+
+    Columns: ``correctness`` (bool), ``correctness_prob`` (P(correct) of the sample = product
+    over its turns), ``correctness_agreement`` (confidence of the weakest turn, 0.5-1: the
+    majority share of the votes, or max(P, 1-P) by probability), ``correctness_votes``
+    (``method="vote"``: per turn a string of ``Y`` / ``N`` / ``?`` for unparseable answers,
+    e.g. ``"YYNYY"``), ``correctness_invalid`` (unparseable answers), ``correctness_error``.
+    Dataset value C = 100 x share judged correct.
 
     Parameters
     ----------
@@ -67,10 +132,14 @@ class Correctness(JudgeScorerMixin, Scorer):
         Judge specification (:func:`vlitq.models.judges.get_judge`): a hub name or folder of a
         vision-language model (default ``"llava-hf/llava-1.5-7b-hf"``), or
         ``"openai:<model>@<base_url>"`` for a vLLM / SGLang / Ollama server.
+    method : {"probability", "vote"}
+    calibrate : bool
+        ``method="probability"``: remove the judge's bias measured on the judged examples.
     k : int
-        Answers sampled per turn (odd avoids ties).
+        Answers sampled per turn for ``method="vote"`` (odd avoids ties) and for the voting
+        fallback.
     temperature : float
-        Sampling temperature (> 0, otherwise the k answers are identical).
+        Sampling temperature of the votes (> 0, otherwise the k answers are identical).
     max_tokens : int
     seed : int
     judge_cache : bool
@@ -84,18 +153,21 @@ class Correctness(JudgeScorerMixin, Scorer):
     principle = "correctness"
     direction = "up"
     requires = ("llm",)
-    extra_columns = ("agreement", "votes", "invalid")
+    extra_columns = ("prob", "agreement", "votes", "invalid")
     inputs = ("turns", "images")
     aggregate = "share_true"
     batch_size = 8
-    description = "MLLM majority vote: is the response correct for the image?"
-    version = "1"
+    description = "MLLM judge: P(the response is correct for the image), or a majority vote"
+    version = "2"
     image_tokens: ClassVar[int] = IMAGE_TOKENS
 
-    def __init__(self, *, judge: str | dict = "llava-hf/llava-1.5-7b-hf", k: int = 5,
+    def __init__(self, *, judge: str | dict = "llava-hf/llava-1.5-7b-hf",
+                 method: str = "probability", calibrate: bool = True, k: int = 5,
                  temperature: float = 0.7, max_tokens: int = 8, seed: int = 0,
                  judge_cache: bool = True, max_chars: int = 2000):
         self.judge = judge
+        self.method = method
+        self.calibrate = calibrate
         self.k = k
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -106,7 +178,24 @@ class Correctness(JudgeScorerMixin, Scorer):
     def load(self):
         if self.k < 1:
             raise ValueError("k must be >= 1")
+        if self.method not in ("probability", "vote"):
+            raise ValueError(f"method must be 'probability' or 'vote', not {self.method!r}")
         self._judge_obj = self._make_judge(self.judge)
+        self._bias = None
+
+    def _calibration(self) -> float:
+        """The judge's bias on the judged examples (computed once per run, cached)."""
+        if self._bias is None:
+            bias = 0.0
+            if self.calibrate:
+                cases = example_prompts()
+                res = self._score_options([p for p, _ in cases], list(OPTIONS),
+                                          votes=self.k, temperature=self.temperature,
+                                          seed=self.seed)
+                if all(r.probs for r in res) and all(r.method == "logprobs" for r in res):
+                    bias = calibration_bias([r.probs[0] for r in res], [y for _, y in cases])
+            self._bias = bias
+        return self._bias
 
     # ------------------------------------------------------------------ cost
     def _items(self, turns, images):
@@ -117,20 +206,28 @@ class Correctness(JudgeScorerMixin, Scorer):
         return out
 
     def estimate_cost(self, dataset) -> dict:
-        """Judge calls and prompt tokens (estimated: ~4 characters per token plus
-        :attr:`image_tokens` per image) this scorer would spend on ``dataset``."""
-        calls = tokens = 0
+        """Judge calls, prompt tokens (estimated: ~4 characters per token plus
+        :attr:`image_tokens` per image) and generated tokens this scorer would spend on
+        ``dataset``, for the configured method and for the other one."""
+        turns_n = tokens = 0
         for turns, images in zip(dataset.frame["turns"].to_list(),
                                  dataset.frame["images"].to_list()):
             for p in self._items(turns, images):
-                calls += self.k
-                tokens += self.k * (approx_tokens(p) + self.image_tokens * len(images or []))
-        return {"calls": calls, "prompt_tokens": tokens}
+                turns_n += 1
+                tokens += approx_tokens(p) + self.image_tokens * len(images or [])
+        n_cal = len(EXAMPLES) if self.calibrate else 0
+        cal_tokens = sum(approx_tokens(p) for p, _ in example_prompts()) if n_cal else 0
+        prob = {"calls": turns_n + n_cal, "prompt_tokens": tokens + cal_tokens,
+                "generated_tokens": 0}
+        vote = {"calls": self.k * turns_n, "prompt_tokens": self.k * tokens,
+                "generated_tokens": self.k * turns_n * int(self.max_tokens)}
+        mine = prob if self.method == "probability" else vote
+        return {**mine, "method": self.method,
+                "by_method": {"probability": prob, "vote": vote}}
 
     # ------------------------------------------------------------------ scoring
     def score_batch(self, batch):
         from vlitq.data.images import ImageError, open_image
-        from vlitq.models.judges import majority_vote, parse_yes_no
 
         n = len(batch["turns"])
         out = {c: [None] * n for c in self.output_columns()}
@@ -165,33 +262,81 @@ class Correctness(JudgeScorerMixin, Scorer):
                 owner.append((i, t))
         if not prompts:
             return out
+        if self.method == "vote":
+            self._by_vote(prompts, imgs, owner, out)
+        else:
+            self._by_probability(prompts, imgs, owner, out)
+        return out
+
+    def _by_vote(self, prompts, imgs, owner, out):
+        from vlitq.models.judges import majority_vote, parse_yes_no
+        from vlitq.scorers.base import component_error
+
         answers = self._generate(prompts, imgs, n=self.k, temperature=self.temperature,
                                  max_tokens=self.max_tokens, seed=self.seed)
         per_sample: dict[int, list] = {}
         for (i, t), ans in zip(owner, answers):
             per_sample.setdefault(i, []).append(ans)
         for i, turn_answers in per_sample.items():
-            labels, agreements, votes, invalid, problems = [], [], [], 0, []
+            labels, agreements, votes, invalid, problems, p_yes = [], [], [], 0, [], []
+            failed = []
             for t, ans in enumerate(turn_answers, 1):
-                parsed = [parse_yes_no(a) for a in ans]
+                ok = [a for a in ans if isinstance(a, str)]
+                if not ok:
+                    failed.append(f"turn {t}: the judge failed: {ans[0]}")
+                    continue
+                parsed = [parse_yes_no(a) for a in ok] + [None] * (len(ans) - len(ok))
                 v = majority_vote(parsed)
                 invalid += v.n_invalid
                 votes.append("".join("?" if p is None else ("Y" if p else "N") for p in parsed))
                 if v.label is None:
                     why = ("no parseable answer" if v.n_valid == 0 else "tied votes")
                     problems.append(f"turn {t}: {why} in {len(ans)} samples "
-                                    f"(e.g. {ans[0][:80]!r})")
+                                    f"(e.g. {str(ans[0])[:80]!r})")
                 else:
                     labels.append(bool(v.label))
                     agreements.append(v.agreement)
+                    p_yes.append(v.counts.get(True, 0) / v.n_valid)
             out["correctness_votes"][i] = votes
             out["correctness_invalid"][i] = invalid
+            if failed:
+                out["correctness_error"][i] = component_error("; ".join(failed))
+                continue
             if problems:
                 out["correctness_error"][i] = "; ".join(problems)
                 continue
             out["correctness"][i] = all(labels)
             out["correctness_agreement"][i] = round(min(agreements), 4)
-        return out
+            out["correctness_prob"][i] = round(math.prod(p_yes), 4)
+
+    def _by_probability(self, prompts, imgs, owner, out):
+        from vlitq.scorers.base import component_error
+
+        bias = self._calibration()
+        res = self._score_options(prompts, list(OPTIONS), imgs, votes=self.k,
+                                  temperature=self.temperature, seed=self.seed)
+        per_sample: dict[int, list] = {}
+        for (i, t), r in zip(owner, res):
+            per_sample.setdefault(i, []).append(r)
+        for i, turn_res in per_sample.items():
+            probs, problems, failed = [], [], []
+            for t, r in enumerate(turn_res, 1):
+                if r.probs is None:
+                    (failed if r.method == "logprobs" else problems).append(
+                        f"turn {t}: {r.error}")
+                    continue
+                p = r.probs[0]
+                probs.append(calibrated(p, bias) if r.method == "logprobs" else p)
+            out["correctness_invalid"][i] = 0
+            if failed:
+                out["correctness_error"][i] = component_error("; ".join(failed))
+                continue
+            if problems:
+                out["correctness_error"][i] = "; ".join(problems)
+                continue
+            out["correctness"][i] = all(p >= 0.5 for p in probs)
+            out["correctness_prob"][i] = round(math.prod(probs), 4)
+            out["correctness_agreement"][i] = round(min(max(p, 1 - p) for p in probs), 4)
 
     # ------------------------------------------------------------------ dataset checks
     @classmethod

@@ -114,7 +114,7 @@ class ElementsScorer(Scorer):
             nlp.import_optional("jieba", purpose="Chinese word segmentation")
 
     def _route(self, text: str) -> str:
-        from vlitq.models.nlp import is_chinese
+        from vlitq.text import is_chinese
 
         if self.backend != "auto":
             return self.backend
@@ -123,6 +123,7 @@ class ElementsScorer(Scorer):
         return "jieba" if is_chinese(text) else "spacy"
 
     def score_batch(self, batch):
+        from vlitq import text as vtext
         from vlitq.models import nlp
 
         n = len(batch["turns"])
@@ -138,10 +139,11 @@ class ElementsScorer(Scorer):
             use = turns[:1] if self.turns == "first" else turns
             problems = []
             for k, t in enumerate(use):
-                text = (t or {}).get("instruction") or ""
-                for pat in getattr(self, "_strip", ()):
-                    text = pat.sub(" ", text)
-                text = nlp.strip_placeholders(text)
+                text = vtext.instruction(t)
+                if getattr(self, "_strip", ()):
+                    for pat in self._strip:
+                        text = pat.sub(" ", text)
+                    text = vtext.clean(text)
                 if not text:
                     problems.append(f"empty instruction in turn {k + 1}")
                     continue
@@ -242,13 +244,11 @@ def _run_hanlp(model, texts: list[str]) -> list:
             raise ValueError("HanLP model output has no tokens ('tok/...' key)")
         return [nlp.sdp_elements(list(toks), [nlp._as_arcs(a) for a in arcs])
                 for toks, arcs in zip(doc[tok_key], doc["sdp"])]
+    from vlitq.text import segment
+
     out = []
     for text in texts:
-        if nlp.is_chinese(text):
-            jieba = nlp.import_optional("jieba")
-            tokens = [w for w in jieba.lcut(text) if w.strip()]
-        else:
-            tokens = text.split()
+        tokens = segment(text)
         out.append(nlp.hanlp_output_to_elements(model(tokens), tokens=tokens))
     return out
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from vlitq import text
 from vlitq.registry import register
 from vlitq.scorers.base import Scorer
+from vlitq.text import clean, length_words
 
 TYPES = ("judgement", "multiple_choice", "short_vqa", "long_vqa", "caption", "other")
 
@@ -109,21 +111,7 @@ _OTHER_TASKS = re.compile(
     re.IGNORECASE,
 )
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-_WORD = re.compile(r"[A-Za-z0-9\u00c0-\u024f']+")
 _SENT = re.compile(r"(?<=[.?!。？！])\s+|\n+")
-
-
-def length_words(text: str) -> float:
-    """Length in words: Latin-script words plus Chinese characters / 1.7 (≈ words).
-
-    >>> length_words("A red bus.")
-    3.0
-    >>> round(length_words("一辆红色的公共汽车"), 1)
-    5.3
-    """
-    text = text or ""
-    return float(len(_WORD.findall(text))) + len(_HAN.findall(text)) / 1.7
 
 
 def _question(instruction: str) -> str:
@@ -160,10 +148,8 @@ def classify(instruction: str, response: str | None = None, *,
     >>> classify("这张图片里的猫是黑色的吗？", "是的。")[0]
     'judgement'
     """
-    from vlitq.models.nlp import strip_placeholders
-
-    ins = strip_placeholders(instruction)
-    res = (response or "").strip()
+    ins = clean(instruction)
+    res = clean(response)
     q = _question(ins)
     q = _REQUEST.sub("", q)  # "Can you describe the image?" -> "describe the image?"
     ql = q.lower()
@@ -257,11 +243,11 @@ class InstructionTypeScorer(Scorer):
             turns = turns or []
             types, rules, problems = [], [], []
             for k, t in enumerate(turns, start=1):
-                ins = (t or {}).get("instruction") or ""
-                if not ins.strip():
+                ins = text.instruction(t)
+                if not ins:
                     problems.append(f"empty instruction in turn {k}")
                     continue
-                ty, rule = classify(ins, (t or {}).get("response"),
+                ty, rule = classify(ins, text.response(t),
                                     short_max_words=self.short_max_words)
                 types.append(ty)
                 rules.append(rule)

@@ -58,7 +58,8 @@ class LanguageScorer(Scorer):
         _identifier()
 
     def score_batch(self, batch):
-        from vlitq.models.nlp import detect_language, strip_placeholders
+        from vlitq import text
+        from vlitq.models.nlp import detect_language
 
         n = len(batch["turns"])
         given = batch.get("language") or [None] * n
@@ -72,9 +73,8 @@ class LanguageScorer(Scorer):
 
         for turns, g in zip(batch["turns"], given):
             turns = turns or []
-            ins = "\n".join(strip_placeholders((t or {}).get("instruction") or "") for t in turns)
-            res = "\n".join(strip_placeholders((t or {}).get("response") or "") for t in turns)
-            ins, res = ins.strip(), res.strip()
+            ins = "\n".join(p for p in (text.instruction(t) for t in turns) if p)
+            res = "\n".join(p for p in (text.response(t) for t in turns) if p)
             both = f"{ins}\n{res}".strip()
             li, _ = det(ins)
             lr, _ = det(res)

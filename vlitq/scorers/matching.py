@@ -2,38 +2,33 @@
 from __future__ import annotations
 
 import logging
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from vlitq import text as vtext
 from vlitq._utils import blake2b
 from vlitq.registry import register
 from vlitq.scorers.base import Scorer
 
 logger = logging.getLogger("vlitq")
 
-_IMAGE_TOKEN = re.compile(r"<image>|<Image>|<img>|<video>")
 TEXT_MODES = ("instruction+response", "response")
 
 
 def turn_text(turn: dict | None, mode: str = "instruction+response") -> str:
-    """The text of one turn that is matched against the image (image placeholders removed).
+    """The text of one turn that is matched against the image: :func:`vlitq.text.turn_text`
+    (image placeholders removed, whitespace tidied) on one line (CLIP's tokenisers treat line
+    breaks as spaces; one line keeps the text cache keys of earlier runs).
 
     >>> turn_text({"instruction": "<image>\\nWhat is it?", "response": "A cat."})
     'What is it? A cat.'
     >>> turn_text({"instruction": "What is it?", "response": "A cat."}, "response")
     'A cat.'
     """
-    turn = turn or {}
-    res = (turn.get("response") or "").strip()
-    if mode == "response":
-        parts = [res]
-    elif mode == "instruction+response":
-        parts = [_IMAGE_TOKEN.sub(" ", turn.get("instruction") or "").strip(), res]
-    else:
+    if mode not in TEXT_MODES:
         raise ValueError(f"text must be one of {TEXT_MODES}, not {mode!r}")
-    return " ".join(" ".join(p.split()) for p in parts if p.strip())
+    return " ".join(vtext.turn_text(turn, mode).split())
 
 
 @register
@@ -114,7 +109,7 @@ class Matching(Scorer):
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
-        from vlitq.engine.cache import Cache
+        from vlitq.cache import Cache
         from vlitq.models.clip import PIPELINE_VERSION, ClipEncoder
 
         if self.text not in TEXT_MODES:

@@ -1,6 +1,7 @@
 """``text_stats``: text lengths and turn/image counts, plus empty and oversized text checks."""
 from __future__ import annotations
 
+from vlitq import text
 from vlitq.registry import register
 from vlitq.scorers.base import Scorer
 
@@ -8,6 +9,9 @@ from vlitq.scorers.base import Scorer
 @register
 class TextStats(Scorer):
     """Response length in characters (``text_stats``) with the sample's shape beside it.
+
+    Lengths are of the cleaned text (:func:`vlitq.text.clean`: image placeholders removed,
+    whitespace tidied), the text every other scorer reads.
 
     Columns: ``text_stats`` (characters over all responses), ``text_stats_instruction_chars``,
     ``text_stats_response_words``, ``text_stats_turns``, ``text_stats_images``. An empty
@@ -47,10 +51,10 @@ class TextStats(Scorer):
                 problems.append("no turns")
             ic = rc = rw = 0
             for k, t in enumerate(turns, start=1):
-                ins, res = t.get("instruction") or "", t.get("response") or ""
-                if not ins.strip():
+                ins, res = text.instruction(t), text.response(t)
+                if not ins:
                     problems.append(f"empty instruction in turn {k}")
-                if not res.strip():
+                if not res:
                     problems.append(f"empty response in turn {k}")
                 for what, txt in (("instruction", ins), ("response", res)):
                     if len(txt) > self.max_chars:

@@ -1,4 +1,8 @@
-"""``vlitq.filter``: turn a report's columns into a kept subset, with a reason for every drop."""
+"""``vlitq.filter``: turn a report's columns into a kept subset, with a reason for every drop.
+
+Samples are identified by their **row** in the report (row-aligned with the dataset), never by
+their id alone, so a dataset with colliding ids cannot have a dropped sample written back.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,11 +10,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from vlitq.select.rules import error_count_column, evaluate, parse_rules
+from vlitq.select.rules import (NotEvaluatedError, UnknownColumnError, error_count_column,
+                                evaluate, not_evaluated_mask, parse_rules)
 from vlitq.select.selection import DROP_SCHEMA, Selection
-from vlitq.select import strategies as _st
-
-STRATEGIES = ("balanced", "diverse", "top_k", "quota")
+from vlitq.select.strategies import StrategyContext, create_strategy, strategy_names
 
 
 def _fmt(v: Any) -> str | None:
@@ -19,6 +22,12 @@ def _fmt(v: Any) -> str | None:
     if isinstance(v, float):
         return f"{v:.6g}"
     return str(v)
+
+
+def __getattr__(name):  # STRATEGIES was a tuple; it is the registry's names now
+    if name == "STRATEGIES":
+        return tuple(strategy_names())
+    raise AttributeError(name)
 
 
 def filter(report, rules: dict | None = None, *, strategy: dict | str | None = None,
@@ -44,6 +53,16 @@ def filter(report, rules: dict | None = None, *, strategy: dict | str | None = N
     seed : int
         Seed of every random choice (``balanced``, ``quota`` without weights).
 
+    Raises
+    ------
+    NotEvaluatedError
+        A rule's column was not computed for some samples still in, because its component
+        could not run (model missing, load failure), or was never computed at all; set
+        ``keep_null`` or ``not_evaluated`` on the rule to decide, or fix the component.
+    ConfigError
+        A malformed rule or strategy; :class:`~vlitq.select.rules.UnknownColumnError` (also a
+        ``KeyError``) for a column the report does not have.
+
     Examples
     --------
     >>> import vlitq
@@ -56,68 +75,149 @@ def filter(report, rules: dict | None = None, *, strategy: dict | str | None = N
     """
     samples = report.samples
     ids = samples["sample_id"].to_list()
-    alive = np.ones(len(ids), dtype=bool)
+    n = len(ids)
+    if dataset is not None:
+        check_aligned(report, dataset)
+    alive = np.ones(n, dtype=bool)
     drops: list[dict] = []
     parsed = parse_rules(rules)
     keep_null = {r.column: bool(r.value) for r in parsed if r.op == "keep_null"}
+    policy = {r.column: r.value for r in parsed if r.op == "not_evaluated"}
+    not_evaluated: dict[str, dict] = {}
     for rule in parsed:
-        if rule.op == "keep_null":
+        if rule.op in ("keep_null", "not_evaluated"):
             continue
-        if rule.column == "errors":
+        col = rule.column
+        if col == "errors":
             values = error_count_column(samples)
-        elif rule.column in samples.columns:
-            values = samples[rule.column]
+            ne = np.zeros(n, dtype=bool)
+            reasons: list = [None] * n
+        elif col in samples.columns:
+            values = samples[col]
+            ne, reasons = _not_evaluated(report, col)
         else:
-            raise KeyError(f"rule on {rule.column!r}: no such column in the report "
-                           f"(columns: {', '.join(samples.columns)})")
-        # quantiles are taken over the samples still alive, in rule order
-        sub = values.filter(pl.Series(alive))
-        mask_sub, thr = evaluate(rule, sub, keep_null.get(rule.column, False))
-        mask = np.ones(len(ids), dtype=bool)
-        mask[np.flatnonzero(alive)] = mask_sub.to_numpy()
+            raise UnknownColumnError(
+                f"rule on {col!r}: no such column in the report (columns: "
+                f"{', '.join(c for c in samples.columns if not c.endswith('_error'))}, errors)")
+        what = policy.get(col, "keep" if keep_null.get(col) else "error")
+        live_ne = alive & ne
+        if live_ne.any() and what == "error":
+            first = [i for i in np.flatnonzero(live_ne)[:3]]
+            raise NotEvaluatedError(
+                f"rule {rule.describe()!r} cannot be decided for {int(live_ne.sum())} of "
+                f"{int(alive.sum())} samples: {reasons[first[0]]} (e.g. "
+                f"{', '.join(str(ids[i]) for i in first)}). Fix the component, or set "
+                f"keep_null = true / not_evaluated = \"drop\" on the rule.")
+        evaluated = alive & ~ne
+        sub = values.filter(pl.Series(evaluated))
+        if what == "error" and evaluated.any() and col != "errors" \
+                and sub.null_count() == sub.len() and not keep_null.get(col):
+            raise NotEvaluatedError(
+                f"rule {rule.describe()!r}: column {col!r} has no value for any of the "
+                f"{int(evaluated.sum())} samples still in (never computed); it would keep 0. "
+                f"Check that its component ran, or set keep_null = true.")
+        # quantiles are taken over the evaluated samples still alive, in rule order
+        mask_sub, thr = evaluate(rule, sub, keep_null.get(col, False))
+        mask = np.ones(n, dtype=bool)
+        mask[np.flatnonzero(evaluated)] = mask_sub.to_numpy()
+        if live_ne.any():
+            mask[live_ne] = what == "keep"
+            not_evaluated[col] = {"n": int(live_ne.sum()), "action": what,
+                                  "reason": reasons[int(np.flatnonzero(live_ne)[0])]}
         newly = alive & ~mask
         vals = values.to_list()
+        desc = rule.describe(thr)
         for i in np.flatnonzero(newly):
-            drops.append({"sample_id": ids[i], "stage": "rule", "rule": rule.describe(thr),
-                          "column": rule.column, "value": _fmt(vals[i]),
-                          "threshold": _fmt(thr)})
+            reason = f"{col} not evaluated: {reasons[i]}" if ne[i] else desc
+            drops.append({"sample_id": ids[i], "row": int(i), "stage": "rule", "rule": reason,
+                          "column": col, "value": _fmt(vals[i]), "threshold": _fmt(thr)})
         alive &= mask
-    strat = _normalise_strategy(strategy)
-    if strat is not None:
-        kept_ids, why = _apply_strategy(strat, report, dataset, [ids[i] for i in
-                                                                  np.flatnonzero(alive)], seed)
-        kept_set = set(kept_ids)
-        for i in np.flatnonzero(alive):
-            sid = ids[i]
-            if sid not in kept_set:
-                drops.append({"sample_id": sid, "stage": strat["name"],
-                              "rule": why.get(sid, f"not selected by {strat['name']}"),
-                              "column": None, "value": None, "threshold": None})
-                alive[i] = False
-    sel = Selection(
-        kept=[ids[i] for i in np.flatnonzero(alive)],
+    strat = None
+    if strategy is not None:
+        strat = create_strategy(strategy, seed=seed)
+        rows = [int(i) for i in np.flatnonzero(alive)]
+        labels_all = task_labels(report)
+        ctx = StrategyContext(samples=samples[rows] if rows else samples.clear(), rows=rows,
+                              labels=[labels_all[r] for r in rows], dataset=dataset,
+                              seed=seed)
+        kept_pos, why = strat.select(ctx)
+        kept_set = set(int(k) for k in kept_pos)
+        default = strat.default_reason()
+        for j, r in enumerate(rows):
+            if j not in kept_set:
+                drops.append({"sample_id": ids[r], "row": r, "stage": strat.name,
+                              "rule": why.get(j, default), "column": None, "value": None,
+                              "threshold": None})
+                alive[r] = False
+    kept_rows = [int(i) for i in np.flatnonzero(alive)]
+    return Selection(
+        kept=[ids[i] for i in kept_rows],
+        kept_rows=kept_rows,
         dropped=pl.DataFrame(drops, schema=DROP_SCHEMA),
         rules=rules or {},
-        strategy=strat,
-        n_input=len(ids),
+        strategy=strat.spec() if strat is not None else None,
+        n_input=n,
+        not_evaluated=not_evaluated,
         indicators_before={r["indicator"]: r["value"]
                            for r in report.indicators.iter_rows(named=True)},
     )
-    return sel
 
 
-def _normalise_strategy(strategy) -> dict | None:
-    if strategy is None:
-        return None
-    if isinstance(strategy, str):
-        strategy = {"name": strategy}
-    strategy = dict(strategy)
-    if strategy.get("name") not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy.get('name')!r}; use one of {STRATEGIES}")
-    return strategy
+def owner_of(column: str, names) -> str | None:
+    """The component whose output ``column`` is (``<name>`` or ``<name>_*``; longest name).
+
+    >>> owner_of("duplicates_pair", ["duplicates", "text_stats"])
+    'duplicates'
+    """
+    match = [n for n in names if column == n or column.startswith(n + "_")]
+    return max(match, key=len) if match else None
 
 
-def _task_labels(report) -> list[str]:
+def _not_evaluated(report, col: str) -> tuple[np.ndarray, list]:
+    """Rows where ``col``'s component did not run (and so ``col`` is null), with reasons."""
+    from vlitq import registry
+    from vlitq.scorers.base import NOT_EVALUATED
+
+    samples = report.samples
+    n = samples.height
+    owner = owner_of(col, registry.names())
+    ne = np.zeros(n, dtype=bool)
+    reasons: list = [None] * n
+    if owner is None:
+        return ne, reasons
+    null = samples[col].is_null().to_numpy()
+    err_col = f"{owner}_error"
+    if err_col in samples.columns and err_col != col:
+        m = not_evaluated_mask(samples, err_col).to_numpy() & null
+        errs = samples[err_col].to_list()
+        for i in np.flatnonzero(m):
+            reasons[i] = errs[i][len(NOT_EVALUATED):]
+        ne |= m
+    errors = report.errors
+    if errors.height and "cause" in errors.columns:
+        comp = errors.filter((pl.col("scorer") == owner) & (pl.col("cause") == "component"))
+        if comp.height:
+            why = dict(zip(comp["sample_id"].to_list(), comp["reason"].to_list()))
+            for i, sid in enumerate(samples["sample_id"].to_list()):
+                if null[i] and sid in why and not ne[i]:
+                    ne[i] = True
+                    reasons[i] = why[sid][len(NOT_EVALUATED):] if why[sid].startswith(
+                        NOT_EVALUATED) else why[sid]
+    return ne, reasons
+
+
+def check_aligned(report, dataset) -> None:
+    """Refuse a report that does not describe ``dataset`` row by row."""
+    if len(dataset) != report.samples.height:
+        raise ValueError(f"the report has {report.samples.height} samples, the dataset "
+                         f"{len(dataset)}: it was not computed on this dataset")
+    if dataset.frame["sample_id"].to_list() != report.samples["sample_id"].to_list():
+        raise ValueError("the report's sample ids differ from the dataset's (another dataset, "
+                         "or another order): score this dataset, or pass its own report")
+
+
+def task_labels(report) -> list[str]:
+    """Task label of every row of the report ("all" when it has none), computed once."""
     col = report.info.get("task_column", "task")
     s = report.samples
     if col in s.columns and s[col].null_count() < s.height:
@@ -125,79 +225,8 @@ def _task_labels(report) -> list[str]:
     return ["all"] * s.height
 
 
-def _apply_strategy(strat: dict, report, dataset, alive_ids: list[str], seed: int
-                    ) -> tuple[list[str], dict[str, str]]:
-    name = strat["name"]
-    samples = report.samples
-    pos = {sid: i for i, sid in enumerate(samples["sample_id"].to_list())}
-    idx = [pos[s] for s in alive_ids]
-    sub = samples[idx] if idx else samples.clear()
-    seed = int(strat.get("seed", seed))
-    allowed = {"balanced": {"name", "n", "seed"},
-               "top_k": {"name", "n", "weights"},
-               "diverse": {"name", "n", "weights", "threshold", "model", "text", "block"},
-               "quota": {"name", "per_task", "weights", "seed"}}[name]
-    bad = set(strat) - allowed
-    if bad:
-        raise ValueError(f"strategy {name!r}: unknown option(s) {sorted(bad)}; valid: {sorted(allowed)}")
-    if name == "balanced":
-        from vlitq.select.balanced import balanced_sample
+def _suggest_column(col: str, names) -> str:
+    import difflib
 
-        labels = [_task_labels(report)[i] for i in idx]
-        n = int(strat["n"])
-        chosen = balanced_sample(labels, n, seed=seed)
-        kept = [alive_ids[i] for i in sorted(chosen)]
-        return kept, {s: f"balanced: not drawn for its task (n={n}, seed={seed})"
-                      for s in alive_ids}
-    if name == "top_k":
-        n = int(strat["n"])
-        scores = _st.quality_score(sub, strat.get("weights") or {})
-        kept = _st.top_k(alive_ids, scores, n)
-        return kept, {s: f"top_k: not among the best {n} by {strat.get('weights')}"
-                      for s in alive_ids}
-    if name == "quota":
-        per = int(strat["per_task"])
-        labels = [_task_labels(report)[i] for i in idx]
-        if strat.get("weights"):
-            scores = _st.quality_score(sub, strat["weights"])
-        else:
-            scores = np.random.default_rng(seed).random(len(alive_ids))
-        kept_i: list[int] = []
-        for t in sorted(set(labels)):
-            members = [i for i, l in enumerate(labels) if l == t]
-            members.sort(key=lambda i: -scores[i])
-            kept_i.extend(members[:per])
-        kept = [alive_ids[i] for i in sorted(kept_i)]
-        return kept, {s: f"quota: over {per} samples for its task" for s in alive_ids}
-    # diverse
-    if dataset is None:
-        raise ValueError("strategy 'diverse' needs dataset= (the texts to embed)")
-    from vlitq.engine.cache import Cache
-    from vlitq.models.text import SentenceEncoder
-
-    frame = dataset.frame
-    fpos = {sid: i for i, sid in enumerate(frame["sample_id"].to_list())}
-    turns = frame["turns"].to_list()
-    which = strat.get("text", "instruction+response")
-    texts = []
-    for sid in alive_ids:
-        ts = turns[fpos[sid]] or []
-        parts = []
-        for t in ts:
-            if which != "response":
-                parts.append(t.get("instruction") or "")
-            parts.append(t.get("response") or "")
-        texts.append("\n".join(parts))
-    enc = SentenceEncoder(strat.get("model", "all-MiniLM-L6-v2"), cache=Cache())
-    emb = enc.encode(texts)
-    weights = strat.get("weights")
-    scores = (_st.quality_score(sub, weights) if weights
-              else np.zeros(len(alive_ids)))
-    thr = float(strat.get("threshold", 0.1))
-    kept, close = _st.diverse(alive_ids, emb, scores, threshold=thr, n=strat.get("n"),
-                              block=int(strat.get("block", 1024)))
-    why = {}
-    for sid, (other, dist) in close.items():
-        why[sid] = (f"diverse: cosine distance {dist:.4f} to kept {other} <= {thr}" if other
-                    else f"diverse: limit n={strat.get('n')} reached")
-    return kept, why
+    close = difflib.get_close_matches(col, list(names) + ["errors"], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-DROP_SCHEMA = {"sample_id": pl.Utf8, "stage": pl.Utf8, "rule": pl.Utf8, "column": pl.Utf8,
-               "value": pl.Utf8, "threshold": pl.Utf8}
+DROP_SCHEMA = {"sample_id": pl.Utf8, "row": pl.Int64, "stage": pl.Utf8, "rule": pl.Utf8,
+               "column": pl.Utf8, "value": pl.Utf8, "threshold": pl.Utf8}
 
 
 @dataclass
@@ -20,8 +20,12 @@ class Selection:
     ----------
     kept : list of str
         Kept sample ids, in dataset order.
+    kept_rows : list of int
+        The kept samples' rows in the report and dataset: their identity (ids may collide in
+        a source; rows cannot). :meth:`write` writes these rows.
     dropped : polars.DataFrame
-        One row per dropped sample: ``sample_id``, ``stage`` ("rule" or the strategy name),
+        One row per dropped sample: ``sample_id``, ``row``, ``stage`` ("rule" or the strategy
+        name),
         ``rule`` (readable reason), ``column``, ``value`` and ``threshold`` (as text). The first
         rule a sample failed is the one recorded.
     rules : dict
@@ -29,15 +33,21 @@ class Selection:
     indicators_before, indicators_after : dict
         ``{indicator: value}`` on all samples and on the kept ones (after is filled by
         :meth:`evaluate_after` or :meth:`write` when a dataset is given).
+    not_evaluated : dict
+        ``{column: {"n", "action", "reason"}}``: samples a rule could not decide because the
+        column's component did not run, and what the rule did with them (``keep_null`` or
+        ``not_evaluated``).
     """
 
     kept: list[str]
     dropped: pl.DataFrame
+    kept_rows: list[int] | None = None
     rules: dict = field(default_factory=dict)
     strategy: dict | None = None
     n_input: int = 0
     indicators_before: dict[str, Any] = field(default_factory=dict)
     indicators_after: dict[str, Any] = field(default_factory=dict)
+    not_evaluated: dict[str, dict] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.kept)
@@ -60,11 +70,31 @@ class Selection:
             "rules": self.rules,
             "strategy": self.strategy,
             "drop_counts": self.drop_counts(),
+            "not_evaluated": self.not_evaluated,
             "indicators_before": self.indicators_before,
             "indicators_after": self.indicators_after,
             "kept": self.kept,
+            "kept_rows": self.kept_rows,
             "dropped": self.dropped.to_dicts(),
         }
+
+    def subset(self, dataset):
+        """The kept samples of ``dataset``, by row (a dropped sample is never included, even
+        when it shares its id with a kept one)."""
+        if self.kept_rows is None:
+            ids = dataset.frame["sample_id"].to_list()
+            if len(set(ids)) != len(ids):
+                raise ValueError("this selection has no rows and the dataset's ids collide: "
+                                 "cannot tell which samples were kept")
+            return dataset.subset(self.kept)
+        if len(dataset) != self.n_input:
+            raise ValueError(f"the selection was made on {self.n_input} samples, the dataset "
+                             f"has {len(dataset)}")
+        frame = dataset.frame[self.kept_rows] if self.kept_rows else dataset.frame.clear()
+        if frame["sample_id"].to_list() != list(self.kept):
+            raise ValueError("the dataset's rows do not hold the kept samples: the selection "
+                             "was made on another dataset")
+        return dataset.with_frame(frame)
 
     def evaluate_after(self, dataset, report=None, *, cache=True) -> dict[str, Any]:
         """Recompute the indicators on the kept subset (per-sample results come from the
@@ -72,7 +102,7 @@ class Selection:
         import vlitq
         from vlitq import registry
 
-        sub = dataset.subset(self.kept)
+        sub = self.subset(dataset)
         comps = []
         for name, meta in ((report.info.get("components", {}) if report else {}) or {}).items():
             try:
@@ -91,7 +121,7 @@ class Selection:
         ``"llava"`` for trainers) and a JSON manifest of every drop and its reason, with the
         indicators before and after. Returns the paths written."""
         path = os.fspath(path)
-        sub = dataset.subset(self.kept)
+        sub = self.subset(dataset)
         sub.write(path, format=format)
         if evaluate and report is not None and not self.indicators_after:
             self.evaluate_after(dataset, report, cache=cache)

@@ -36,7 +36,9 @@ class Format:
 
 
 _FORMATS: dict[str, Format] = {}
-_MODULES = ("llava", "m3it", "mimicit", "multiinstruct", "coco_arc", "flat", "hf")
+_MODULES = ("llava", "m3it", "mimicit", "multiinstruct", "coco_arc", "flat", "hf", "qa")
+# a field mapping names the columns of a flat table: passing one without a format means "flat"
+MAPPING_OPTIONS = ("instruction", "response")
 _LOADED = False
 
 
@@ -104,8 +106,10 @@ def detect(path: str | os.PathLike) -> str:
         except Exception:
             continue
     raise FormatError(
-        f"{path}: not a dataset in any known format ({', '.join(sorted(_FORMATS))}); "
-        "pass format=... (and a field mapping for flat files) if it is one"
+        f"{path}: not a dataset in any known format ({', '.join(sorted(_FORMATS))}); name "
+        "the format if it is one (Python: format=NAME; CLI: --format NAME), and for a flat "
+        "table the fields (Python: instruction=COL, response=COL, image=COL; CLI: "
+        "--read-option instruction=COL --read-option response=COL)"
     )
 
 
@@ -141,8 +145,10 @@ def read(source, format: str | None = None, *, image_root: str | None = None,
         should not make vlitq read arbitrary files).
     **options
         Format options, e.g. the field mapping of ``flat``/``hf`` (``instruction=``,
-        ``response=``, ``image=``, ``task=``, ``id=``, ``language=``), ``images=`` of
-        ``mimicit``, ``image_pattern=`` of ``coco_arc``, ``task=`` of ``m3it``/``mimicit``.
+        ``response=``, ``image=``, ``task=``, ``id=``, ``language=``; given without a format, a
+        mapping of ``instruction=``/``response=`` means ``flat``), ``images=`` of ``mimicit``,
+        ``image_pattern=`` of ``coco_arc``, ``task=`` of ``m3it``/``mimicit``, ``answers=`` of
+        ``qa``.
 
     Raises
     ------
@@ -163,6 +169,7 @@ def read(source, format: str | None = None, *, image_root: str | None = None,
     >>> ds.format, ds.frame["turns"][0][0]["instruction"]
     ('llava', 'What is it?')
     """
+    _load_all()
     if not isinstance(source, (str, os.PathLike)):
         fmt = get_format(format or _object_format(source))
         if fmt.read is None:
@@ -174,6 +181,9 @@ def read(source, format: str | None = None, *, image_root: str | None = None,
         path = os.fspath(source)
         if not os.path.exists(path):
             raise FormatError(f"no such file or folder: {path}")
+        if format is None and any(options.get(k) is not None for k in MAPPING_OPTIONS):
+            # a field mapping: a flat table (or a Hugging Face folder, mapped the same way)
+            format = "hf" if os.path.isdir(path) and _FORMATS["hf"].sniff(path, "") else "flat"
         fmt = get_format(format or detect(path))
         if image_root is None:
             image_root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
@@ -190,7 +200,27 @@ def read(source, format: str | None = None, *, image_root: str | None = None,
     ds.image_root = image_root if ds.image_root is None else ds.image_root
     ds.format = ds.format or fmt.name
     ds.allow_outside_root = allow_outside_root
+    _log_problems(ds)
     return ds
+
+
+def _log_problems(ds: Dataset) -> None:
+    """One log line with the counts of rows not read and rows read with a warning."""
+    import logging
+
+    frame = ds.frame
+    n_err = frame["read_error"].null_count() if "read_error" in frame.columns else frame.height
+    n_err = frame.height - n_err
+    n_warn = 0
+    if "read_warning" in frame.columns:
+        n_warn = frame.height - frame["read_warning"].null_count()
+    if n_err or n_warn:
+        first = frame.filter(frame["read_warning"].is_not_null())["read_warning"][0] \
+            if n_warn else None
+        logging.getLogger("vlitq").warning(
+            "read %d rows: %d could not be read (read_error), %d read with a warning "
+            "(read_warning%s)", frame.height, n_err, n_warn,
+            f"; first: {first[:120]}" if first else "")
 
 
 def iter_samples(source, format: str | None = None, **options) -> Iterator[dict]:

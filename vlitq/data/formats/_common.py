@@ -9,10 +9,12 @@ report's ``errors`` with their file and line. Only a file that is not a dataset 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
+import sys
 from typing import Any, Iterator
 
 from vlitq.data.dataset import make_sample
@@ -22,12 +24,81 @@ logger = logging.getLogger("vlitq")
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one record larger than this is refused, not parsed
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 _SURROGATE = re.compile("[\udc80-\udcff]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _DECODER = json.JSONDecoder()
+_NO_WS = str.maketrans("", "", " \t\n\r")
+# JSON parsing errors of one record: ValueError for bad syntax, RecursionError for nesting deeper
+# than Python's parser recurses (the C decoder raises it cleanly; the file goes on)
+PARSE_ERRORS = (ValueError, RecursionError)
 _WS = re.compile(r"[ \t\n\r]*")
 
 
 def stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
+
+
+class ShapeError(ValueError):
+    """A record's shape is not understood; the message names the part (it becomes the row's
+    ``read_error`` as it is)."""
+
+
+def content_id(raw: str | None) -> str:
+    """Id of a record that has none: ``rec:`` + a hash of its source text, whitespace aside.
+
+    Writers copy a record's source text, so the id is the same when the record is read back
+    from any file it is written to (JSON or JSON Lines, whole or as a subset).
+
+    >>> content_id('{"a": 1}') == content_id('{"a":1}')
+    True
+    """
+    data = (raw or "").translate(_NO_WS).encode("utf-8", "surrogatepass")
+    return "rec:" + hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def add_warning(sample: dict, message: str) -> dict:
+    """Append ``message`` to the sample's ``read_warning`` (the row is kept and scored)."""
+    old = sample.get("read_warning")
+    sample["read_warning"] = message if not old else f"{old}; {message}"
+    return sample
+
+
+def _replace_surrogates(v, hits: list):
+    if isinstance(v, str):
+        if _LONE_SURROGATE.search(v):
+            hits.append(1)
+            return _LONE_SURROGATE.sub("\ufffd", v)
+        return v
+    if isinstance(v, list):
+        return [_replace_surrogates(x, hits) for x in v]
+    if isinstance(v, dict):
+        return {k: _replace_surrogates(x, hits) for k, x in v.items()}
+    return v
+
+
+def fix_surrogates(sample: dict, raw: str | None) -> dict:
+    """Replace lone surrogates (``"\\ud800"`` escapes in the JSON) by U+FFFD and flag the row.
+
+    Arrow cannot store them, so one such record would otherwise fail its whole chunk. Only
+    records whose source text holds a surrogate escape are walked (emoji written with
+    ``ensure_ascii`` are pairs: they decode to one character and are left alone).
+    """
+    if raw is None or not _ESCAPED_SURROGATE.search(raw):
+        return sample
+    hits: list = []
+    for k, v in list(sample.items()):
+        if k in ("original", "source"):
+            continue  # the original is the file's own (escaped, valid) text
+        sample[k] = _replace_surrogates(v, hits)
+    if hits:
+        add_warning(sample, f"{len(hits)} text value(s) held a lone surrogate (\\ud800-\\udfff):"
+                            " replaced by U+FFFD")
+    return sample
+
+
+def _nesting_message() -> str:
+    return ("record nested too deeply to parse (JSON nesting deeper than about "
+            f"{sys.getrecursionlimit()} levels)")
 
 
 def format_error(message: str):
@@ -72,7 +143,7 @@ def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
     while pos < n:
         try:
             rec, end = decode(text, pos)
-        except ValueError as exc:
+        except PARSE_ERRORS as exc:
             line, col = _line_col(text, pos)
             nxt = _resync(text, pos, marker)
             raw = text[pos: (nxt if nxt > 0 else min(n, pos + 2000))]
@@ -106,9 +177,18 @@ def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
             if nxt < 0:
                 return
             pos = nxt
+    # the text ended inside the array, right after a complete element: elements may be lost
+    if index == 0:
+        raise format_error(f"{path}: the JSON array is not closed and holds no element")
+    line, _ = _line_col(text, n)
+    yield index, None, _clean(text[max(0, n - 200):]), (
+        f"the JSON array ends without ']' after element {index - 1} (line {line}): the file "
+        "looks truncated")
 
 
-def _why(exc: ValueError) -> str:
+def _why(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return _nesting_message()
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     return str(exc)
@@ -171,9 +251,14 @@ def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | N
                 continue
             text = text.rstrip("\r\n")
             try:
-                yield lineno, json.loads(text), text, None
+                rec = json.loads(text)
+            except RecursionError:
+                yield lineno, None, text[:2000], _nesting_message()
+                continue
             except ValueError as exc:
                 yield lineno, None, text, f"malformed JSON: {_why(exc)}"
+                continue
+            yield lineno, rec, text, None
 
 
 def iter_format_samples(path: str, fmt: str, convert) -> Iterator[dict]:
@@ -192,10 +277,15 @@ def iter_format_samples(path: str, fmt: str, convert) -> Iterator[dict]:
         else:
             n_ok += 1
             try:
-                sample = convert(rec, path, index, raw)
+                sample = fix_surrogates(convert(rec, path, index, raw), raw)
+            except RecursionError:
+                sample = error_sample(fmt, path, index, raw, _nesting_message())
+            except ShapeError as exc:
+                sample = error_sample(fmt, path, index, raw, str(exc)[:500], _own_id(rec))
             except Exception as exc:  # a record of an unexpected shape: an error row, not a crash
                 sample = error_sample(fmt, path, index, raw,
-                                      f"cannot read record: {type(exc).__name__}: {exc}")
+                                      f"cannot read record: {type(exc).__name__}: {exc}"[:500],
+                                      _own_id(rec))
         if n_ok == 0:
             # until one record parses we do not know whether this is a dataset at all
             buffered.append(sample)
@@ -213,9 +303,23 @@ def iter_format_samples(path: str, fmt: str, convert) -> Iterator[dict]:
     yield from buffered
 
 
-def error_sample(fmt: str, path: str, index: int, raw: str | None, reason: str) -> dict:
-    """A placeholder sample for a record that could not be read: it keeps its place."""
-    return make_sample(f"{stem(path)}:{index}", [], [], original=_clean(raw), read_error=reason,
+def _own_id(rec) -> str | None:
+    if isinstance(rec, dict):
+        for k in ("id", "unique_id", "sample_id", "question_id"):
+            v = rec.get(k)
+            if isinstance(v, (str, int)) and not isinstance(v, bool) and v != "":
+                return _clean(str(v))
+    return None
+
+
+def error_sample(fmt: str, path: str, index: int, raw: str | None, reason: str,
+                 sid: str | None = None) -> dict:
+    """A placeholder sample for a record that could not be read: it keeps its place (its own id
+    when it has one, else ``<file stem>:<index>``)."""
+    if sid is not None and _LONE_SURROGATE.search(sid):
+        sid = _LONE_SURROGATE.sub("\ufffd", sid)
+    return make_sample(sid or f"{stem(path)}:{index}", [], [], original=_clean(raw),
+                       read_error=reason,
                        source={"format": fmt, "file": path, "index": index})
 
 
@@ -309,7 +413,7 @@ def iter_json_object_members(path: str, text: str, had_bad_bytes: bool, start: i
                 raise ValueError("expected ':'")
             vstart = _WS.match(text, pos2 + 1).end()
             value, vend = decode(text, vstart)
-        except ValueError as exc:
+        except PARSE_ERRORS as exc:
             line, col = _line_col(text, pos)
             m = next_member.search(text, pos + 1)
             yield (key if isinstance(key, str) else f"#{index}"), index, None, \

@@ -20,8 +20,13 @@ import re
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.data.formats import register_format
 from vlitq.data.formats._common import (
-    IMAGE_EXTENSIONS, error_sample, format_error, good_originals,
-    iter_json_array, read_text, stem,
+    IMAGE_EXTENSIONS,
+    content_id,
+    error_sample,
+    format_error,
+    good_originals,
+    iter_json_array,
+    read_text,
 )
 from vlitq.data.formats.llava import conversation_turns
 
@@ -74,7 +79,7 @@ def _convert(rec, path, index, raw, image_pattern):
     if not isinstance(rec, dict):
         raise ValueError(f"annotation is not an object: {str(rec)[:80]!r}")
     source = {"format": "coco_arc", "file": path, "index": index}
-    sid = str(rec.get("id") or f"{stem(path)}:{index}")
+    sid = str(rec.get("id") or content_id(raw))
     images = _image_refs(rec.get("img_ids"), image_pattern)
     if "conversations" not in rec:
         return make_sample(sid, [], images, source=source, original=raw,
@@ -90,7 +95,7 @@ def read(path: str, *, image_root=None, image_pattern: str | None = None) -> Dat
     whole = None
     try:
         whole = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # broken or too deep: read member by member
         pass
     if whole is not None:
         if not isinstance(whole, dict) or not isinstance(whole.get("annotations"), list):

@@ -22,7 +22,14 @@ import re
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.data.formats import register_format
 from vlitq.data.formats._common import (
-    dump_json_records, format_error, good_originals, iter_json_records, stem,
+    PARSE_ERRORS,
+    content_id,
+    dump_json_records,
+    error_sample,
+    fix_surrogates,
+    format_error,
+    good_originals,
+    iter_json_records,
 )
 from vlitq.data.images import to_data_uri
 
@@ -79,24 +86,47 @@ def image_refs(v) -> list[str]:
     if s.startswith("[") and s.endswith("]"):  # a list stored as JSON text (CSV)
         try:
             return image_refs(json.loads(s))
-        except ValueError:
+        except PARSE_ERRORS:
             pass
     return [s]
 
 
-def _s(v):
-    return None if v is None else str(v)
+def _s(v, what: str, warns: list):
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)  # numbers in a table (an answer "2", an id) are text without a flag
+    warns.append(f"{what} is a {type(v).__name__}: coerced to "
+                 + ("JSON text" if isinstance(v, (dict, list)) else "text"))
+    return json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) \
+        else str(v)
 
 
 def row_to_sample(row: dict, m: dict, path: str, index: int, original: str | None) -> dict:
     source = {"format": "flat", "file": path, "index": index}
+    warns: list[str] = []
     sid = row.get(m["id"]) if m["id"] else None
-    sid = f"{stem(path) if path else 'row'}:{index}" if sid is None or sid == "" else str(sid)
-    return make_sample(sid, [(_s(row.get(m["instruction"])), _s(row.get(m["response"])))],
-                       image_refs(row.get(m["image"])) if m["image"] else [],
-                       task=_s(row.get(m["task"])) if m["task"] else None,
-                       language=_s(row.get(m["language"])) if m["language"] else None,
-                       source=source, original=original)
+    sid = content_id(original) if sid is None or sid == "" else _s(sid, "the id", warns)
+    absent = [row_key for row_key in (m["instruction"], m["response"]) if row_key not in row]
+    if len(absent) == 2:
+        return make_sample(sid, [], [], source=source, original=original,
+                           read_error="record has neither the instruction field "
+                           f"{m['instruction']!r} nor the response field {m['response']!r} "
+                           f"(keys: {', '.join(map(str, list(row)[:10]))})")
+    for k in absent:
+        warns.append(f"record has no {k!r} field")
+    try:
+        images = image_refs(row.get(m["image"])) if m["image"] else []
+    except RecursionError:
+        images, warns = [], warns + ["the image field is nested too deeply: ignored"]
+    sample = make_sample(sid, [(_s(row.get(m["instruction"]), m["instruction"], warns),
+                                _s(row.get(m["response"]), m["response"], warns))], images,
+                         task=_s(row.get(m["task"]), m["task"], warns) if m["task"] else None,
+                         language=_s(row.get(m["language"]), m["language"], warns)
+                         if m["language"] else None,
+                         source=source, original=original)
+    sample["read_warning"] = "; ".join(warns) if warns else None
+    return sample
 
 
 def _kind(path: str) -> str:
@@ -105,27 +135,57 @@ def _kind(path: str) -> str:
             ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(ext, "jsonl")
 
 
-def _read_json(path: str, mapping: dict) -> list[dict]:
-    samples, m = [], None
-    n_ok = 0
-    pending = []
-    for index, rec, raw, err in iter_json_records(path):
-        if err or not isinstance(rec, dict):
-            from vlitq.data.formats._common import error_sample
+def _read_json(path: str, mapping: dict, probe: int = 1000) -> list[dict]:
+    """Samples of a JSON Lines / JSON file of flat records.
 
-            pending.append(error_sample("flat", path, index, raw,
-                                        err or f"record is not an object: {str(rec)[:80]!r}"))
-            continue
+    The mapping is resolved against the keys of the first ``probe`` records together (records
+    of one file need not all hold every key; one without the mapped fields is an error row).
+    """
+    samples: list[dict] = []
+    m = None
+    n_ok = 0
+    buffered: list[tuple] = []
+    keys: dict = {}
+
+    def emit(index, rec, raw, err):
+        if err or not isinstance(rec, dict):
+            samples.append(error_sample("flat", path, index, raw,
+                                        err or f"record is a {type(rec).__name__}, not an "
+                                        "object"))
+            return
+        try:
+            samples.append(fix_surrogates(row_to_sample(rec, m, path, index, raw), raw))
+        except Exception as exc:  # one odd record: an error row, not a failed file
+            samples.append(error_sample("flat", path, index, raw,
+                                        f"cannot read record: {type(exc).__name__}: {exc}"[:500]))
+
+    for item in iter_json_records(path):
+        index, rec, raw, err = item
+        ok = not err and isinstance(rec, dict)
+        n_ok += ok
         if m is None:
-            m = resolve_mapping(list(rec), mapping)
-        n_ok += 1
-        samples.extend(pending)
-        pending = []
-        samples.append(row_to_sample(rec, m, path, index, raw))
+            buffered.append(item)
+            if ok:
+                keys.update(dict.fromkeys(rec))
+            if len(buffered) < probe:
+                continue
+            if not keys:
+                break
+            m = resolve_mapping(list(keys), mapping)
+            for b in buffered:
+                emit(*b)
+            buffered = []
+            continue
+        emit(*item)
     if n_ok == 0:
+        first = next((b[3] for b in buffered if b[3]), None)
         raise format_error(f"{path}: no record of the file parses as a JSON object"
-                           + (f" (first problem: {pending[0]['read_error']})" if pending else ""))
-    return samples + pending
+                           + (f" (first problem: {first})" if first else ""))
+    if m is None:
+        m = resolve_mapping(list(keys), mapping)
+        for b in buffered:
+            emit(*b)
+    return samples
 
 
 def _read_csv(path: str, mapping: dict, delimiter: str) -> tuple[list[dict], list[str]]:
@@ -146,8 +206,6 @@ def _read_csv(path: str, mapping: dict, delimiter: str) -> tuple[list[dict], lis
         raise format_error(f"{path}: the CSV header is not valid UTF-8")
     m = resolve_mapping(header, mapping)
     samples = []
-    from vlitq.data.formats._common import error_sample
-
     for index, cells in enumerate(reader):
         line = reader.line_num
         raw = delimiter.join(cells)

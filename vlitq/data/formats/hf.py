@@ -17,9 +17,9 @@ import os
 
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.data.formats import register_format
-from vlitq.data.formats._common import format_error
-from vlitq.data.formats.flat import CANDIDATES, _jsonable, image_refs
-from vlitq.data.formats.llava import conversation_turns
+from vlitq.data.formats._common import ShapeError, content_id, format_error
+from vlitq.data.formats.flat import CANDIDATES, _jsonable, _s, image_refs
+from vlitq.data.formats.llava import parse_conversation
 
 
 def _load(source, split):
@@ -86,27 +86,36 @@ def read(source, *, image_root=None, split: str | None = None, instruction=None,
     samples = []
     for index, row in enumerate(view):
         source_d = {"format": "hf", "file": where, "index": index}
+        text_row = {k: v for k, v in row.items() if k != m["image"]}
+        original = json.dumps(text_row, ensure_ascii=False, default=_jsonable)
+        warns: list[str] = []
         sid = row.get(m["id"]) if m["id"] else None
-        sid = f"{os.path.basename(where.rstrip('/')) or 'hf'}:{index}" if sid in (None, "") \
-            else str(sid)
-        images = image_refs(row.get(m["image"])) if m["image"] else []
+        sid = content_id(original) if sid in (None, "") else str(sid)
+        err = None
         try:
+            images = image_refs(row.get(m["image"])) if m["image"] else []
             if m["instruction"] is not None and m["response"] is not None:
                 ins, res = row.get(m["instruction"]), row.get(m["response"])
-                turns = [(None if ins is None else str(ins), None if res is None else str(res))]
+                turns = [(_s(ins, m["instruction"], warns), _s(res, m["response"], warns))]
             else:
-                turns = conversation_turns(row.get(conv_col) or [])
-            err = None
+                conv = row.get(conv_col)
+                if not conv:
+                    raise ShapeError(f"row has an empty {conv_col!r}")
+                parsed = parse_conversation(conv)
+                turns = parsed["turns"]
+                images += parsed["images"]
+                warns += parsed["warnings"]
+        except ShapeError as exc:
+            images, turns, err = [], [], str(exc)
         except Exception as exc:
-            turns, err = [], f"cannot read row: {type(exc).__name__}: {exc}"
-        text_row = {k: v for k, v in row.items() if k != m["image"]}
+            images, turns, err = [], [], f"cannot read row: {type(exc).__name__}: {exc}"
         samples.append(make_sample(
             sid, turns, images,
             task=None if not m["task"] or row.get(m["task"]) is None else str(row[m["task"]]),
             language=None if not m["language"] or row.get(m["language"]) is None
             else str(row[m["language"]]),
-            source=source_d, read_error=err,
-            original=json.dumps(text_row, ensure_ascii=False, default=_jsonable)))
+            source=source_d, read_error=err, read_warning="; ".join(warns) or None,
+            original=original))
     return Dataset.from_records(samples, image_root=image_root, format="hf",
                                 meta={"hf_dataset": hfds})
 

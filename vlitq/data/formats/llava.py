@@ -1,109 +1,306 @@
-"""LLaVA / ShareGPT conversations (JSON array or JSON Lines).
+"""Conversation datasets (JSON array or JSON Lines), in the dialects in use today.
 
-Records look like ``{"id", "image": str | [str], "conversations": [{"from": "human", "value":
-"<image>\\n..."}, {"from": "gpt", "value": "..."}]}``. Also accepted: ``images`` lists, roles
-``user``/``assistant``, OpenAI-style ``messages`` with ``role``/``content``, and a leading
-``system`` turn (kept in the original, not scored). ``<image>`` tokens are stripped from the
-instruction text used for scoring; the original record keeps them.
+One reader, registered under the names of the conventions it reads (each auto-detected):
+
+- ``llava``: LLaVA / ShareGPT ``{"id", "image": str | [str], "conversations": [{"from":
+  "human", "value": "<image>\\n..."}, {"from": "gpt", "value": "..."}]}`` — also LLaVA-NeXT,
+  LLaVA-OneVision (``image`` list, ``video``) and ShareGPT4V, which share the layout.
+- ``llamafactory``: LLaMA-Factory ``sharegpt`` (``messages`` with ``role``/``content`` or
+  ``conversations`` with ``from``/``value``, ``images`` list, ``<image>`` tokens anywhere in a
+  turn, ``system``/``function_call``/``observation`` roles, ``chosen``/``rejected`` ranking
+  records), its v1 OpenAI-style content parts (``{"type": "image_url", "image_url": {"url"}}``,
+  ``{"type": "image_url", "value": path}``, ``{"type": "text", "text" | "value": ...}``), and
+  ``alpaca`` records (``instruction``, ``input``, ``output``, ``history``, ``images``).
+- ``internvl``: InternVL / InternLM-XComposer (``<ImageHere>`` or ``<image>`` tokens, ``bot``
+  role, several images per record, ``width``/``height``).
+- ``qwenvl``: Qwen-VL, whose images are named in the text: ``Picture 1: <img>path</img>``.
+
+Image tokens are removed from the instruction text used for scoring (the original record keeps
+them); a record whose tokens and images do not match is read and flagged in ``read_warning``.
+A record whose shape is not understood is an error row naming the part not understood (an
+unknown role, a content part of an unknown type, a message without text) — never empty turns.
 """
 from __future__ import annotations
 
+import json
 import re
 
-from vlitq.data.dataset import make_sample
 from vlitq.data.formats import register_format
+from vlitq.text import strip_placeholders
 from vlitq.data.formats._common import (
-    dump_json_records, good_originals, iter_format_samples, original_text, stem,
+    ShapeError,
+    content_id,
+    dump_json_records,
+    good_originals,
+    iter_format_samples,
+    original_text,
 )
 
-HUMAN = {"human", "user"}
-ASSISTANT = {"gpt", "assistant", "model", "bot"}
-IMAGE_TOKEN = re.compile(r"\s*<image>\s*")
+HUMAN = {"human", "user", "observation"}
+ASSISTANT = {"gpt", "assistant", "model", "bot", "function_call"}
 _KNOWN = HUMAN | ASSISTANT | {"system"}
+# Qwen-VL names its images in the text: the reader takes the paths out (the tags themselves are
+# removed with every other placeholder by vlitq.text, the one place placeholders are stripped)
+_QWEN_IMG = re.compile(r"<img>(.{0,4096}?)</img>", re.DOTALL)
+_IMAGE_PART = {"image", "image_url", "input_image"}
+_VIDEO_PART = {"video", "video_url"}
 
 
-def _text(v) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, list):  # OpenAI content parts
-        return "\n".join(p.get("text", "") for p in v
-                         if isinstance(p, dict) and p.get("type") == "text")
+def _coerce(v, where: str, warns: list) -> str:
+    """Text of a value that should have been a string; the coercion is flagged."""
+    if isinstance(v, (dict, list)):
+        warns.append(f"{where} is a {type(v).__name__}: coerced to JSON text")
+        return json.dumps(v, ensure_ascii=False)
+    warns.append(f"{where} is a {type(v).__name__}: coerced to text")
     return str(v)
 
 
+def _part_ref(p: dict, kind: str):
+    v = p.get(kind)
+    if v is None:
+        v = p.get("value", p.get("url", p.get("path")))
+    if isinstance(v, dict):
+        v = v.get("url", v.get("path"))
+    return v
+
+
+def _parts_text(parts: list, where: str, images: list, videos: list, warns: list,
+                counts: list) -> str:
+    """Text of OpenAI-style content parts; image/video references go to ``images``/``videos``."""
+    texts = []
+    for j, p in enumerate(parts):
+        if isinstance(p, str):
+            texts.append(p)
+            continue
+        if not isinstance(p, dict):
+            raise ShapeError(f"{where} content part {j} is a {type(p).__name__}, not an object")
+        kind = p.get("type")
+        if kind == "text":
+            t = p.get("text", p.get("value", p.get("content")))
+            if t is None:
+                raise ShapeError(f"{where} text part {j} has no 'text' or 'value'")
+            texts.append(t if isinstance(t, str) else _coerce(t, f"{where} text part {j}", warns))
+        elif kind in _IMAGE_PART:
+            ref = _part_ref(p, kind)
+            if ref is None:
+                counts[0] += 1  # a bare {"type": "image"}: stands for one of the record's images
+            elif isinstance(ref, str):
+                images.append(ref)
+            else:
+                raise ShapeError(f"{where} {kind} part {j} has a {type(ref).__name__} reference")
+        elif kind in _VIDEO_PART:
+            ref = _part_ref(p, kind)
+            if isinstance(ref, str):
+                videos.append(ref)
+            else:
+                counts[1] += 1
+        else:
+            raise ShapeError(f"{where} content part {j} has an unknown type {kind!r} "
+                             "(known: text, image, image_url, input_image, video, video_url)")
+    return "\n".join(t for t in texts if t)
+
+
+def parse_conversation(conv: list) -> dict:
+    """Turns, in-text image references, warnings and image-token count of a message list.
+
+    Human turns are paired with the assistant turn that follows; ``system`` turns are skipped;
+    a trailing question has response ``None``.
+
+    >>> parse_conversation([{"from": "human", "value": "<image>\\nWhat is it?"},
+    ...                     {"from": "gpt", "value": "A cat."}])["turns"]
+    [{'instruction': 'What is it?', 'response': 'A cat.'}]
+    """
+    turns: list[dict] = []
+    images: list[str] = []
+    videos: list[str] = []
+    warns: list[str] = []
+    counts = [0, 0]  # image tokens / bare image parts, bare video parts
+    pending: str | None = None
+    for k, msg in enumerate(conv):
+        if not isinstance(msg, dict):
+            raise ShapeError(f"message {k} is a {type(msg).__name__}, not an object: {msg!r:.80}")
+        role = msg.get("from")
+        if role is None:
+            role = msg.get("role")
+        if role is None:
+            raise ShapeError(f"message {k} has no 'from' or 'role' (keys: "
+                             f"{', '.join(map(str, list(msg)[:8]))})")
+        if role not in _KNOWN:
+            role = str(role).lower()
+            if role not in _KNOWN:
+                raise ShapeError(f"message {k} has an unknown role {role!r:.40}")
+        text = msg.get("value")
+        if text is None:
+            text = msg.get("content")
+            if text is None:
+                text = msg.get("text")
+        where = f"message {k}"
+        if text is None:
+            if role == "system":
+                continue
+            raise ShapeError(f"{where} ({role}) has no 'value' or 'content'")
+        if not isinstance(text, str):
+            if isinstance(text, list) and all(
+                    isinstance(p, str) or (isinstance(p, dict) and "type" in p) for p in text):
+                text = _parts_text(text, where, images, videos, warns, counts)
+            else:
+                text = _coerce(text, f"{where} 'value'", warns)
+        if "<" in text or "[" in text:
+            if "<img>" in text:
+                images.extend(f.strip() for f in _QWEN_IMG.findall(text))
+            n_tok = text.count("<image>") + text.count("<ImageHere>")
+            counts[0] += n_tok
+            if n_tok == 1 and text.startswith("<image>") and "<" not in text[7:]:
+                text = text[7:]  # the usual LLaVA case, without a regex
+            else:
+                text = strip_placeholders(text)
+        if role in HUMAN:
+            if pending is not None:
+                turns.append({"instruction": pending, "response": None})
+            pending = text.strip()
+        elif role in ASSISTANT:
+            turns.append({"instruction": pending, "response": text.strip()})
+            pending = None
+    if pending is not None:
+        turns.append({"instruction": pending, "response": None})
+    return {"turns": turns, "images": images, "videos": videos, "warnings": warns,
+            "tokens": counts[0]}
+
+
 def conversation_turns(conv: list) -> list[dict]:
-    """Pair human turns with the assistant turn that follows; system turns are skipped.
+    """The turns of a message list (see :func:`parse_conversation`); raises on a bad shape.
 
     >>> conversation_turns([{"from": "human", "value": "<image>\\nWhat is it?"},
     ...                     {"from": "gpt", "value": "A cat."}])
     [{'instruction': 'What is it?', 'response': 'A cat.'}]
     """
-    turns: list[dict] = []
-    pending: str | None = None
-    for msg in conv:
-        if not isinstance(msg, dict):
-            raise ValueError(f"conversation entry is not an object: {msg!r:.80}")
-        role = msg.get("from")
-        if role is None:
-            role = msg.get("role", "")
-        if role not in _KNOWN:
-            role = str(role).lower()
-        text = msg.get("value")
-        if text is None:
-            text = msg.get("content")
-        if text is not None and not isinstance(text, str):
-            text = _text(text)
-        if role in HUMAN:
-            if pending is not None:
-                turns.append({"instruction": pending, "response": None})
-            text = text or ""
-            if "<image>" not in text:
-                pending = text.strip()
-            elif text.startswith("<image>") and text.count("<image>") == 1:
-                pending = text[7:].strip()  # the usual case, without a regex
+    return parse_conversation(conv)["turns"]
+
+
+def _opt_str(v, what: str, warns: list):
+    if v is None or isinstance(v, str):
+        return v
+    return _coerce(v, f"'{what}'", warns)
+
+
+def _refs(v, key: str, warns: list) -> list[str]:
+    """References of an ``image``/``images``/``video`` value: a string, a list, {path|url}."""
+    if v is None or v == "":
+        return []
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, dict):
+        r = v.get("path", v.get("url"))
+        if isinstance(r, str):
+            return [r]
+        raise ShapeError(f"{key!r} is an object without a 'path' or 'url' string")
+    if isinstance(v, list):
+        out = []
+        for j, x in enumerate(v):
+            if isinstance(x, str):
+                out.append(x)
+            elif isinstance(x, dict) and isinstance(x.get("path", x.get("url")), str):
+                out.append(x.get("path", x.get("url")))
+            elif x is None:
+                warns.append(f"{key!r} item {j} is null: skipped")
             else:
-                pending = IMAGE_TOKEN.sub(" ", text).strip()
-        elif role in ASSISTANT:
-            turns.append({"instruction": pending, "response": text})
-            pending = None
-        elif role == "system":
-            continue
-        else:
-            raise ValueError(f"unknown role {role!r}")
-    if pending is not None:
-        turns.append({"instruction": pending, "response": None})
+                raise ShapeError(f"{key!r} item {j} is a {type(x).__name__}, not a path")
+        return out
+    raise ShapeError(f"{key!r} is a {type(v).__name__}, not a path or a list of paths")
+
+
+def _alpaca(rec: dict, warns: list) -> list[dict]:
+    """Turns of an alpaca record: ``history`` pairs, then instruction (+ input) → output."""
+    turns = []
+    hist = rec.get("history") or []
+    if not isinstance(hist, list):
+        raise ShapeError(f"'history' is a {type(hist).__name__}, not a list of [q, a] pairs")
+    for j, h in enumerate(hist):
+        if not (isinstance(h, (list, tuple)) and len(h) == 2):
+            raise ShapeError(f"'history' item {j} is not a [question, answer] pair")
+        turns.append({"instruction": _opt_str(h[0], f"history {j} question", warns),
+                      "response": _opt_str(h[1], f"history {j} answer", warns)})
+    ins = _opt_str(rec.get("instruction"), "instruction", warns) or ""
+    inp = _opt_str(rec.get("input"), "input", warns)
+    if inp:
+        ins = f"{ins}\n{inp}" if ins else inp
+    out = rec.get("output")
+    turns.append({"instruction": ins.strip(),
+                  "response": None if out is None else _opt_str(out, "output", warns)})
     return turns
-
-
-def _opt_str(v):
-    return v if v is None or isinstance(v, str) else str(v)
 
 
 def record_to_sample(rec, path: str, index: int, raw: str | None, fmt: str = "llava") -> dict:
     if not isinstance(rec, dict):
-        raise ValueError(f"record is not an object: {str(rec)[:80]!r}")
+        raise ShapeError(f"record is a {type(rec).__name__}, not an object: {str(rec)[:80]!r}")
     source = {"format": fmt, "file": path, "index": index}
     original = raw if raw is not None else original_text(rec, raw)
+    warns: list[str] = []
     sid = rec.get("id")
-    sid = f"{stem(path)}:{index}" if sid is None else str(sid)
+    if sid is None or sid == "":
+        sid = content_id(original)
+    elif not isinstance(sid, str):
+        sid = str(sid) if isinstance(sid, (int, float)) else _coerce(sid, "'id'", warns)
+    img = rec.get("image")
+    key = "image"
+    if img is None:
+        img, key = rec.get("images"), "images"
+    images = [img] if isinstance(img, str) and img else _refs(img, key, warns)
+    given = len(images)
     conv = rec.get("conversations")
     if conv is None:
         conv = rec.get("messages")
-    img = rec.get("image")
-    if img is None:
-        img = rec.get("images")
-    images = [] if img is None else ([img] if isinstance(img, str) else [str(i) for i in img])
-    if not isinstance(conv, list):
-        return make_sample(sid, [], images, source=source, original=original,
-                           read_error="record has no 'conversations' list")
-    try:
-        turns = conversation_turns(conv)
-    except ValueError as exc:
-        return make_sample(sid, [], images, source=source, original=original, read_error=str(exc))
-    # built directly (the turns are already normalised): this runs once per record
-    return {"sample_id": sid, "images": images, "turns": turns,
-            "task": _opt_str(rec.get("task")), "language": _opt_str(rec.get("language")),
-            "source": source, "original": original, "read_error": None}
+    videos = _refs(rec.get("video", rec.get("videos")), "video", warns) \
+        if ("video" in rec or "videos" in rec) else []
+    if conv is None:
+        if "instruction" in rec and ("output" in rec or "input" in rec):
+            turns, tokens = _alpaca(rec, warns), 0
+            for t in turns:
+                n = (t["instruction"] or "").count("<image>")
+                if n:
+                    tokens += n
+                    t["instruction"] = strip_placeholders(t["instruction"])
+        else:
+            keys = ", ".join(map(str, list(rec)[:10]))
+            raise ShapeError("record has no 'conversations'/'messages' list and no "
+                             f"'instruction'/'output' (keys: {keys})")
+    else:
+        if not isinstance(conv, list):
+            raise ShapeError(f"'conversations'/'messages' is a {type(conv).__name__}, not a list")
+        if not conv:
+            raise ShapeError("'conversations'/'messages' is an empty list")
+        parsed = parse_conversation(conv)
+        turns, tokens = parsed["turns"], parsed["tokens"]
+        images.extend(parsed["images"])
+        videos.extend(parsed["videos"])
+        warns.extend(parsed["warnings"])
+        if not turns:
+            raise ShapeError("the conversation has no user or assistant message")
+        chosen = rec.get("chosen")
+        if chosen is not None and turns[-1]["response"] is None:  # a ranking (DPO) record
+            c = parse_conversation([chosen if isinstance(chosen, dict) else
+                                    {"role": "assistant", "content": chosen}])["turns"]
+            turns[-1]["response"] = c[0]["response"] if c else None
+            if rec.get("rejected") is not None:
+                warns.append("ranking record: 'chosen' is scored as the response, 'rejected' "
+                             "is not")
+    if tokens and tokens != given:
+        warns.append(f"{tokens} image token(s) in the text but {given} image(s) in "
+                     f"'{key}'")
+    out = {"sample_id": sid, "images": images, "turns": turns,
+           "task": _opt_str(rec.get("task"), "task", warns),
+           "language": _opt_str(rec.get("language"), "language", warns),
+           "source": source, "original": original, "read_error": None,
+           "read_warning": "; ".join(warns) if warns else None}
+    if videos:
+        out["videos"] = videos
+    return out
+
+
+def _converter(fmt: str):
+    def convert(rec, path, index, raw):
+        return record_to_sample(rec, path, index, raw, fmt)
+    return convert
 
 
 def iter_samples(path: str):
@@ -113,6 +310,25 @@ def iter_samples(path: str):
 def sniff(path: str, head: str) -> bool:
     return ('"conversations"' in head or '"messages"' in head) and (
         '"from"' in head or '"role"' in head)
+
+
+_BOT = re.compile(r'"(?:from|role)"\s*:\s*"bot"')
+
+
+def sniff_internvl(path: str, head: str) -> bool:
+    return sniff(path, head) and ("<ImageHere>" in head or bool(_BOT.search(head)) or (
+        '"width"' in head and '"height"' in head and '"conversations"' in head))
+
+
+def sniff_qwenvl(path: str, head: str) -> bool:
+    return sniff(path, head) and "<img>" in head and "</img>" in head
+
+
+def sniff_llamafactory(path: str, head: str) -> bool:
+    if sniff(path, head):
+        return '"messages"' in head and '"role"' in head and '"content"' in head
+    # alpaca records: instruction/input/output (M3IT's have inputs/outputs and sniff first)
+    return '"instruction"' in head and '"output"' in head and '"outputs"' not in head
 
 
 def write(dataset, path: str, *, jsonl: bool | None = None):
@@ -129,8 +345,36 @@ def write(dataset, path: str, *, jsonl: bool | None = None):
     return path
 
 
-register_format("llava", description="LLaVA / ShareGPT conversations (JSON or JSON Lines)",
-                sniff=sniff, iter_samples=iter_samples, write=write, priority=40)
+def _writer(fmt: str):
+    def write_fmt(dataset, path: str, *, jsonl: bool | None = None):
+        if dataset.format != fmt:
+            return export(dataset, path, jsonl=jsonl)["path"]
+        if jsonl is None:
+            jsonl = path.endswith(".jsonl")
+        dump_json_records(good_originals(dataset), path, jsonl)
+        return path
+    write_fmt.__doc__ = write.__doc__
+    return write_fmt
+
+
+def _iter(fmt: str):
+    def iter_fmt(path: str):
+        yield from iter_format_samples(path, fmt, _converter(fmt))
+    return iter_fmt
+
+
+register_format("llava", description="LLaVA / ShareGPT conversations (JSON or JSON Lines); "
+                "also LLaVA-NeXT, LLaVA-OneVision, ShareGPT4V", sniff=sniff,
+                iter_samples=iter_samples, write=write, priority=40)
+register_format("llamafactory", description="LLaMA-Factory sharegpt / OpenAI messages (content "
+                "parts too) / alpaca records, images list", sniff=sniff_llamafactory,
+                iter_samples=_iter("llamafactory"), write=_writer("llamafactory"), priority=36)
+register_format("internvl", description="InternVL / InternLM-XComposer conversations "
+                "(<ImageHere>, bot role, several images)", sniff=sniff_internvl,
+                iter_samples=_iter("internvl"), write=_writer("internvl"), priority=35)
+register_format("qwenvl", description="Qwen-VL conversations with images in the text "
+                "(<img>path</img>)", sniff=sniff_qwenvl, iter_samples=_iter("qwenvl"),
+                write=_writer("qwenvl"), priority=35)
 
 
 # ------------------------------------------------------------------------------- export
@@ -194,7 +438,11 @@ def export(dataset, path, *, images_dir: str = "images", copy_images: bool = Fal
 
     from vlitq._utils import blake2b
     from vlitq.data.images import (
-        MISSING_PREFIX, ImageError, is_inline, read_image_bytes, resolve_path,
+        MISSING_PREFIX,
+        ImageError,
+        is_inline,
+        read_image_bytes,
+        resolve_path,
     )
 
     path = os.fspath(path)

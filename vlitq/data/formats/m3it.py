@@ -15,7 +15,12 @@ from __future__ import annotations
 from vlitq.data.dataset import make_sample
 from vlitq.data.formats import register_format
 from vlitq.data.formats._common import (
-    IMAGE_EXTENSIONS, dump_json_records, good_originals, iter_format_samples, original_text, stem,
+    IMAGE_EXTENSIONS,
+    content_id,
+    dump_json_records,
+    good_originals,
+    iter_format_samples,
+    original_text,
 )
 from vlitq.data.images import to_data_uri
 
@@ -60,7 +65,7 @@ def make_converter(task: str | None = None):
             raise ValueError(f"record is not an object: {str(rec)[:80]!r}")
         source = {"format": "m3it", "file": path, "index": index}
         original = original_text(rec, raw)
-        sid = _meta_get(rec, "id", "unique_id") or f"{stem(path)}:{index}"
+        sid = _meta_get(rec, "id", "unique_id") or content_id(original)
         if "instruction" not in rec or "outputs" not in rec:
             return make_sample(sid, [], [], source=source, original=original,
                                read_error="record has no 'instruction'/'outputs'")

@@ -30,7 +30,12 @@ import re
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.data.formats import register_format
 from vlitq.data.formats._common import (
-    error_sample, format_error, good_originals, iter_json_object_members, read_text, stem,
+    error_sample,
+    format_error,
+    good_originals,
+    iter_json_object_members,
+    read_text,
+    stem,
 )
 from vlitq.data.images import MISSING_PREFIX, is_inline, missing_ref, to_data_uri
 
@@ -97,13 +102,13 @@ def read(path: str, *, image_root=None, images: str | None = None,
         whole = json.loads(text)
         meta = whole.get("meta") if isinstance(whole, dict) else None
         order = list(whole) if isinstance(whole, dict) else ["meta", "data"]
-    except ValueError:
+    except (ValueError, RecursionError):  # broken or too deep: read member by member
         order = ["meta", "data"]
         mm = re.search(r'"meta"\s*:\s*(?=\{)', text)
         if mm:
             try:
                 meta = json.JSONDecoder().raw_decode(text, mm.end())[0]
-            except ValueError:
+            except (ValueError, RecursionError):
                 meta = None
     rows = []
     for key, index, rec, raw, err in iter_json_object_members(path, text, bad, m.end()):

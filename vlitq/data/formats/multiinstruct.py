@@ -13,7 +13,11 @@ from __future__ import annotations
 from vlitq.data.dataset import make_sample
 from vlitq.data.formats import register_format
 from vlitq.data.formats._common import (
-    dump_json_records, good_originals, iter_format_samples, original_text, stem,
+    content_id,
+    dump_json_records,
+    good_originals,
+    iter_format_samples,
+    original_text,
 )
 
 
@@ -26,7 +30,7 @@ def convert(rec, path, index, raw):
         raise ValueError(f"record is not an object: {str(rec)[:80]!r}")
     source = {"format": "multiinstruct", "file": path, "index": index}
     original = original_text(rec, raw)
-    sid = str(rec.get("unique_id") or f"{stem(path)}:{index}")
+    sid = str(rec.get("unique_id") or content_id(original))
     ins = rec.get("prompt", rec.get("instruction", rec.get("question")))
     res = rec.get("target", rec.get("target_txt"))
     if ins is None and res is None:

@@ -12,7 +12,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vlitq.models.judges.base import Judge, JudgeError, as_messages, image_hash
+from vlitq.models.judges.base import (
+    Judge,
+    JudgeError,
+    JudgeUnavailable,
+    LogprobsUnavailable,
+    OptionScores,
+    PromptFailure,
+    as_messages,
+    image_hash,
+    match_option,
+    normalise_logprobs,
+)
 from vlitq.models.judges.local import LocalJudge, materialise_gguf, model_home, packaged_smollm2
 from vlitq.models.judges.openai import OpenAIJudge
 from vlitq.models.judges.reliability import (
@@ -28,6 +39,12 @@ __all__ = [
     "DEFAULT_JUDGE",
     "Judge",
     "JudgeError",
+    "JudgeUnavailable",
+    "LogprobsUnavailable",
+    "OptionScores",
+    "PromptFailure",
+    "match_option",
+    "normalise_logprobs",
     "LocalJudge",
     "OpenAIJudge",
     "Vote",
@@ -83,7 +100,7 @@ def get_judge(spec: Any = None, *, cache=None) -> Judge:
     Parameters
     ----------
     spec : None, str, dict or Judge
-    cache : vlitq.engine.cache.Cache, optional
+    cache : vlitq.cache.Cache, optional
         Completion cache given to the judge (a Judge passed in keeps its own unless it has
         none).
     """

@@ -10,7 +10,7 @@ from typing import Any
 
 from vlitq._dependencies import import_optional
 from vlitq._utils import blake2b
-from vlitq.models.judges.base import Judge, JudgeError, load_image
+from vlitq.models.judges.base import Judge, JudgeError, JudgeUnavailable, load_image
 
 logger = logging.getLogger("vlitq")
 
@@ -106,6 +106,18 @@ def packaged_smollm2() -> tuple[str, str]:
     return folder, ggufs[0]
 
 
+def _cache_kw(model, past) -> dict:
+    """The keyword a model's forward takes its KV cache by (``cache`` in newer transformers,
+    ``past_key_values`` before)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        params = {}
+    return {"cache": past} if "cache" in params else {"past_key_values": past}
+
+
 class LocalJudge(Judge):
     """A causal LM or vision-language model run with transformers.
 
@@ -130,7 +142,7 @@ class LocalJudge(Judge):
         CPU threads for torch (``torch.set_num_threads``, process-wide); default: torch's
         choice. On a CPU shared with other jobs, 1 thread can be many times faster than 2
         (torch's threads spin-wait for each other).
-    cache : vlitq.engine.cache.Cache, optional
+    cache : vlitq.cache.Cache, optional
         Completion cache.
 
     Notes
@@ -202,7 +214,7 @@ class LocalJudge(Judge):
             try:
                 config = transformers.AutoConfig.from_pretrained(path, **common)
             except Exception as exc:
-                raise JudgeError(f"cannot load judge model {self.model!r}: {exc}") from exc
+                raise JudgeUnavailable(f"cannot load judge model {self.model!r}: {exc}") from exc
             vision = getattr(config, "vision_config", None) is not None
             if vision:
                 processor = transformers.AutoProcessor.from_pretrained(path, **common)
@@ -291,3 +303,153 @@ class LocalJudge(Judge):
             new = gen[:, enc["input_ids"].shape[1]:]
             out.extend(b["tokenizer"].batch_decode(new, skip_special_tokens=True))
         return [t.strip() for t in out]
+
+    # ------------------------------------------------------------------ option scoring
+    def option_token_ids(self, prompt_text: str, options: list[str]) -> list[list[int]]:
+        """Token ids of each option as it continues ``prompt_text``.
+
+        Each option is tokenised together with the prompt and the prompt's tokens are removed
+        (so a tokenizer that merges across the boundary is read correctly); when some option's
+        tokens are a prefix of another's (``"1"`` and ``"10"``), the end-of-turn token is
+        appended to every option, so that ``"1"`` means "1, then the reply ends".
+        """
+        tok = self._load()["tokenizer"]
+        p_ids = tok(prompt_text, add_special_tokens=False)["input_ids"]
+        out = []
+        for o in options:
+            f_ids = tok(prompt_text + o, add_special_tokens=False)["input_ids"]
+            if f_ids[: len(p_ids)] == p_ids and len(f_ids) > len(p_ids):
+                out.append(list(f_ids[len(p_ids):]))
+            else:
+                out.append(list(tok(o, add_special_tokens=False)["input_ids"]) or [tok.eos_token_id])
+        prefix = any(a != b and b[: len(a)] == a for a in out for b in out)
+        if prefix or len({tuple(x) for x in out}) < len(out):
+            eos = tok.eos_token_id
+            out = [x + [eos] for x in out]
+        return out
+
+    def _encode_prompts(self, texts, imgs):
+        b = self._load()
+        if b["vision"]:
+            flat = [load_image(x) for im in imgs for x in im]
+            if any(len(im) == 0 for im in imgs) and flat:
+                raise JudgeError("mixing prompts with and without images in one batch is not "
+                                 "supported by this vision model; batch them apart")
+            enc = b["processor"](text=texts, images=flat or None, return_tensors="pt",
+                                 padding=True)
+        else:
+            if any(imgs):
+                raise JudgeError(f"{self.model!r} is a text-only model; it cannot take images")
+            enc = b["tokenizer"](texts, return_tensors="pt", padding=True,
+                                 add_special_tokens=False)
+        enc = {kk: v.to(b["device"]) for kk, v in enc.items()}
+        # left padding: positions count real tokens only, so batched = unbatched
+        am = enc["attention_mask"]
+        enc["position_ids"] = (am.long().cumsum(-1) - 1).clamp(min=0)
+        return enc
+
+    def _score_options(self, messages, images, options):
+        """Log-likelihood of each option's tokens after each prompt.
+
+        Single-token options (e.g. ``Yes`` / ``No``) are read from the next-token distribution
+        of one forward pass over a batch of prompts (left-padded). Multi-token options are
+        scored per prompt with a shared-prefix KV cache: one forward pass over the prompt, then
+        one over all its options together (the cache repeated once per option).
+        """
+        b = self._load()
+        torch = b["torch"]
+        model = b["model"]
+        texts = [self.render(m, len(im)) for m, im in zip(messages, images)]
+        ids = [self.option_token_ids(t, o) for t, o in zip(texts, options)]
+        out: list[list[float] | None] = [None] * len(texts)
+        single = [i for i in range(len(texts)) if max(len(x) for x in ids[i]) == 1]
+        multi = [i for i in range(len(texts)) if i not in set(single)]
+        bs = max(1, int(self.batch_size))
+        with torch.inference_mode():
+            for off in range(0, len(single), bs):
+                part = single[off: off + bs]
+                enc = self._encode_prompts([texts[i] for i in part], [images[i] for i in part])
+                logits = model(**enc, use_cache=False).logits[:, -1, :].float()
+                lp = torch.log_softmax(logits, dim=-1)
+                for r, i in enumerate(part):
+                    out[i] = [float(lp[r, x[0]]) for x in ids[i]]
+            for i in multi:
+                enc = self._encode_prompts([texts[i]], [images[i]])
+                res = model(**enc, use_cache=True)
+                first = torch.log_softmax(res.logits[0, -1, :].float(), dim=-1)
+                opts = ids[i]
+                n_opt, longest = len(opts), max(len(x) for x in opts)
+                totals = [float(first[x[0]]) for x in opts]
+                if longest > 1:
+                    pad = b["tokenizer"].pad_token_id or 0
+                    cont = torch.full((n_opt, longest - 1), pad, dtype=torch.long)
+                    for j, x in enumerate(opts):
+                        if len(x) > 1:
+                            cont[j, : len(x) - 1] = torch.tensor(x[:-1])
+                    cont = cont.to(b["device"])
+                    past = res.past_key_values
+                    past.batch_repeat_interleave(n_opt)
+                    plen = enc["input_ids"].shape[1]
+                    start = int(enc["position_ids"][0, -1]) + 1
+                    pos = torch.arange(start, start + longest - 1, device=b["device"])
+                    # right-padded continuations: a real token never attends to padding after
+                    # it, so an all-ones mask is exact for the positions that are read
+                    am = torch.ones((n_opt, plen + longest - 1), dtype=torch.long,
+                                    device=b["device"])
+                    logits = model(input_ids=cont, **_cache_kw(model, past), attention_mask=am,
+                                   position_ids=pos.unsqueeze(0).expand(n_opt, -1),
+                                   use_cache=True).logits.float()
+                    lp = torch.log_softmax(logits, dim=-1)
+                    for j, x in enumerate(opts):
+                        for t in range(1, len(x)):
+                            totals[j] += float(lp[j, t - 1, x[t]])
+                out[i] = totals
+        return out
+
+    def top_logprobs(self, messages: list[dict], n_tokens: int = 1, k: int = 20,
+                     images: list | None = None) -> list[tuple[str, float, list]]:
+        """Greedy continuation of a prompt with the ``k`` most likely tokens at each position:
+        ``[(token text, logprob, [(alternative text, logprob), ...]), ...]`` (what an
+        OpenAI-compatible server returns as ``logprobs.content``; used by the test server)."""
+        b = self._load()
+        torch, tok = b["torch"], b["tokenizer"]
+        images = list(images or [])
+        enc = self._encode_prompts([self.render(messages, len(images))], [images])
+        out = []
+        with torch.inference_mode():
+            res = b["model"](**enc, use_cache=True)
+            past = res.past_key_values
+            logits = res.logits[0, -1, :]
+            pos = int(enc["position_ids"][0, -1])
+            length = enc["input_ids"].shape[1]
+            for _ in range(int(n_tokens)):
+                lp = torch.log_softmax(logits.float(), dim=-1)
+                top = torch.topk(lp, k)
+                alts = [(tok.decode([int(t)]), float(v)) for v, t in zip(top.values, top.indices)]
+                best = int(top.indices[0])
+                out.append((tok.decode([best]), float(top.values[0]), alts))
+                if best == tok.eos_token_id:
+                    break
+                pos += 1
+                length += 1
+                res = b["model"](input_ids=torch.tensor([[best]], device=b["device"]),
+                                 **_cache_kw(b["model"], past), position_ids=torch.tensor([[pos]]),
+                                 attention_mask=torch.ones((1, length), dtype=torch.long),
+                                 use_cache=True)
+                past = res.past_key_values
+                logits = res.logits[0, -1, :]
+        return out
+
+    def text_logprobs(self, text: str) -> tuple[list[str], list[float | None], list[int]]:
+        """Tokens of ``text``, the log-probability of each given the ones before (None for the
+        first) and each token's character offset (an OpenAI completions ``echo`` answer)."""
+        b = self._load()
+        torch, tok = b["torch"], b["tokenizer"]
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = enc["input_ids"]
+        offs = [int(a) for a, _ in enc["offset_mapping"]]
+        with torch.inference_mode():
+            logits = b["model"](input_ids=torch.tensor([ids], device=b["device"])).logits[0]
+            lp = torch.log_softmax(logits.float(), dim=-1)
+        vals: list[float | None] = [None] + [float(lp[t - 1, ids[t]]) for t in range(1, len(ids))]
+        return [tok.decode([x]) for x in ids], vals, offs

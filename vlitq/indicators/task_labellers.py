@@ -1,5 +1,9 @@
-"""The TagGPT procedure (Li et al. 2023, "TagGPT: Large Language Models are Zero-shot Multimodal
-Taggers") adapted to instructions, plus the LLM-free embedding-cluster labeller.
+"""Task labellers of the ``tasks`` indicator: the TagGPT procedure (Li et al. 2023, "TagGPT:
+Large Language Models are Zero-shot Multimodal Taggers") adapted to instructions, and the
+LLM-free embedding-cluster labeller.
+
+Task labelling is an indicator's procedure, not a model backend: the models it uses are a
+judge (:mod:`vlitq.models.judges`) and a sentence encoder (:mod:`vlitq.models.text`).
 
 Three stages, each usable alone:
 
@@ -14,7 +18,8 @@ Three stages, each usable alone:
    N × tags, never N × N); the LLM picks one ``votes`` times; the majority wins, and the
    embedding-nearest candidate is the fallback when no answer names a candidate.
 
-LLM completions are requested in batches and cached by prompt (:class:`CachedGenerator`).
+LLM completions are requested in batches (:class:`BatchedGenerator`) and cached by the judge
+itself (one completion cache for every judge user).
 Nothing heavy is imported at module level.
 """
 from __future__ import annotations
@@ -30,13 +35,9 @@ from typing import Any
 import numpy as np
 
 from vlitq._dependencies import is_available
-from vlitq._utils import blake2b, progress
+from vlitq._utils import progress
 
 logger = logging.getLogger("vlitq")
-
-PROMPT_VERSION = "2"
-
-_IMAGE_TOKENS = re.compile(r"<\s*/?\s*(image|img|video)\s*>|\[\s*(image|img)\s*\]", re.IGNORECASE)
 
 
 # ------------------------------------------------------------------------------- texts
@@ -49,9 +50,10 @@ def instruction_text(turns: Sequence[dict] | None, max_chars: int = 600) -> str:
     >>> instruction_text([])
     ''
     """
+    from vlitq.text import instruction
+
     for t in turns or []:
-        ins = (t or {}).get("instruction") or ""
-        ins = " ".join(_IMAGE_TOKENS.sub(" ", ins).split())
+        ins = " ".join(instruction(t).split())  # one line: the labeller's prompts are lines
         if ins:
             return ins[:max_chars]
     return ""
@@ -262,28 +264,28 @@ def judge_model_id(judge: Any) -> str:
     return str(mid) if mid else type(judge).__name__
 
 
-class CachedGenerator:
-    """Batched, cached access to ``judge.generate``.
+class BatchedGenerator:
+    """Batched access to ``judge.generate`` with call statistics.
 
-    Completions are cached per prompt under the judge's model id and the sampling settings, so a
-    re-run (or a resumed run) asks the LLM only for prompts it has not answered before.
+    Caching is the judge's own (:meth:`vlitq.models.judges.Judge.generate` caches every
+    completion by backend, model, prompt and sampling settings): there is no second cache here.
 
     Attributes
     ----------
     calls : int
         ``judge.generate`` invocations made (batches).
     prompts : int
-        Prompts sent to the LLM (cache misses).
-    cached : int
-        Prompts answered from the cache.
+        Prompts sent (each batch's prompts; the judge answers cached ones without the model).
     sequences : int
-        Completions generated (prompts sent × completions asked per prompt).
+        Completions the model actually generated (cache hits excluded) when the judge counts
+        them (``judge.calls``), else prompts × completions asked.
+    cached : int
+        Completions answered from the judge's cache.
     """
 
-    def __init__(self, judge: Any, *, cache=None, batch_size: int = 16, seed: int = 0,
+    def __init__(self, judge: Any, *, batch_size: int = 16, seed: int = 0,
                  show_progress: bool = True):
         self.judge = judge
-        self.cache = cache
         self.batch_size = max(1, int(batch_size))
         self.seed = seed
         self.show_progress = show_progress
@@ -292,44 +294,61 @@ class CachedGenerator:
         self.cached = 0
         self.sequences = 0
 
-    def __call__(self, prompts: Sequence[str], *, n: int, temperature: float, max_tokens: int,
-                 desc: str = "llm") -> list[list[str]]:
+    def _counters(self) -> tuple[int, int] | None:
+        c, h = getattr(self.judge, "calls", None), getattr(self.judge, "cache_hits", None)
+        if isinstance(c, int) and isinstance(h, int):
+            return c, h
+        return None
+
+    def _run(self, prompts, call, n: int, desc: str) -> list:
         prompts = list(prompts)
-        store = None
-        if self.cache is not None:
-            store = self.cache.store("tasks_llm", {
-                "model": judge_model_id(self.judge), "n": n, "temperature": temperature,
-                "max_tokens": max_tokens, "seed": self.seed, "prompt_version": PROMPT_VERSION})
-        keys = [blake2b(p) for p in prompts]
-        have: dict[str, list[str]] = {}
-        if store is not None:
-            have = {k: v["c"] for k, v in store.get_many_json(keys).items()}
-        todo = [i for i, k in enumerate(keys) if k not in have]
-        uniq = list(dict.fromkeys(keys[i] for i in todo))
-        first = {}
-        for i in todo:
-            first.setdefault(keys[i], prompts[i])
-        self.cached += len(prompts) - len(todo)
+        uniq = list(dict.fromkeys(prompts))
+        before = self._counters()
         opts = {} if self.show_progress else {"disable": True}
         bar = progress(total=len(uniq), desc=desc, unit="prompt", **opts)
+        have: dict[str, Any] = {}
         try:
             for off in range(0, len(uniq), self.batch_size):
                 bk = uniq[off: off + self.batch_size]
-                out = self.judge.generate([first[k] for k in bk], n=n, temperature=temperature,
-                                          max_tokens=max_tokens, seed=self.seed)
+                out = call(bk)
                 self.calls += 1
-                self.prompts += len(bk)
-                self.sequences += len(bk) * n
                 if len(out) != len(bk):
                     raise RuntimeError(f"judge returned {len(out)} answers for {len(bk)} prompts")
-                fresh = {k: [str(c) for c in (o or [])] for k, o in zip(bk, out)}
-                have.update(fresh)
-                if store is not None:
-                    store.put_many_json({k: {"c": v} for k, v in fresh.items()})
+                have.update(zip(bk, out))
                 bar.update(len(bk))
         finally:
             bar.close()
-        return [have[k] for k in keys]
+        after = self._counters()
+        if before is not None and after is not None:
+            made, hits = after[0] - before[0], after[1] - before[1]
+            self.sequences += made
+            self.cached += hits
+            self.prompts += -(-made // max(1, n))
+        else:
+            self.sequences += len(uniq) * n
+            self.prompts += len(uniq)
+        return [have[p] for p in prompts]
+
+    def __call__(self, prompts: Sequence[str], *, n: int, temperature: float, max_tokens: int,
+                 desc: str = "llm") -> list[list[str]]:
+        def call(bk):
+            return [[str(c) for c in (o or [])] for o in self.judge.generate(
+                bk, n=n, temperature=temperature, max_tokens=max_tokens, seed=self.seed)]
+
+        return self._run(prompts, call, n, desc)
+
+    def score_options(self, prompts: Sequence[str], options: Sequence[Sequence[str]],
+                      desc: str = "llm options") -> list[list[float]]:
+        """Option probabilities (:meth:`vlitq.models.judges.Judge.score_options`), batched."""
+        key = ["\x00".join([p, *o]) for p, o in zip(prompts, options)]
+        opts_of = dict(zip(key, options))
+        prompt_of = dict(zip(key, prompts))
+
+        def call(bk):
+            res = self.judge.score_options([prompt_of[k] for k in bk], [opts_of[k] for k in bk])
+            return [list(r.probs) if hasattr(r, "probs") else list(r) for r in res]
+
+        return self._run(key, call, 1, desc)
 
     def stats(self) -> dict[str, int]:
         return {"llm_calls": self.calls, "llm_prompts": self.prompts,
@@ -337,7 +356,7 @@ class CachedGenerator:
 
 
 # ------------------------------------------------------------------------------- 1. generation
-def generate_tags(texts: Sequence[str], generator: CachedGenerator, normaliser: TagNormaliser,
+def generate_tags(texts: Sequence[str], generator: BatchedGenerator, normaliser: TagNormaliser,
                   *, n: int = 3, temperature: float = 0.7,
                   max_tokens: int = 12) -> list[list[str]]:
     """Normalised tags proposed for each text (``n`` samples each; unparseable ones dropped,
@@ -529,7 +548,7 @@ class Assignment:
 
 
 def assign_tags(texts: Sequence[str], candidates: np.ndarray, tags: Sequence[str],
-                generator: CachedGenerator | None, normaliser: Callable[[str], str] | None = None,
+                generator: BatchedGenerator | None, normaliser: Callable[[str], str] | None = None,
                 *, votes: int = 3, temperature: float = 0.7,
                 max_tokens: int = 12) -> Assignment:
     """The LLM chooses one of each text's candidate tags (``candidates[i]``, best-first tag
