@@ -503,7 +503,7 @@ def run_suite(*, fast: bool = True, real_data: str | None = None, matching: bool
 
     n = n or (120 if fast else 400)
     with_matching = matching and is_available("open_clip") and is_available("easy_vqa")
-    cfg: dict = {"tasks": {"labeller": "embedding"}, "response_diversity": {"rarefy_m": 20}}
+    cfg: dict = {"tasks": {"task_source": "auto"}, "response_diversity": {"rarefy_m": 20}}
     if with_matching:
         folder = train_matching_model(steps=120 if fast else 300)
         cfg["matching"] = {"model": folder, "text": "response"}
