@@ -46,9 +46,10 @@ def test_declarations_name_registered_components():
     assert measured | set(validity.NOT_MEASURED) == set(registry.names())
 
 
-def test_suite_fast_mode(capsys):
+def test_suite_fast_mode(tmp_path):
     real = os.environ.get("VLITQ_REAL_DATA")
-    checks = validity.run_suite(fast=True, cache=False,
+    # one cache for every run: copies, shuffles and subsamples reuse per-sample results
+    checks = validity.run_suite(fast=True, cache=str(tmp_path / "cache"),
                                 real_data=real if real and os.path.isdir(real) else None)
     print(validity.table(checks))
     props = {(c.component, c.property) for c in checks}
