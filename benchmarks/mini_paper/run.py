@@ -31,7 +31,7 @@ SCORERS = ["text_stats", "duplicates", "matching", "elements", "tasks", "task_di
 FULL = {"n": 320, "per_dimension": 30, "encoder_steps": 300, "tune_steps": 60, "batch": 8,
         "lm_layers": 2, "variants": list(mdata.VARIANTS), "kinds": list(KINDS),
         "bootstrap": 1000, "scorers": SCORERS}
-FAST = {"n": 48, "per_dimension": 6, "encoder_steps": 60, "tune_steps": 12, "batch": 8,
+FAST = {"n": 48, "per_dimension": 6, "encoder_steps": 60, "tune_steps": 30, "batch": 8,
         "lm_layers": 2, "variants": [mdata.WORST], "kinds": ["llava"], "bootstrap": 200,
         "scorers": ["text_stats", "matching", "tasks", "task_diversity", "balance",
                     "instruction_diversity"]}
@@ -65,7 +65,9 @@ def score_config(path: str, encoder: str) -> str:
     return path
 
 
-def run(out: str, cfg: dict, threads: int | None = None) -> dict:
+def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False) -> dict:
+    """Run every step; with ``resume``, reuse what a previous run with the same ``out`` left
+    (data, encoder, reports, finished tuning runs and their benchmark rows)."""
     import torch
 
     if threads:
@@ -81,7 +83,14 @@ def run(out: str, cfg: dict, threads: int | None = None) -> dict:
 
     # 1. data
     t = time.time()
-    paths = mdata.build_all(out, cfg["n"], cfg["per_dimension"], cfg["variants"])
+    manifest = os.path.join(out, "paths.json")
+    if resume and os.path.isfile(manifest):
+        with open(manifest, encoding="utf-8") as fh:
+            paths = json.load(fh)
+    else:
+        paths = mdata.build_all(out, cfg["n"], cfg["per_dimension"], cfg["variants"])
+        with open(manifest, "w", encoding="utf-8") as fh:
+            json.dump(paths, fh)
     images = paths["_images"]
     times["data"] = time.time() - t
     log(f"data: {len(cfg['variants'])} datasets of {cfg['n']} samples, benchmark of "
@@ -91,8 +100,15 @@ def run(out: str, cfg: dict, threads: int | None = None) -> dict:
     from encoder import train_encoder
 
     t = time.time()
-    enc = train_encoder(paths["_pairs"], images, os.path.join(out, "encoder"),
-                        steps=cfg["encoder_steps"], log=log)
+    enc_file = os.path.join(out, "encoder", "training.json")
+    if resume and os.path.isfile(enc_file):
+        with open(enc_file, encoding="utf-8") as fh:
+            enc = json.load(fh)
+    else:
+        enc = train_encoder(paths["_pairs"], images, os.path.join(out, "encoder"),
+                            steps=cfg["encoder_steps"], log=log)
+        with open(enc_file, "w", encoding="utf-8") as fh:
+            json.dump(enc, fh)
     times["encoder"] = time.time() - t
     log(f"encoder: {enc['steps']} steps, loss {enc['losses'][0]:.2f} -> "
         f"{enc['losses'][-1]:.2f} ({times['encoder']:.0f} s)")
@@ -102,12 +118,13 @@ def run(out: str, cfg: dict, threads: int | None = None) -> dict:
     conf = score_config(os.path.join(out, "score.toml"), enc["folder"])
     reports = os.path.join(out, "reports")
     pool_rep = os.path.join(out, "pool_report")
-    vlitq("score", paths["_pool"], "--image-root", images, "--scorers", "matching",
-          "--config", conf, "--out", pool_rep, "--no-cache", "--quiet")
     qc = os.path.join(out, "data", "quality_controlled.json")
-    vlitq("filter", paths["_pool"], "--image-root", images, "--from-report", pool_rep,
-          "--rules", qc_rules(os.path.join(out, "qc.toml"), cfg["n"]), "--out", qc,
-          "--out-format", "llava", "--quiet")
+    if not (resume and os.path.isfile(qc)):
+        vlitq("score", paths["_pool"], "--image-root", images, "--scorers", "matching",
+              "--config", conf, "--out", pool_rep, "--no-cache", "--quiet")
+        vlitq("filter", paths["_pool"], "--image-root", images, "--from-report", pool_rep,
+              "--rules", qc_rules(os.path.join(out, "qc.toml"), cfg["n"]), "--out", qc,
+              "--out-format", "llava", "--quiet")
     datasets = {v: paths[v] for v in cfg["variants"]}
     datasets["quality_controlled"] = qc
     # the datasets are scored in this process (vlitq.score, what `vlitq score` runs), so the
@@ -116,6 +133,8 @@ def run(out: str, cfg: dict, threads: int | None = None) -> dict:
 
     score_times = {}
     for name, p in datasets.items():
+        if resume and os.path.isdir(os.path.join(reports, name)):
+            continue
         ts = time.time()
         rep = vq.score(p, cfg["scorers"], config=conf, cache=False, progress=False,
                        image_root=images)
@@ -130,6 +149,15 @@ def run(out: str, cfg: dict, threads: int | None = None) -> dict:
     from vlitq.validate.evaluate import evaluate
 
     perf_rows, tune_log = [], {}
+    rows_file = os.path.join(res_dir, "runs.jsonl")  # one line per finished tune + evaluate
+    done = {}
+    if resume and os.path.isfile(rows_file):
+        with open(rows_file, encoding="utf-8") as fh:
+            for line in fh:
+                r = json.loads(line)
+                done[(r["dataset"], r["model"])] = r
+    elif os.path.isfile(rows_file):
+        os.remove(rows_file)
     times["tune"], times["evaluate"] = 0.0, 0.0
     for kind in cfg["kinds"]:
         base = os.path.join(out, "runs", f"base-{kind}")
@@ -137,6 +165,13 @@ def run(out: str, cfg: dict, threads: int | None = None) -> dict:
         model.save(base)
         del model
         for name, p in datasets.items():
+            if (name, kind) in done:
+                r = done[(name, kind)]
+                perf_rows.append(r["row"])
+                tune_log[f"{name}/{kind}"] = r["tune"]
+                times["tune"] += r["tune"]["seconds"]
+                times["evaluate"] += r["eval_seconds"]
+                continue
             t = time.time()
             run_dir = os.path.join(out, "runs", f"{name}-{kind}")
             r = tune(p, model=kind, base=base, out=run_dir, image_root=images,
@@ -150,6 +185,10 @@ def run(out: str, cfg: dict, threads: int | None = None) -> dict:
             de = time.time() - t
             times["evaluate"] += de
             perf_rows.append(ev.to_performance_row(name, kind))
+            with open(rows_file, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"dataset": name, "model": kind, "row": perf_rows[-1],
+                                     "tune": tune_log[f"{name}/{kind}"],
+                                     "eval_seconds": de}) + "\n")
             log(f"{kind:12} {name:20} loss {r.losses[0]:.2f} -> {r.losses[-1]:.2f}  "
                 f"benchmark {ev.overall:5.1f} %  (tune {dt:.0f} s, eval {de:.0f} s)")
     import polars as pl
@@ -213,6 +252,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="mini-paper-run")
     ap.add_argument("--fast", action="store_true", help="CI size: 2 datasets, 1 model")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the data, encoder, reports and finished runs under --out")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override a size, e.g. --set tune_steps=100 (JSON values)")
     args = ap.parse_args(argv)
@@ -222,7 +263,7 @@ def main(argv=None) -> int:
         if k not in cfg:
             ap.error(f"unknown setting {k!r}; known: {', '.join(cfg)}")
         cfg[k] = json.loads(v) if not isinstance(cfg[k], str) else v
-    run(args.out, cfg, args.threads)
+    run(args.out, cfg, args.threads, args.resume)
     return 0
 
 
