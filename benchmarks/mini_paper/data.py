@@ -72,10 +72,14 @@ COMPLEX = {
               "Think about what the picture shows, then answer yes or no: it is a photo of "
               "{subject}."],
 }
-RESPONSES = ["{a}", "{A}.", "It is {a}.", "The answer is {a}.", "{A}, clearly.", "I see {a}.",
-             "That would be {a}.", "{A}, as far as I can tell.", "Looks like {a} to me.",
-             "Answer: {a}.", "It's {a}.", "{A} is the answer."]
-TEMPLATED = "The answer is {a}."
+# response templates all open with the answer (as short-answer VQA data does), so option
+# likelihood right after the prompt reads the model's answer for every dataset alike; they
+# differ in what follows
+RESPONSES = ["{a}", "{a}.", "{a}, clearly.", "{a}, as far as I can tell.", "{a} is the answer.",
+             "{a}, I am fairly sure.", "{a}: that is what the image shows.", "{a}, no doubt.",
+             "{a}, looking at the picture.", "{a}, judging by what is visible.",
+             "{a} - easy to see.", "{a}, if I read the image right."]
+TEMPLATED = "{a}."
 
 PHOTOS = {  # subject -> loader (half of each photo for training, the other for the benchmark)
     "an astronaut": ("skimage", "astronaut"), "a cat": ("skimage", "chelsea"),
@@ -242,7 +246,7 @@ def make_qa(bank: ImageBank, task: str, rng, templates: list[str]) -> dict:
 
 def _response(answer: str, rng, templates: list[str]) -> str:
     t = templates[int(rng.integers(len(templates)))]
-    return t.format(a=answer, A=answer[0].upper() + answer[1:])
+    return t.format(a=answer)
 
 
 def task_plan(variant: str, n: int, rng) -> list[str]:
