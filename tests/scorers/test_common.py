@@ -19,6 +19,7 @@ from vlitq.data.dataset import Dataset, make_sample
 from vlitq.indicators.base import Indicator
 from vlitq.scorers.base import Scorer, error_cause
 
+
 def _load_offline_params():
     import importlib.util
     import os
@@ -60,8 +61,8 @@ def _dataset(image_dir):
     recs = [
         make_sample("good0", [("What is in the picture?", "A small red square on grey.")],
                     ["0.jpg"], task="vqa"),
-        make_sample("good1", [("Describe the image in detail.", "Noise in many colours, "
-                               "no object can be recognised."),
+        make_sample("good1", [("Describe the image in detail.", ("Noise in many colours, "
+                               "no object can be recognised.")),
                               ("Is there a dog?", "No.")], ["1.jpg"], task="caption"),
         make_sample("good2", [("How many people are there?", "Two people stand by a car.")],
                     ["2.jpg"], task="vqa"),
