@@ -549,7 +549,7 @@ def run_suite(*, fast: bool = True, real_data: str | None = None, matching: bool
     return suite.checks
 
 
-def run_real(suite: Suite, folder: str, max_samples: int = 400) -> None:
+def run_real(suite: Suite, folder: str, max_samples: int = 200) -> None:
     """Duplication, shuffle and (for sets of 100+) subsample checks on every file vlitq reads
     in ``folder`` (recursively), the first ``max_samples`` samples of each."""
     import os
