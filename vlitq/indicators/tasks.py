@@ -100,7 +100,7 @@ class Tasks(Indicator):
     principle = "task diversity"
     direction = None
     size_dependent = True  # a count (or share of repeats) that grows with N
-    version = "1"
+    version = "2"  # 2: embedding labels independent of row order
 
     def __init__(self, *, task_source: str = "auto", judge: Any = None,
                  encoder: Any = "all-MiniLM-L6-v2", tag_samples: int = 3,
