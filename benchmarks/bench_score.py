@@ -50,9 +50,11 @@ if {engine!r} == "ray":
 rep = vlitq.score({path!r}, names, **kw)
 dt = time.perf_counter() - t0
 comp = {{k: v.get("seconds") for k, v in rep.info["components"].items()}}
+comp_cpu = {{k: v.get("cpu_seconds") for k, v in rep.info["components"].items()}}
 heavy = sorted(m for m in ("torch", "transformers", "spacy", "sentence_transformers",
                            "open_clip", "sklearn", "py3langid", "jieba") if m in sys.modules)
 print(json.dumps({{"seconds": dt, "n": rep.samples.height, "components": comp,
+                  "components_cpu": comp_cpu,
                   "peak_rss_mib": peak_rss_mib(), "errors": rep.error_counts(),
                   "heavy_imported": heavy, "cpu_s": sum(os.times()[:2])}}))
 '''
@@ -122,21 +124,23 @@ def main():
                       f"= {100 * warm['seconds'] / cold['seconds']:.1f}% of cold  "
                       f"peak RSS {warm['peak_rss_mib']:.0f} MiB  load {warm['load']}  "
                       f"heavy modules imported: {warm['heavy_imported'] or 'none'}")
-            tot = sum(v or 0 for v in cold["components"].values()) or 1
-            for k, v in sorted(cold["components"].items(), key=lambda kv: -(kv[1] or 0)):
+            cpu = cold.get("components_cpu") or {}
+            tot = sum(v or 0 for v in cpu.values()) or 1
+            for k, v in sorted(cold["components"].items(), key=lambda kv: -(cpu.get(kv[0]) or 0)):
                 v = v or 0
-                rate = n / v if v else float("inf")
+                c = cpu.get(k) or 0
+                rate = n / c if c else float("inf")
                 wv = (warm["components"].get(k) or 0) if warm else float("nan")
-                print(f"    {k:<24} cold {v:8.2f} s {100 * v / tot:5.1f}% "
-                      f"({rate:9.0f} samples/s)   warm {wv:7.3f} s")
+                print(f"    {k:<24} cold {v:8.2f} s wall {c:8.2f} s CPU {100 * c / tot:5.1f}% "
+                      f"({rate:9.0f} samples/CPU-s)   warm {wv:7.3f} s")
     local = [r for r in results if r["engine"] == "local"]
     if len(local) > 1:
         a, b = local[0], local[-1]
-        ratio = (b["cold"]["seconds"] / a["cold"]["seconds"]) / (b["n"] / a["n"])
-        print(f"\n# scaling {a['n']} -> {b['n']}: time per sample x{ratio:.2f} "
+        ratio = (b["cold"]["cpu_s"] / a["cold"]["cpu_s"]) / (b["n"] / a["n"])
+        print(f"\n# scaling {a['n']} -> {b['n']}: CPU time per sample x{ratio:.2f} "
               f"({'linear' if ratio < 1.25 else 'super-linear'}); per component:")
-        for k, v in a["cold"]["components"].items():
-            w = b["cold"]["components"].get(k) or 0
+        for k, v in (a["cold"].get("components_cpu") or a["cold"]["components"]).items():
+            w = (b["cold"].get("components_cpu") or b["cold"]["components"]).get(k) or 0
             if v:
                 print(f"    {k:<24} x{(w / v) / (b['n'] / a['n']):.2f} per sample")
     if args.json:

@@ -52,6 +52,8 @@ EXECUTION_PARAMS = frozenset({
 
 _CHECKSUM_BYTES = 16
 _TMP_MAX_AGE_S = 3600.0
+#: A store with more part files than this is compacted into one when it is opened.
+COMPACT_AT = 256
 
 
 class CacheIntegrityWarning(UserWarning):
@@ -194,6 +196,11 @@ class Store:
                 index: dict[str, bytes] = {}
                 self._scan(index)
                 self._index = index
+        if len(self._seen) > COMPACT_AT:  # many small parts (per-batch puts): merge them
+            try:
+                self.compact()
+            except OSError as exc:  # read-only or full disk: reading still works
+                logger.debug("could not compact %s: %s", self.path, exc)
         return self._index
 
     def refresh(self) -> None:
@@ -260,19 +267,21 @@ class Store:
         """Merge all part files into one (the merged part lands before the old ones go)."""
         if not self.path or not os.path.isdir(self.path):
             return
-        self.refresh()
-        old = [f for f in os.listdir(self.path) if _parse_part_name(f)]
+        if self._index is None:
+            self._index = {}
+            self._scan(self._index)
+        else:
+            self.refresh()
+        old = [f for f in os.listdir(self.path) if f in self._seen and _parse_part_name(f)]
         if len(old) < 2:
             return
-        merged = dict(self._load())
-        self.put_many_bytes(merged)
-        new = set(os.listdir(self.path)) - set(old)
+        self.put_many_bytes(dict(self._index))  # lands before any old part goes
         for f in old:
-            if f not in new:
-                try:
-                    os.remove(os.path.join(self.path, f))
-                except FileNotFoundError:
-                    pass
+            try:
+                os.remove(os.path.join(self.path, f))
+            except FileNotFoundError:  # another process compacted it already
+                pass
+            self._seen.discard(f)
 
     # -- JSON values (scorer rows, indicator results, completions) -----------------------------
     def get_many_json(self, keys: Iterable[str]) -> dict[str, dict]:

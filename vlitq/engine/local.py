@@ -2,8 +2,14 @@
 
 The dataset is processed chunk by chunk (``chunk_size`` samples); within a chunk each scorer
 looks its rows up in the cache, computes only the missing ones in batches of its
-``batch_size``, and writes them to the cache before the next chunk starts. A run killed at any
-point therefore resumes with every finished chunk served from the cache.
+``batch_size``, and writes them to the cache batch by batch. A run killed at any point therefore
+resumes with every finished batch served from the cache.
+
+Rows whose error is a defect of the content (cause ``"sample"``) are cached like results;
+component failures (cause ``"component"``) never are. Image content hashes are memoised across
+runs (:class:`_ImageHasher`). Each indicator's result is cached under a key made of its identity
+and the content of everything it can see (:func:`indicator_key`), so a warm re-run loads no
+model and imports no model library.
 """
 from __future__ import annotations
 
@@ -52,6 +58,7 @@ class _ImageHasher:
                 "1", "true", "yes"):
             self.store = cache.store("image_hashes", {"v": 1})
         self._pending: dict[str, bytes] = {}
+        self.json_memo: dict[int, tuple] = {}  # per chunk: id(value) -> (value, its JSON)
 
     def _signature(self, ref: str, root, allow) -> str | None:
         from vlitq.data.images import ImageError, resolve_path
@@ -93,11 +100,15 @@ class _ImageHasher:
         if self.store is not None and self._pending:
             self.store.put_many_bytes(self._pending)
         self._pending = {}
+        self.json_memo = {}
 
 
 def row_keys(scorer: Scorer, batch: dict[str, list], hasher: _ImageHasher) -> list[str]:
     """Content key of each row for ``scorer`` (its ``inputs`` columns; image bytes by hash)."""
     n = len(batch["sample_id"])
+    memo = hasher.json_memo
+    if len(memo) > 65536:  # callers that never flush (Ray actors) keep it bounded
+        memo.clear()
     keys = []
     for i in range(n):
         parts = []
@@ -109,7 +120,14 @@ def row_keys(scorer: Scorer, batch: dict[str, list], hasher: _ImageHasher) -> li
                              for r in refs)
                 )
             else:
-                parts.append(stable_json(batch.get(col, [None] * n)[i]))
+                v = batch.get(col, [None] * n)[i]
+                if isinstance(v, (list, dict)):  # one serialisation per value and chunk,
+                    got = memo.get(id(v))         # shared by every scorer reading it
+                    if got is None or got[0] is not v:
+                        got = memo[id(v)] = (v, stable_json(v))
+                    parts.append(got[1])
+                else:
+                    parts.append(stable_json(v))
         keys.append(blake2b(*parts))
     return keys
 
@@ -206,9 +224,11 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
         for chunk in dataset.iter_chunks(chunk_size):
             batch = chunk.to_batch()
             for s in scorers:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 res = run_scorer_on_batch(s, batch, cache, hasher)
                 timings[s.name] = timings.get(s.name, 0.0) + time.perf_counter() - t0
+                cpu = timings.setdefault("__cpu__", {})
+                cpu[s.name] = cpu.get(s.name, 0.0) + time.process_time() - c0
                 for c in s.output_columns():
                     pieces[c].append(res[c])
                 bar.update(len(chunk))
@@ -234,9 +254,10 @@ def _frame_digest(df: pl.DataFrame) -> str | None:
 
 def dataset_digest(dataset, cache: Cache | None) -> str | None:
     """Digest of everything a dataset-level indicator may read from the dataset: its frame
-    (without the raw ``original`` records) and the content hash of every image."""
+    (without the raw ``original`` records and the file locations in ``source``, so a moved
+    file costs nothing) and the content hash of every image."""
     frame = dataset.frame
-    cols = [c for c in frame.columns if c != "original"]
+    cols = [c for c in frame.columns if c not in ("original", "source")]
     df = frame.select(cols)
     if "images" in df.columns:
         hasher = _ImageHasher(cache)
@@ -395,7 +416,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     for ind in indicators:
         ctx = IndicatorContext(dataset=dataset, samples=samples, cache=cache)
         ctx.task_column = task_column
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ikey = ind_store = res = None
         if cache is not None and getattr(ind, "cacheable", True):
             ikey = indicator_key(ind, ctx, data_digest)
@@ -414,9 +435,11 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                 ind_store = None  # a failure of the component is never cached
             if ind_store is not None and not (res.value is None and res.warnings):
                 payload = result_to_json(res)
-                if payload is not None:
-                    ind_store.put_many_json({ikey: payload})
+                if payload is not None:  # key order kept: the report shows details as given
+                    ind_store.put_many_bytes({ikey: json.dumps(payload).encode()})
         timings[ind.name] = timings.get(ind.name, 0.0) + time.perf_counter() - t0
+        cpu = timings.setdefault("__cpu__", {})
+        cpu[ind.name] = cpu.get(ind.name, 0.0) + time.process_time() - c0
         for col, vals in res.sample_columns.items():
             samples = samples.with_columns(_to_series(col, list(vals)))
         if getattr(res, "task_column", None):
@@ -441,6 +464,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         entry = comp_info.setdefault(c.name, {})
         entry.update({"kind": c.kind, "class": type(c).__name__, "params": c.get_params(),
                       "model": c.model_id(), "seconds": round(timings.get(c.name, 0.0), 4)})
+        if c.name in timings.get("__cpu__", {}):  # process CPU seconds (steadier under load)
+            entry["cpu_seconds"] = round(timings["__cpu__"][c.name], 4)
         if c.name in from_cache:
             entry["from_cache"] = True
     info = {

@@ -1,0 +1,388 @@
+"""The cache module: integrity (checksums, quarantine), keys without execution parameters,
+incremental embeddings, concurrency, and warm re-runs that compute nothing."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vlitq
+from vlitq.cache import Cache, CacheIntegrityWarning, result_params
+from vlitq.data.dataset import Dataset, make_sample
+from vlitq.registry import register, unregister
+from vlitq.scorers.base import Scorer, component_error
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def counting():
+    """A cacheable scorer with an execution parameter, counting the samples it scores."""
+    calls = {"n": 0, "loads": 0}
+
+    @register
+    class _Counted(Scorer):
+        name = "_counted"
+
+        def __init__(self, *, factor: float = 1.0, batch_size: int = 2, fail_load: bool = False):
+            self.factor = factor
+            self.batch_size = batch_size
+            self.fail_load = fail_load
+
+        def load(self):
+            calls["loads"] += 1
+            if self.fail_load:
+                raise OSError("no model here")
+
+        def score_batch(self, batch):
+            calls["n"] += len(batch["sample_id"])
+            vals, errs = [], []
+            for turns in batch["turns"]:
+                r = turns[0]["response"]
+                if not r.strip():
+                    vals.append(None)
+                    errs.append("empty response")  # a defect of the content: cached
+                else:
+                    vals.append(len(r) * self.factor)
+                    errs.append(None)
+            return {"_counted": vals, "_counted_error": errs}
+
+    yield calls
+    unregister("_counted")
+
+
+def _ds(responses):
+    return Dataset.from_records(
+        [make_sample(f"s{i}", [("Q?", r)]) for i, r in enumerate(responses)])
+
+
+def _parts(root):
+    out = []
+    for d, _, files in os.walk(root):
+        if "quarantine" in d:
+            continue
+        out += [os.path.join(d, f) for f in files if f.startswith("part-")]
+    return sorted(out)
+
+
+def _flip_bit(path, offset=None):
+    data = bytearray(open(path, "rb").read())
+    i = len(data) // 2 if offset is None else offset
+    data[i] ^= 0x01
+    open(path, "wb").write(bytes(data))
+
+
+# ----------------------------------------------------------------------------- integrity
+def test_store_flipped_bit_is_quarantined(tmp_path):
+    c = Cache(str(tmp_path))
+    c.store("x", {"p": 1}).put_many_json({"k": {"v": 1.5}})
+    (part,) = _parts(tmp_path)
+    _flip_bit(part)
+    with pytest.warns(CacheIntegrityWarning, match="checksum mismatch"):
+        got = Cache(str(tmp_path)).store("x", {"p": 1}).get_many_json(["k"])
+    assert got == {}  # never a silently changed value
+    assert not os.path.exists(part)
+    assert os.listdir(tmp_path / "quarantine" / "x")
+
+
+def test_store_truncated_part_and_garbage(tmp_path):
+    c = Cache(str(tmp_path))
+    s = c.store("x")
+    s.put_many_json({"a": {"v": 1}})
+    s.put_many_json({"b": {"v": 2}})
+    p1, p2 = _parts(tmp_path)
+    with open(p1, "r+b") as fh:
+        fh.truncate(10)
+    with pytest.warns(CacheIntegrityWarning):
+        got = Cache(str(tmp_path)).store("x").get_many_json(["a", "b"])
+    assert len(got) == 1  # the whole part survives, the truncated one is gone
+
+
+def test_store_bad_json_value_is_recomputed_not_a_crash(tmp_path):
+    c = Cache(str(tmp_path))
+    c.store("x").put_many_bytes({"k": b"{not json", "ok": b'{"v": 1}'})
+    s = Cache(str(tmp_path)).store("x")
+    with pytest.warns(CacheIntegrityWarning, match="invalid JSON"):
+        got = s.get_many_json(["k", "ok"])
+    assert got == {"ok": {"v": 1}}
+    assert s.misses == 1 and s.hits == 1
+
+
+def test_store_wrong_length_vector_dropped(tmp_path):
+    s = Cache(str(tmp_path)).store("emb")
+    s.put_many_bytes({"a": np.ones(4, np.float32).tobytes(), "b": b"abc"})
+    with pytest.warns(CacheIntegrityWarning):
+        got = Cache(str(tmp_path)).store("emb").get_many_arrays(["a", "b"])
+    assert list(got) == ["a"]
+
+
+def test_flipped_bit_in_a_run_warns_and_gives_the_cold_results(counting, tmp_path):
+    ds = _ds(["a", "bb", "ccc", "dddd", " "])
+    cold = vlitq.score(ds, ["_counted", "duplicates"], cache=str(tmp_path), progress=False)
+    for part in _parts(tmp_path):
+        _flip_bit(part)
+    n0 = counting["n"]
+    with pytest.warns(CacheIntegrityWarning):
+        warm = vlitq.score(ds, ["_counted", "duplicates"], cache=str(tmp_path), progress=False)
+    assert counting["n"] == n0 + 5  # every damaged row recomputed
+    assert warm.samples.equals(cold.samples)
+    assert warm.indicators.equals(cold.indicators)
+    assert any("damaged part" in w for w in warm.info["warnings"])
+    # and the run after that is clean and warm again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheIntegrityWarning)
+        again = vlitq.score(ds, ["_counted", "duplicates"], cache=str(tmp_path), progress=False)
+    assert counting["n"] == n0 + 5
+    assert again.samples.equals(cold.samples)
+
+
+# ----------------------------------------------------------------------------- keys
+def test_execution_params_stay_out_of_the_key():
+    from vlitq.scorers.elements import ElementsScorer
+    from vlitq.indicators.response_diversity import ResponseDiversity
+
+    assert result_params(ElementsScorer(batch_size=8)) == result_params(ElementsScorer(batch_size=512))
+    assert result_params(ResponseDiversity(batch_size=8, device="cpu", max_chunk_mb=16)) == \
+        result_params(ResponseDiversity())
+    assert result_params(ResponseDiversity(eps=0.2)) != result_params(ResponseDiversity())
+
+
+def test_changing_batch_size_recomputes_nothing(counting, tmp_path):
+    ds = _ds(["a", "bb", "ccc", "dddd", "e"])
+    r1 = vlitq.score(ds, ["_counted"], cache=str(tmp_path), progress=False)
+    assert counting["n"] == 5
+    r2 = vlitq.score(ds, ["_counted"], config={"_counted": {"batch_size": 4}},
+                     cache=str(tmp_path), progress=False)
+    assert counting["n"] == 5
+    assert r2.samples["_counted"].to_list() == r1.samples["_counted"].to_list()
+    vlitq.score(ds, ["_counted"], config={"_counted": {"factor": 2.0}}, cache=str(tmp_path),
+                progress=False)
+    assert counting["n"] == 10  # a parameter that changes results does recompute
+
+
+def test_content_errors_cached_component_failures_not(counting, tmp_path):
+    ds = _ds(["fine", " "])
+    r1 = vlitq.score(ds, ["_counted"], cache=str(tmp_path), progress=False)
+    assert r1.samples["_counted_error"].to_list() == [None, "empty response"]
+    vlitq.score(ds, ["_counted"], cache=str(tmp_path), progress=False)
+    assert counting["n"] == 2  # the empty response's error came from the cache
+    # a model that cannot load: every sample "not evaluated", and nothing of it cached
+    cfg = {"_counted": {"fail_load": True}}
+    r3 = vlitq.score(ds, ["_counted"], config=cfg, cache=str(tmp_path), progress=False)
+    assert all(e.startswith(component_error("")) for e in r3.samples["_counted_error"])
+    loads = counting["loads"]
+    vlitq.score(ds, ["_counted"], config=cfg, cache=str(tmp_path), progress=False)
+    assert counting["loads"] == loads + 1  # tried again, not served from the cache
+
+
+# ----------------------------------------------------------------------------- images
+def _image_ds(tmp_path, n=4, broken=True):
+    d = tmp_path / "imgs"
+    d.mkdir(exist_ok=True)
+    recs = []
+    for i in range(n):
+        Image.new("RGB", (32, 24), (i * 40, 10, 10)).save(d / f"{i}.png")
+        recs.append(make_sample(f"s{i}", [("What is it?", f"A square number {i}.")],
+                                images=[f"{i}.png"]))
+    if broken:
+        (d / "bad.jpg").write_bytes(b"not an image at all")
+        recs.append(make_sample("bad", [("What?", "Nothing.")], images=["bad.jpg"]))
+    return Dataset.from_records(recs, image_root=str(d)), d
+
+
+def test_image_hashes_memoised_across_runs(tmp_path, monkeypatch):
+    import vlitq.engine.local as local
+
+    ds, d = _image_ds(tmp_path)
+    cache = str(tmp_path / "c")
+    calls = []
+    real = local.image_content_hash
+    monkeypatch.setattr(local, "image_content_hash", lambda *a: calls.append(a) or real(*a))
+    r1 = vlitq.score(ds, ["image_check", "duplicates"], cache=cache, progress=False)
+    assert calls
+    assert r1.samples.filter(r1.samples["sample_id"] == "bad")["image_check_error"][0]
+    calls.clear()
+    r2 = vlitq.score(ds, ["image_check", "duplicates"], cache=cache, progress=False)
+    # good images: hash memoised; the broken one is re-hashed but its error is cached
+    assert [c[0] for c in calls] == ["bad.jpg"] * len(calls)
+    assert r2.samples.equals(r1.samples)
+    # a changed file is hashed again and re-checked
+    calls.clear()
+    Image.new("RGB", (8, 300), (0, 0, 0)).save(d / "1.png")
+    r3 = vlitq.score(ds, ["image_check"], cache=cache, progress=False)
+    assert "1.png" in [c[0] for c in calls]
+    assert r3.samples["image_check_min_side"].to_list() != r1.samples["image_check_min_side"].to_list()
+
+
+# ----------------------------------------------------------------------------- indicators
+def test_indicator_result_cached_by_input_content(tmp_path, monkeypatch):
+    from vlitq.indicators.duplicates import Duplicates
+
+    calls = {"n": 0}
+    real = Duplicates.compute
+
+    def counted(self, ctx):
+        calls["n"] += 1
+        return real(self, ctx)
+
+    monkeypatch.setattr(Duplicates, "compute", counted)
+    ds = _ds(["a", "a", "b"])
+    r1 = vlitq.score(ds, ["duplicates"], cache=str(tmp_path), progress=False)
+    r2 = vlitq.score(ds, ["duplicates"], cache=str(tmp_path), progress=False)
+    assert calls["n"] == 1
+    assert r2.indicators.equals(r1.indicators) and r2.samples.equals(r1.samples)
+    vlitq.score(_ds(["a", "c", "b"]), ["duplicates"], cache=str(tmp_path), progress=False)
+    assert calls["n"] == 2  # other content, computed again
+
+
+# ----------------------------------------------------------------------------- resume inside
+def test_killed_inside_embedding_resumes_inside(tmp_path, monkeypatch):
+    """A run killed while response_diversity encodes keeps the finished pieces: the resumed
+    run encodes only the texts that were not encoded."""
+    from vlitq.models.text import SentenceEncoder
+
+    encoded: list[str] = []
+    state = {"kill_at": 2, "calls": 0}
+
+    def fake_load(self):
+        self._backend, self.max_words = "fake", 200
+
+    def fake_raw(self, texts):
+        state["calls"] += 1
+        if state["calls"] == state["kill_at"]:
+            raise KeyboardInterrupt  # like a kill: nothing catches it
+        encoded.extend(texts)
+        rng = [np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(8) for t in texts]
+        return np.asarray(rng, np.float32)
+
+    monkeypatch.setattr(SentenceEncoder, "_load", fake_load)
+    monkeypatch.setattr(SentenceEncoder, "_encode_raw", fake_raw)
+    responses = [f"response number {i} about thing {i % 7}" for i in range(700)]
+    ds = _ds(responses)
+    cfg = {"response_diversity": {"batch_size": 16}}  # pieces of 256 texts
+    with pytest.raises(KeyboardInterrupt):
+        vlitq.score(ds, ["response_diversity"], config=cfg, cache=str(tmp_path), progress=False)
+    assert len(encoded) == 256
+    first = set(encoded)
+    encoded.clear()
+    state["kill_at"] = -1
+    vlitq.score(ds, ["response_diversity"], config=cfg, cache=str(tmp_path), progress=False)
+    assert len(encoded) == 700 - 256 and not first & set(encoded)
+
+
+# ----------------------------------------------------------------------------- concurrency
+WRITER = textwrap.dedent("""
+    import sys
+    from vlitq.cache import Cache
+    root, who = sys.argv[1], int(sys.argv[2])
+    s = Cache(root).store("shared", {"p": 1})
+    for b in range(40):
+        # overlapping keys: both writers write rows 0..399, each its own value for who-keys
+        s.put_many_json({f"k{(b * 10 + j) % 400}": {"v": (b * 10 + j) % 400} for j in range(10)})
+        s.put_many_json({f"w{who}-{b}": {"who": who}})
+""")
+
+
+def test_two_processes_writing_one_store(tmp_path):
+    env = {**os.environ, "PYTHONPATH": REPO}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(w)], env=env)
+             for w in (1, 2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheIntegrityWarning)
+        s = Cache(str(tmp_path)).store("shared", {"p": 1})
+        got = s.get_many_json([f"k{i}" for i in range(400)])
+        who = s.get_many_json([f"w{w}-{b}" for w in (1, 2) for b in range(40)])
+    assert got == {f"k{i}": {"v": i} for i in range(400)}
+    assert len(who) == 80
+    assert not [f for f in os.listdir(tmp_path / "shared" / os.listdir(tmp_path / "shared")[0])
+                if f.startswith(".tmp-")]
+
+
+SCORER_RUN = textwrap.dedent("""
+    import json, sys, vlitq
+    rep = vlitq.score(sys.argv[1], ["image_check", "language", "duplicates"],
+                      cache=sys.argv[2], progress=False, image_root=sys.argv[3])
+    print(json.dumps(rep.samples.to_dicts(), default=str))
+""")
+
+
+def test_two_runs_on_one_cache_at_once(tmp_path):
+    ds, d = _image_ds(tmp_path, n=30)
+    path = str(tmp_path / "data.json")
+    ds.write(path, format="llava")
+    env = {**os.environ, "PYTHONPATH": REPO}
+    cache = str(tmp_path / "c")
+
+    def launch(c):
+        return subprocess.Popen([sys.executable, "-c", SCORER_RUN, path, c, str(d)], env=env,
+                                stdout=subprocess.PIPE, text=True)
+
+    procs = [launch(cache), launch(cache)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    alone = launch(str(tmp_path / "alone")).communicate(timeout=600)[0]
+    a, b, ref = (json.loads(o.strip().splitlines()[-1]) for o in (*outs, alone))
+    assert a == ref and b == ref
+    warm = launch(cache).communicate(timeout=600)[0]
+    assert json.loads(warm.strip().splitlines()[-1]) == ref
+
+
+# ----------------------------------------------------------------------------- warm = free
+WARM_RUN = textwrap.dedent("""
+    import json, sys
+    import vlitq
+    names = ["text_stats", "image_check", "language", "instruction_type", "elements",
+             "duplicates", "tasks", "task_diversity", "balance", "instruction_diversity",
+             "response_diversity"]
+    rep = vlitq.score(sys.argv[1], names, cache=sys.argv[2], progress=False,
+                      image_root=sys.argv[3], stream=True)
+    heavy = sorted(m for m in ("torch", "transformers", "spacy", "sentence_transformers",
+                               "open_clip", "sklearn", "py3langid", "jieba", "hanlp")
+                   if m in sys.modules)
+    print(json.dumps({"heavy": heavy, "samples": rep.samples.to_dicts(),
+                      "indicators": rep.indicators.to_dicts()}, default=str))
+""")
+
+
+def test_warm_run_imports_no_model_library(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("spacy")
+    ds, d = _image_ds(tmp_path, n=12)
+    path = str(tmp_path / "data.json")
+    ds.write(path, format="llava")
+    env = {**os.environ, "PYTHONPATH": REPO}
+    cache = str(tmp_path / "c")
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", WARM_RUN, path, cache, str(d)], env=env,
+                             capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    cold = run()
+    assert cold["heavy"]  # the cold run did load models
+    warm = run()
+    assert warm["heavy"] == [], f"a warm run imported {warm['heavy']}"
+    assert warm["samples"] == cold["samples"]
+    assert warm["indicators"] == cold["indicators"]
+
+
+def test_many_parts_compacted_on_open(tmp_path, monkeypatch):
+    import vlitq.cache as vc
+
+    monkeypatch.setattr(vc, "COMPACT_AT", 5)
+    s = Cache(str(tmp_path)).store("x")
+    for i in range(8):
+        s.put_many_json({f"k{i}": {"v": i}})
+    assert len(_parts(tmp_path)) == 8
+    s2 = Cache(str(tmp_path)).store("x")
+    assert s2.get_many_json([f"k{i}" for i in range(8)]) == {f"k{i}": {"v": i} for i in range(8)}
+    assert len(_parts(tmp_path)) == 1
+    assert Cache(str(tmp_path)).store("x").get_many_json(["k7"]) == {"k7": {"v": 7}}
