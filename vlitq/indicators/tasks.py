@@ -106,7 +106,7 @@ class Tasks(Indicator):
     principle = "task diversity"
     direction = None
     size_dependent = True  # a count (or share of repeats) that grows with N
-    version = "2"
+    version = "3"  # 3: embedding labels independent of row order (validity suite)
 
     def __init__(self, *, task_source: str = "auto", judge: Any = None,
                  encoder: Any = "all-MiniLM-L6-v2", tag_samples: int = 3,
