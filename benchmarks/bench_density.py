@@ -153,6 +153,7 @@ def worker(kind: str, n: int, opt: str):
     rss_data = _peak_mib()
     res: dict = {"n": n, "kind": kind, "opt": opt, "gen_s": round(gen_s, 1)}
     t = time.time()
+    cpu0 = sum(os.times()[:2])
     if kind == "dbscan":
         from vlitq.graph.density import dbscan_cosine
 
@@ -204,6 +205,7 @@ def worker(kind: str, n: int, opt: str):
         truth = np.argpartition(-s, k, axis=1)[:, :k]
         res["recall"] = round(float(np.mean([len(set(a) & set(b)) / k
                                              for a, b in zip(np.asarray(nbr)[q], truth)])), 4)
+    res["cpu_s"] = round(sum(os.times()[:2]) - cpu0, 1)
     res["peak_mib"] = round(_peak_mib())
     res["data_mib"] = round(rss_data)
     res["load"] = _load()
@@ -224,15 +226,21 @@ def mode_ann(sizes, extra_path):
                   f"{r.get('seconds')} | {r.get('peak_mib')} | {r.get('load')} |", flush=True)
 
 
-def mode_agree(sizes, index):
+def mode_agree(sizes, index, reuse_exact=False):
     import numpy as np
     from sklearn.metrics import adjusted_rand_score
 
-    print("| n | method | clusters | noise | seconds | peak MiB | ARI all | ARI core | "
+    print("| n | method | clusters | noise | seconds | CPU s | peak MiB | ARI all | ARI core | "
           "core agree | noise agree | load avg |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        ex = _run_worker(["dbscan", str(n), "exact"])
+        saved = os.path.join(CACHE, f"density_{n}_exact.json")
+        if reuse_exact and os.path.exists(saved):
+            ex = json.load(open(saved))
+        else:
+            ex = _run_worker(["dbscan", str(n), "exact"])
+            if "labels" in ex:
+                json.dump(ex, open(saved, "w"))
         rows = [("exact", ex)]
         for idx in index:
             rows.append((f"knn/{idx}", _run_worker(["dbscan", str(n), f"knn/{idx}"])))
@@ -247,20 +255,21 @@ def mode_agree(sizes, index):
                          f"{np.mean(e['core'] == o['core']):.4f}",
                          f"{np.mean((e['labels'] < 0) == (o['labels'] < 0)):.4f}"]
             print(f"| {n} | {name} | {r.get('clusters', r.get('error'))} | {r.get('noise')} | "
-                  f"{r.get('seconds')} | {r.get('peak_mib')} | " + " | ".join(agree)
+                  f"{r.get('seconds')} | {r.get('cpu_s')} | {r.get('peak_mib')} | "
+                  + " | ".join(agree)
                   + f" | {r.get('load')} |", flush=True)
 
 
 def mode_scale(sizes, index):
-    print("| n | method | clusters | noise | core share | seconds (+ data gen) | peak MiB "
-          "(input alone) | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| n | method | clusters | noise | core share | seconds (+ data gen) | CPU s | "
+          "peak MiB (input alone) | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
         for idx in index:
             r = _run_worker(["dbscan", str(n), f"knn/{idx}"])
             print(f"| {n} | knn/{idx} | {r.get('clusters', r.get('error'))} | {r.get('noise')} "
                   f"| {r.get('core_share')} | {r.get('seconds')} (+{r.get('gen_s')}) | "
-                  f"{r.get('peak_mib')} ({r.get('data_mib')}) | {r.get('load')} |", flush=True)
+                  f"{r.get('cpu_s')} | {r.get('peak_mib')} ({r.get('data_mib')}) | {r.get('load')} |", flush=True)
 
 
 def main(argv=None):
@@ -271,13 +280,15 @@ def main(argv=None):
     ap.add_argument("mode", choices=["ann", "agree", "scale", "data"])
     ap.add_argument("--n", type=int, nargs="+", default=[50000])
     ap.add_argument("--index", nargs="+", default=["faiss"])
+    ap.add_argument("--reuse-exact", action="store_true",
+                    help="agree: take the exact run saved by an earlier call (same n)")
     ap.add_argument("--extra-path", default=None,
                     help="a folder with hnswlib/pynndescent (pip install --target)")
     a = ap.parse_args(argv)
     if a.mode == "ann":
         mode_ann(a.n, a.extra_path)
     elif a.mode == "agree":
-        mode_agree(a.n, a.index)
+        mode_agree(a.n, a.index, a.reuse_exact)
     elif a.mode == "scale":
         mode_scale(a.n, a.index)
     else:

@@ -9,6 +9,16 @@ DataLoader-process preprocessing.
 
     python benchmarks/bench_matching.py                      # ViT-B-32 and ViT-L-14, bs 1..64
     python benchmarks/bench_matching.py --archs ViT-B-32 --batch-sizes 32 --device cuda
+    python benchmarks/bench_matching.py --texts 2000              # text towers only (#18.4)
+
+``--texts N``: the text tower alone, N LLaVA-like turn texts (instruction + response from the
+phrases of ``_common``, 1-6 sentences: 20-110 tokens, many texts repeated as in LLaVA), through
+(a) the bare open_clip loop (``tokenizer(batch)`` padded to 77, ``model.encode_text``, in input
+order, every text encoded; texts over 77 tokens truncated) and (b) ``ClipEncoder.encode_texts``
+(identical texts once, windows sorted by length, each batch padded to its longest window, long
+texts windowed, not truncated). Prints texts/s of both, the token positions each ran through
+the tower, and the largest difference between the two embeddings on texts that fit the
+context (must be float noise).
 """
 from __future__ import annotations
 
@@ -92,6 +102,52 @@ def bench(arch: str, bs: int, n: int, folder: str, names: list[str], device: str
             "prep_ms": 1000 * prep_s / n, "img_ms": 1000 * img_s / n, "txt_ms": 1000 * txt_s / n}
 
 
+def make_texts(n: int, seed: int = 0) -> list[str]:
+    import random
+
+    from _common import PLACES, QUESTIONS, SUBJECTS
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        s, p = rng.choice(SUBJECTS), rng.choice(PLACES)
+        q = rng.choice(QUESTIONS).format(s=s, p=p)
+        out.append(q + " " + (f"{s.capitalize()} is {p}. " * rng.randint(1, 6)).strip())
+    return out
+
+
+def bench_texts(arch: str, n: int, bs: int, device: str | None) -> dict:
+    import open_clip
+    import torch
+
+    from vlitq.models.clip import ClipEncoder
+
+    texts = make_texts(n)
+    enc = ClipEncoder(arch, None, batch_size=bs, device=device).load()
+    tok = open_clip.get_tokenizer(arch)
+    net = enc._net
+    with torch.inference_mode():  # warm-up of both paths outside the timings
+        net.encode_text(tok(texts[:2]).to(enc.device))
+    enc.encode_texts(texts[:2])
+    enc.texts_encoded = enc.text_tokens_encoded = 0
+    t0 = time.perf_counter()
+    bare = []
+    with torch.inference_mode():
+        for a in range(0, n, bs):
+            ids = tok(texts[a:a + bs]).to(enc.device)
+            bare.append(torch.nn.functional.normalize(net.encode_text(ids).float(), dim=-1).cpu())
+    bare_s = time.perf_counter() - t0
+    bare = torch.cat(bare).numpy()
+    t0 = time.perf_counter()
+    ours = enc.encode_texts(texts)
+    ours_s = time.perf_counter() - t0
+    fits = [i for i, t in enumerate(texts) if len(tok.encode(t)) <= enc.context_length - 2]
+    return {"arch": arch, "bs": bs, "n": n, "distinct": len(set(texts)), "fits": len(fits),
+            "bare_s": bare_s, "ours_s": ours_s, "bare_tok": n * enc.context_length,
+            "ours_tok": enc.text_tokens_encoded,
+            "max_diff": float(np.abs(bare[fits] - ours[fits]).max()) if fits else None}
+
+
 def bench_workers(folder: str, names: list[str], n: int) -> dict:
     """Decode+preprocess throughput: serial vs thread pool vs DataLoader worker processes."""
     from vlitq.models.clip import ClipEncoder
@@ -122,6 +178,8 @@ def main():
     ap.add_argument("--device", default=None)
     ap.add_argument("--threads", type=int, default=0,
                     help="torch intra-op threads (default: torch's choice, one per core)")
+    ap.add_argument("--texts", type=int, default=0,
+                    help="benchmark the text towers alone on this many turn texts")
     ap.add_argument("--skip-workers", action="store_true",
                     help="skip the serial/thread/process preprocessing comparison")
     args = ap.parse_args()
@@ -134,6 +192,23 @@ def main():
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.texts:
+        print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+              f"torch {torch.__version__} ({torch.get_num_threads()} threads), load average "
+              f"{os.getloadavg()[0]:.1f}, device {args.device or 'auto'}, random weights")
+        print("| arch | bs | texts (distinct, fit 77) | bare open_clip texts/s | vlitq texts/s | "
+              "speed-up | token positions bare / vlitq | max abs diff | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for arch in args.archs:
+            for bs in args.batch_sizes:
+                r = bench_texts(arch, args.texts, bs, args.device)
+                gc.collect()
+                print(f"| {arch} | {bs} | {r['n']} ({r['distinct']}, {r['fits']}) | "
+                      f"{r['n'] / r['bare_s']:.1f} | {r['n'] / r['ours_s']:.1f} | "
+                      f"{r['bare_s'] / r['ours_s']:.2f}x | {r['bare_tok']} / {r['ours_tok']} | "
+                      f"{r['max_diff']:.1e} | {os.getloadavg()[0]:.1f} |", flush=True)
+        print(f"# peak RSS {peak_rss_mb():.0f} MB")
+        return
     folder = tempfile.mkdtemp(prefix="vlitq-bench-")
     n_max = max([args.images, args.images_large] + args.batch_sizes)
     t0 = time.perf_counter()

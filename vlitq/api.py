@@ -99,7 +99,15 @@ def score(dataset, scorers: Sequence | None = None, *, config=None, cache=True,
     """
     from vlitq.cache import as_cache
 
-    if stream and isinstance(dataset, (str, os.PathLike)):
+    if engine == "ray" and (isinstance(dataset, (str, os.PathLike)) or (
+            isinstance(dataset, (list, tuple)) and dataset
+            and all(isinstance(p, (str, os.PathLike)) for p in dataset))):
+        # the Ray engine reads the files in Ray tasks: nothing is parsed on the driver
+        from vlitq.engine.ray import RayFiles
+
+        dataset = RayFiles(dataset, format=format, image_root=image_root,
+                           **(read_options or {}))
+    elif stream and isinstance(dataset, (str, os.PathLike)):
         from vlitq.engine.stream import StreamingDataset
 
         dataset = StreamingDataset(dataset, format=format, image_root=image_root,

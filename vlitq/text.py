@@ -32,10 +32,26 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
-    "PLACEHOLDER", "strip_placeholders", "clean", "instruction", "response", "turn_text",
-    "TEXT_MODES", "letters", "han_share", "is_chinese", "has_cjk", "words", "segment",
+    "PLACEHOLDER",
+    "TEXT_MODES",
+    "cap_text",
+    "clean",
     "content_words",
-    "length_words", "stop_words", "split_windows", "n_windows", "cap_text", "texts_by_task",
+    "han_share",
+    "has_cjk",
+    "instruction",
+    "is_chinese",
+    "length_words",
+    "letters",
+    "n_windows",
+    "response",
+    "segment",
+    "split_windows",
+    "stop_words",
+    "strip_placeholders",
+    "texts_by_task",
+    "turn_text",
+    "words",
 ]
 
 # ------------------------------------------------------------------------------ placeholders
@@ -49,17 +65,15 @@ __all__ = [
 #: ``<|image_pad|>``, ``<|vision_end|>`` (Qwen2-VL), ``[IMG]``/``[IMG_BREAK]``/``[IMG_END]``
 #: (Pixtral) and ``[image]``.
 PLACEHOLDER = re.compile(
+    r"(?=[<\[p])(?:"  # every convention starts so: a cheap test at each position (3x faster)
     r"(?:\bPicture\s*\d+\s*[:：]\s*)?<\s*img\s*>(?:(?!<\s*/?\s*img\s*>).){0,4096}?<\s*/\s*img\s*>"
     r"|<\s*/?\s*(?:image|img|video|imagehere|image_placeholder|img_context|im_start|im_end|"
     r"im_patch)(?:[\s_-]*\d+)?\s*/?\s*>"
     r"|<\|\s*(?:image|video|image_pad|video_pad|vision_start|vision_end|vision_pad)"
     r"(?:_\d+)?\s*\|>"
-    r"|\[\s*(?:img|image|video)(?:[\s_-]*(?:\d+|break|end))?\s*\]",
+    r"|\[\s*(?:img|image|video)(?:[\s_-]*(?:\d+|break|end))?\s*\])",
     re.IGNORECASE | re.DOTALL,
 )
-
-_HSPACE = re.compile(r"[^\S\n]+")
-_LINES = re.compile(r"\s*\n\s*")
 
 
 def strip_placeholders(text: str | None) -> str:
@@ -94,8 +108,10 @@ def clean(text: str | None) -> str:
         text = str(text)
     if "<" in text or "[" in text:
         text = PLACEHOLDER.sub(" ", text)
-    text = _HSPACE.sub(" ", text)
-    return _LINES.sub("\n", text).strip()
+    lines = text.splitlines()  # str methods: several times faster than regex substitutions
+    if len(lines) <= 1:
+        return " ".join(text.split())
+    return "\n".join(filter(None, (" ".join(line.split()) for line in lines)))
 
 
 def _field(turn: Mapping | None, key: str) -> str:
@@ -281,7 +297,7 @@ def _spacy_english_stop_words() -> set[str] | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "lang", "en", "stop_words.py")
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "lang", "en", "stop_words.py")
     if not os.path.isfile(path):
         return None
     try:

@@ -60,25 +60,24 @@ def captions(split):
     return [(paths[i], f"a {colour[i]} {shape[i]}") for i in keep]
 
 
-def main():
-    t0 = time.time()
-    torch.manual_seed(0)
+def train(steps: int = TRAIN_STEPS, seed: int = 0, folder: str | None = None,
+          verbose: bool = True) -> str:
+    """Train the small contrastive model on the easy-vqa train split and save it in
+    open_clip's local-folder layout; returns the folder (also used by ``vlitq.validity``)."""
+    torch.manual_seed(seed)
     # one intra-op thread: tiny matrices gain nothing from more, and on a shared 2-core machine
     # oversubscribed threads made each step ~10x slower
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    train, test = captions("train"), captions("test")
-    print(f"easy-vqa: {len(train)} train / {len(test)} test images with a colour+shape caption")
-
+    train_set = captions("train")
     net = open_clip.CLIP(**CFG)
     preprocess = open_clip.image_transform(32, is_train=False)
     tok = open_clip.tokenizer.SimpleTokenizer(context_length=16)
-    x = torch.stack([preprocess(Image.open(p).convert("RGB")) for p, _ in train])
-    texts = sorted({c for _, c in train})
+    x = torch.stack([preprocess(Image.open(p).convert("RGB")) for p, _ in train_set])
+    texts = sorted({c for _, c in train_set})
     # captions alone and inside the turn shapes the scorer sees (instruction + response)
     templates = ["{}.", "What is in the image? {}.", "{}.", "Describe the image. {}."]
     text_ids = [tok([t.format(c) for c in texts]) for t in templates]
-    y = torch.tensor([texts.index(c) for _, c in train])
+    y = torch.tensor([texts.index(c) for _, c in train_set])
 
     # the 49408-row token table stays at its random init: the captions use a few dozen tokens,
     # and updating the whole table with AdamW dominated the step time
@@ -87,7 +86,7 @@ def main():
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01)
     net.train()
     step, start = 0, time.time()
-    while step < TRAIN_STEPS:
+    while step < steps:
         idx = torch.randint(0, len(x), (128,))
         img = F.normalize(net.encode_image(x[idx]), dim=-1)
         # one text embedding per distinct caption; targets are the image's caption class
@@ -98,12 +97,23 @@ def main():
         loss.backward()
         opt.step()
         step += 1
-        if step % 50 == 0:
+        if verbose and step % 50 == 0:
             print(f"  step {step:4d}  loss {loss.item():.3f}")
-    print(f"trained {step} steps in {time.time() - start:.0f} s (final loss {loss.item():.3f})")
-
-    folder = os.path.join(tempfile.mkdtemp(), "easyvqa-clip")
+    if verbose:
+        print(f"trained {step} steps in {time.time() - start:.0f} s "
+              f"(final loss {loss.item():.3f})")
+    folder = folder or os.path.join(tempfile.mkdtemp(), "easyvqa-clip")
     save_open_clip(net, CFG, folder)
+    return folder
+
+
+def main():
+    t0 = time.time()
+    rng = np.random.default_rng(0)
+    train_set, test = captions("train"), captions("test")
+    print(f"easy-vqa: {len(train_set)} train / {len(test)} test images with a colour+shape "
+          "caption")
+    folder = train()
 
     # held-out images with their own caption and with one swapped in from another image
     order = rng.permutation(len(test))

@@ -8,7 +8,7 @@ labeller predicts `task_pred` and reports the adjusted Rand index (ARI) against 
 - llm mode (TagGPT with the offline default judge, SmolLM2-135M-Instruct) when
   VLITQ_VALIDATE_LLM=1, on a smaller set (VLITQ_VALIDATE_LLM_N per family, default 6): the ARI
   is printed as measured, and only the mechanics are asserted (labels from the selected tags,
-  votes kept), because a 135M model is a weak tagger. Opt-in because loading the GGUF model
+  assignment probabilities kept), because a 135M model is a weak tagger. Opt-in because loading the GGUF model
   alone takes minutes on a 2-core CPU (the 2-minute budget of validate.py); figures measured
   are in README.md.
 
@@ -30,7 +30,8 @@ t0 = time.perf_counter()
 rep = vlitq.score(ds, [Tasks(task_source="embedding")], cache=False, progress=False)
 d = rep.details("tasks")
 print(f"embedding mode: {len(ds)} samples, 7 families -> k={d['k']} clusters, "
-      f"ARI={d['ari']:.3f} ({time.perf_counter() - t0:.0f} s)")
+      f"ARI={d['ari']:.3f}; confidence without truth: silhouette={d['silhouette']}, "
+      f"labeller agreement={d['labeller_agreement']} ({time.perf_counter() - t0:.0f} s)")
 for name, n in d["tasks"].items():
     print(f"   {n:4d}  {name}")
 if N >= 20:  # the claim is for the default size; tiny sets are printed only
@@ -54,11 +55,11 @@ elif get_judge is not None:
     else:
         print(f"llm mode ({d['judge']}): {len(small)} samples -> {d['n_tasks']} tags, "
               f"ARI={d['ari']:.3f}, fallback share={d['fallback_share']:.2f}, "
-              f"vote agreement={d['vote_agreement']}, LLM calls={d['llm_calls']}, "
+              f"assign confidence={d['assign_confidence']}, LLM calls={d['llm_calls']}, "
               f"prompts={d['llm_prompts']} ({time.perf_counter() - t0:.0f} s)")
         print("   selected tags:", d["selected_tags"])
         print(f"   tags proposed: {d['n_tags_proposed']} distinct, {d['n_tags_frequent']} kept "
               "by min_count; warnings:", rep.warnings)
         labels = set(rep.samples["task_pred"].drop_nulls().to_list())
         assert labels <= set(d["selected_tags"])
-        assert rep.samples["task_votes"].null_count() == 0
+        assert d["fallback_share"] < 1.0, "no instruction was assigned by the LLM"

@@ -1,6 +1,7 @@
 """Generate the hostile-input corpus: files and image references built to break a reader.
 
-    python tests/data/hostile.py OUT_DIR      # writes the corpus, prints one line per case
+    python tests/data/hostile.py OUT_DIR           # writes the corpus, one line per case
+    python tests/data/hostile.py OUT_DIR --table   # and reads it: the outcome table of docs/io.md
 
 The corpus is made here, by this script, never copied from anywhere; it stays small on disk
 (the 1 GiB ``.jpg`` is a sparse file, a few KiB of blocks). ``tests/data/test_hostile.py`` runs
@@ -142,6 +143,10 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
         2, {0: "ok", 1: "malformed"})
     add("trailing_comma.json", ("[" + json.dumps(good(0)) + ", " + json.dumps(good(1))
                                 + ",]").encode(), 3, {0: "ok", 1: "ok", 2: "malformed"})
+    add("text_after_array.json", ("[\n" + json.dumps(good(0)) + "\n]\n" + json.dumps(good(1))
+                                  + "\n").encode(), 2, {0: "ok", 1: "text after the end"})
+    add("jsonl_first_record_array.jsonl", b"[1, 2]\n" + _line(good(0)) + b"\n", 2,
+        {0: "not an object", 1: "ok"})
     add("duplicate_ids.jsonl", b"\n".join(_line(good(0, id=i)) for i in ("x", "x", "x#1"))
         + b"\n", 3)
     add("duplicate_keys.jsonl", _sandwich([b'{"id": "a", "id": "b", "conversations": '
@@ -166,7 +171,7 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
                                               "conversations": [
                                                   {"from": "user", "value": "<ImageHere>" * 3},
                                                   {"from": "bot", "value": "?"}]}]).encode(),
-        1, {0: "warn:3 image token(s)"})
+        1, {0: "warn:3 image token(s)"}, fmt="internvl")
     add("qwen_unclosed_tag.json", json.dumps([{"id": "q", "conversations": [
         {"from": "user", "value": "<img>img/ok.png</img> then <img>never closed"},
         {"from": "assistant", "value": "A."}]}]).encode(), 1, {0: "ok"})
@@ -188,6 +193,16 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
     add("m3it_bad.jsonl", b'{"instruction": "I", "inputs": "", "outputs": "O", '
         b'"image_base64_str": 5}\n{"instruction": "I", "inputs": "", "outputs": "O", '
         b'"image_base64_str": ["!!notbase64!!"]}\n', 2, {0: "not a list", 1: "ok"}, fmt="m3it")
+    add("coco_arc_hostile.json", ('{"image_source": "t", "construction_time": "2023", '
+                                  '"annotations": [{"id": "a1", "img_ids": "1", '
+                                  '"instruction_type": "t", "conversations": [{"from": "human", '
+                                  '"value": "bad \\ud800"}, {"from": "gpt", "value": "ok"}]}, '
+                                  '{"id": "a2", "img_ids": ' + deep + "}]}").encode(), 2,
+        {0: "warn:lone surrogate", 1: "nested too deeply"}, fmt="coco_arc")
+    add("HX_instructions.json", ('{"meta": {"version": "1"}, "data": {"K1": {"instruction": '
+                                 '"x\\ud800", "answer": 5, "image_ids": [], "rel_ins_ids": []}, '
+                                 '"K2": {"instruction": ' + deep + "}}}").encode(), 2,
+        {0: "warn:lone surrogate", 1: "nested too deeply"}, fmt="mimicit")
     qdir = os.path.join(root, "qa")
     os.makedirs(os.path.join(qdir, "answers"), exist_ok=True)
     with open(os.path.join(qdir, "answers", "m.jsonl"), "wb") as fh:
@@ -251,10 +266,58 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
     return files, images
 
 
+def outcome_table(root: str) -> str:
+    """Generate the corpus under ``root``, read every case, return the outcomes as Markdown
+    (the table in ``docs/io.md``)."""
+    import logging
+
+    from vlitq.data.formats import FormatError, read
+    from vlitq.data.images import ImageError, open_image, read_image_bytes
+
+    files, images = generate(root)
+    level = logging.getLogger("vlitq").level
+    logging.getLogger("vlitq").setLevel(logging.ERROR)
+    out = ["| input | reader | outcome |", "|---|---|---|"]
+    try:
+        for c in files:
+            try:
+                ds = read(c["path"], format=c["format"] if c["records"] else None,
+                          image_root=root, **c["options"])
+                errs = [x for x in ds["read_error"].to_list() if x]
+                warns = [x for x in ds["read_warning"].to_list() if x]
+                msg = (f"{len(ds)} rows: {len(ds) - len(errs)} read ({len(warns)} flagged), "
+                       f"{len(errs)} error rows")
+                if errs or warns:
+                    m = max(errs + warns, key=lambda x: ("nested" in x, "surrogate" in x, len(x)))
+                    msg += f"; e.g. “{m[:110]}”"
+            except FormatError as exc:
+                msg = "FormatError: " + str(exc).split(": ", 1)[-1][:70]
+            reader = c["format"] if c["records"] else "detect"
+            out.append(f"| `{c['name']}` | {reader} | {msg.replace('|', '/')} |")
+        for c in images:
+            kw = {"max_bytes": c["max_bytes"]} if "max_bytes" in c else {}
+            try:
+                if kw:
+                    read_image_bytes(c["ref"], c["root"], c["allow_outside_root"], **kw)
+                else:
+                    open_image(c["ref"], c["root"], c["allow_outside_root"])
+                msg = "decoded"
+            except ImageError as exc:
+                msg = str(exc)[:100]
+            out.append(f"| image `{c['name']}` | every image reader | "
+                       f"{msg.replace('|', '/')} |")
+    finally:
+        logging.getLogger("vlitq").setLevel(level)
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        sys.exit("usage: python tests/data/hostile.py OUT_DIR")
+    if len(argv) not in (1, 2) or (len(argv) == 2 and argv[1] != "--table"):
+        sys.exit("usage: python tests/data/hostile.py OUT_DIR [--table]")
+    if len(argv) == 2:  # the outcome of every case, as the Markdown table of docs/io.md
+        print(outcome_table(argv[0]), end="")
+        return
     files, images = generate(argv[0])
     for f in files:
         print(f"file  {f['name']:<28} format={f['format']:<8} records={f['records']}")

@@ -116,6 +116,34 @@ def test_llamafactory_alpaca(tmp_path):
     round_trip(ds, str(tmp_path / "o.json"))
 
 
+def test_llamafactory_dataset_info_columns_and_tags(tmp_path):
+    """Custom column and role names, declared in dataset_info.json beside the file."""
+    recs = [{"dialog": [{"speaker": "customer", "text": "<image>What is it?"},
+                        {"speaker": "agent", "text": "A square."}], "pics": ["a.jpg"]}]
+    p = _dump(tmp_path / "custom.json", recs, False)
+    alp = _dump(tmp_path / "alp.json", [{"q": "Say hi.", "ctx": "", "a": "Hi."}], False)
+    _dump(tmp_path / "dataset_info.json", {
+        "custom": {"file_name": "custom.json", "formatting": "sharegpt",
+                   "columns": {"messages": "dialog", "images": "pics"},
+                   "tags": {"role_tag": "speaker", "content_tag": "text",
+                            "user_tag": "customer", "assistant_tag": "agent"}},
+        "alp": {"file_name": "alp.json", "columns": {"prompt": "q", "query": "ctx",
+                                                     "response": "a"}}}, False)
+    assert detect(p) == "llamafactory"
+    ds = read(p)
+    assert ds["turns"][0].to_list() == [{"instruction": "What is it?", "response": "A square."}]
+    assert ds["images"][0].to_list() == ["a.jpg"] and ds["read_warning"][0] is None
+    out = str(tmp_path / "o.json")  # a file the dataset_info does not name: name the entry
+    write(ds, out)
+    back = read(out, format="llamafactory", dataset_info=str(tmp_path / "dataset_info.json"),
+                dataset="custom")
+    assert _content(back) == _content(ds)
+    ds2 = read(alp, format="llamafactory", dataset="alp")
+    assert ds2["turns"][0].to_list() == [{"instruction": "Say hi.", "response": "Hi."}]
+    with pytest.raises(FormatError, match="dataset='nope' is not in"):
+        read(p, format="llamafactory", dataset="nope")
+
+
 def test_unknown_content_part_is_an_error_row_naming_it(tmp_path):
     recs = LF_PARTS + [{"messages": [{"role": "user", "content": [
         {"type": "hologram", "value": "x"}]}, {"role": "assistant", "content": "?"}]}]
@@ -160,6 +188,17 @@ def test_image_tokens_and_images_that_do_not_match_are_flagged(tmp_path):
     ds = read(_dump(tmp_path / "d.json", [rec], False))
     assert ds.frame["read_warning"][0] == "2 image token(s) in the text but 1 image(s) in 'images'"
     assert ds.frame["turns"][0][0]["instruction"] == "Compare."
+
+
+def test_alpaca_preference_record_scores_chosen(tmp_path):
+    rec = {"instruction": "Describe it.", "input": "", "chosen": "A red square.",
+           "rejected": "A dog.", "images": ["a.jpg"]}
+    p = _dump(tmp_path / "dpo.json", [rec], False)
+    assert detect(p) == "llamafactory"
+    ds = read(p)
+    assert ds.frame["turns"][0].to_list() == [{"instruction": "Describe it.",
+                                               "response": "A red square."}]
+    assert "'rejected' is not" in ds.frame["read_warning"][0]
 
 
 def test_ranking_record_scores_chosen(tmp_path):
@@ -352,6 +391,14 @@ def test_flat_jsonl_json_csv_read_when_a_mapping_is_passed(tmp_path):
     assert ds.frame["turns"][0].to_list() == [{"instruction": "What?", "response": "That."}]
 
 
+def test_flat_mapping_streams_too(tmp_path):
+    p = _dump(tmp_path / "t.jsonl", [{"q": f"Q{i}?", "a": "A."} for i in range(5)], True)
+    rep = vlitq.score(p, ["text_stats"], stream=True, read_options={"instruction": "q",
+                                                                    "response": "a"},
+                      cache=False, progress=False)
+    assert rep.samples.height == 5 and rep.errors.height == 0
+
+
 def test_flat_record_without_the_mapped_fields_is_an_error_row(tmp_path):
     p = _dump(tmp_path / "t.jsonl", [{"q": "Q?", "a": "A."}, {"other": 1}, {"q": "Only q"}], True)
     ds = read(p, instruction="q", response="a")
@@ -370,6 +417,13 @@ def test_cli_error_names_format_and_read_option(tmp_path):
     res = CliRunner().invoke(main, ["score", p, "--scorers", "text_stats"])
     assert res.exit_code != 0
     assert "--format" in res.output and "--read-option" in res.output
+    out = str(tmp_path / "report")
+    res = CliRunner().invoke(main, ["score", p, "--scorers", "text_stats", "--read-option",
+                                    "instruction=q", "--read-option", "response=a", "--out", out,
+                                    "--no-cache"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["formats"])
+    assert all(f in res.output for f in ("llamafactory", "internvl", "qwenvl", "qa"))
 
 
 # ----------------------------------------------------------------------------- ids
@@ -420,6 +474,21 @@ def test_dataset_answers_like_a_frame():
     assert len(ds) == 2 and [r["sample_id"] for r in ds.iter_rows()] == ["a", "b"]
     pytest.importorskip("pandas")
     assert list(ds.to_pandas()["sample_id"]) == ["a", "b"]
+
+
+def test_hf_dataset_with_content_parts(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    _img(tmp_path, "imgs/a.jpg")
+    rows = [{"messages": [
+        {"role": "user", "content": [{"type": "image_url", "text": None,
+                                      "image_url": {"url": "imgs/a.jpg"}},
+                                     {"type": "text", "text": "What is it?", "image_url": None}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A red square.",
+                                           "image_url": None}]}]}]
+    ds = read(datasets.Dataset.from_list(rows), image_root=str(tmp_path))
+    assert ds["turns"][0].to_list() == [{"instruction": "What is it?",
+                                         "response": "A red square."}]
+    assert ds["images"][0].to_list() == ["imgs/a.jpg"]
 
 
 def test_hf_dataset_object_takes_image_root(tmp_path):

@@ -129,7 +129,68 @@ def test_hostile_images_through_a_scoring_run(corpus):
     assert rep.errors.filter(rep.errors["scorer"] == "image_check").height == len(recs)
 
 
+def test_a_line_over_the_cap_is_skipped_not_held(corpus, monkeypatch):
+    root, files, _ = corpus
+    import vlitq.data.formats._common as common
+
+    monkeypatch.setattr(common, "MAX_LINE_BYTES", 64 * 1024)
+    case = next(c for c in files if c["name"] == "big_response.jsonl")  # a 2 MB line
+    ds = read(case["path"], image_root=root)
+    assert ds["read_error"].to_list()[0] is None and ds["read_error"].to_list()[2] is None
+    assert "exceeds the 65536-byte limit" in ds["read_error"][1]
+
+
 def test_script_writes_the_corpus(tmp_path, capsys):
     hostile.main([str(tmp_path / "c")])
     out = capsys.readouterr().out
     assert "1GiB_sparse_jpg" in out and "deep_value.jsonl" in out
+    table = hostile.outcome_table(str(tmp_path / "t"))
+    assert "| `deep_value.jsonl` | llava | 3 rows: 2 read (0 flagged), 1 error rows" in table
+    assert "FIFO" in table and "Traceback" not in table
+
+
+# ----------------------------------------------------------------------------- fuzzing
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_KEYS = ["id", "image", "images", "video", "conversations", "messages", "from", "role", "value",
+         "content", "type", "text", "image_url", "url", "instruction", "input", "output",
+         "history", "chosen", "rejected", "task", "question_id", "question", "answer"]
+_TEXT = st.one_of(st.sampled_from(["human", "gpt", "user", "assistant", "bot", "system", "text",
+                                   "image_url", "<image>", "<ImageHere>", "<img>a.jpg</img>",
+                                   "img/ok.png", "\ud800", ""]),
+                  st.text(max_size=12))
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | _TEXT,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.sampled_from(_KEYS), kids,
+                                                              max_size=5),
+    max_leaves=25)
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=st.lists(_JSON, min_size=1, max_size=6))
+def test_fuzzed_records_never_crash_a_reader(records, tmp_path_factory):
+    """Random JSON values shaped like records: every JSON reader gives one row per line (a
+    sample or an error row) or one FormatError — never another exception."""
+    import json
+
+    d = tmp_path_factory.mktemp("fuzz")
+    path = d / "questions.jsonl"
+    lines = [json.dumps(r, ensure_ascii=True) for r in records]
+    path.write_text("\n".join(lines) + "\n")
+    for fmt in ("llava", "llamafactory", "internvl", "qwenvl", "m3it", "multiinstruct", "flat",
+                "qa"):
+        try:
+            ds = read(str(path), format=fmt, image_root=str(d))
+        except FormatError:
+            continue
+        # one line holding an array is a JSON array file: one row per element
+        expected = len(records[0]) if len(lines) == 1 and isinstance(records[0], list) \
+            else len(lines)
+        if fmt != "qa":  # qa rows are (question, answer file) pairs, checked in the corpus
+            assert len(ds) == expected, fmt
+        assert ds["sample_id"].n_unique() == len(ds), fmt
+        for e, turns in zip(ds["read_error"].to_list(), ds["turns"].to_list()):
+            assert e is not None or turns, fmt

@@ -66,6 +66,22 @@ class ScriptedJudge(Judge):
     def _generate(self, messages, images, *, temperature, max_tokens, seed, k):
         return [self.answer(m[-1]["content"], k + 1)[k] for m in messages]
 
+    def _score_options(self, messages, images, options):
+        """Log-probabilities of the candidate tags: 0.7 for the one sharing most words with
+        the rule's tags, the rest shared evenly (``mode="nologprobs"``: none, so the judge
+        falls back to voting)."""
+        if self.mode == "nologprobs":
+            return super()._score_options(messages, images, options)
+        out = []
+        for m, opts in zip(messages, options):
+            ins = re.findall(r"^Instruction: (.*)$", m[-1]["content"], re.MULTILINE)[-1]
+            tags = rule_tags(ins)
+            best = max(range(len(opts)), key=lambda j: (max(_overlap(opts[j], t)
+                                                            for t in tags), -j))
+            rest = 0.3 / max(1, len(opts) - 1)
+            out.append([np.log(0.7 if j == best else rest) for j in range(len(opts))])
+        return out
+
     def answer(self, p, n):
         return self.answer_many([p], n)[0]
 
@@ -78,17 +94,9 @@ class ScriptedJudge(Judge):
                 continue
             tags = rule_tags(ins)
             if p.startswith("Which task does the instruction belong to?"):  # choice prompt
-                opts = re.findall(r"^([A-Z])\. (.*)$", p, re.MULTILINE)
-                best = max(opts, key=lambda o: max(_overlap(o[1], t) for t in tags))
-                if max(_overlap(best[1], t) for t in tags) == 0:
-                    best = opts[0]
-                ans = []
-                for k in range(n):
-                    if k == n - 1 and n > 2:
-                        ans.append("no idea")  # one vote names no candidate
-                    else:
-                        ans.append(f"{best[0]}. {best[1]}" if k % 2 else best[1])
-                out.append(ans)
+                opts = re.findall(r"^- (.*)$", p, re.MULTILINE)
+                best = max(opts, key=lambda o: max(_overlap(o, t) for t in tags))
+                out.append([best] * n)
             else:
                 h = zlib.crc32(ins.encode())
                 out.append([tags[(h + k) % len(tags)] for k in range(n)])

@@ -48,3 +48,30 @@ def test_agreement_and_min_share():
     assert d["agreement"] == pytest.approx(90.0)
     assert r.indicator("languages") == 1.0  # zh holds 10 % < 20 %
     assert d["counts"] == {"en": 9, "zh": 1}
+
+
+def test_zxx_and_und_never_count_as_languages():
+    recs = [make_sample(f"en{i}", [EN], language="en") for i in range(8)]
+    recs += [make_sample("num", [("Where is it?", "57.79 177.34 491.2 629.53")], language="zxx"),
+             make_sample("und", [("?", "!")], language="und"),
+             make_sample("mul", [EN], language="mul")]
+    r = vlitq.score(Dataset.from_records(recs), ["languages"],
+                    config={"languages": {"source": "given"}}, cache=False, progress=False)
+    d = r.details("languages")
+    assert r.indicator("languages") == 1.0  # an all-English set holds one language
+    assert d["counts"] == {"en": 8} and d["undetermined"] == 3
+    assert d["not_languages"] == {"und": 1, "zxx": 1, "mul": 1}
+    assert d["shares"] == {"en": 100.0}
+
+
+def test_all_english_multiinstruct_shape_reports_one_language():
+    # short answers and coordinates: detected per sample, they must not add languages
+    ins = "Given the image, answer the question.\n\nQuestion: {}\n\n[Options]: no||||yes"
+    qs = ["Is the photo in color?", "Is there a dog?", "Is the man smiling?", "Is it raining?"]
+    recs = [make_sample(f"q{i}", [(ins.format(q), a)]) for i, (q, a) in
+            enumerate(zip(qs * 3, ["yes", "no", "bed", "ok"] * 3))]
+    recs.append(make_sample("box", [("Where is the object described by \"a red stop sign\"?",
+                                     "18 129 61 168")]))
+    r = vlitq.score(Dataset.from_records(recs), ["language", "languages"], cache=False,
+                    progress=False)
+    assert r.indicator("languages") == 1.0, r.details("languages")

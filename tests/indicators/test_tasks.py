@@ -10,7 +10,6 @@ from vlitq.data.synthetic_tasks import make_task_family_samples
 from vlitq.indicators.tasks import Tasks
 from vlitq.indicators.task_labellers import (
     TagNormaliser,
-    parse_choice,
     parse_tag,
     select_tags,
     top_k_candidates,
@@ -44,36 +43,40 @@ def test_llm_mode_recovers_families_and_keeps_given_labels(scripted_judge, hash_
     assert d["mode"] == "llm" and d["column"] == "task_pred"
     assert d["ari"] == pytest.approx(_ari(truth, pred))
     assert set(d["selected_tags"]) >= {"counting", "reasoning", "multiple choice"}
-    # votes kept: 3 per instruction, the scripted third vote names no candidate
-    votes = s["task_votes"].to_list()
-    assert all(len(v) == 3 and v[2] is None for v in votes)
-    assert d["fallback_share"] == 0.0
+    # assigned by option probabilities: the scripted judge gives its choice 0.7
+    assert s["task_prob"].to_list() == [0.7] * s.height
+    assert d["fallback_share"] == 0.0 and d["assign_confidence"] == 0.7
+    assert d["silhouette"] is not None and -1 <= d["silhouette"] <= 1
+    assert 0 < d["labeller_agreement"] <= 1
     # later per-task indicators read the predicted labels
     assert r.indicator("task_diversity") == len(set(pred)) == 7
     assert set(r.tasks["task"].to_list()) == set(pred)
     # batched: every call carries at most llm_batch_size prompts
-    assert max(scripted_judge.batches) <= 8 and d["llm_calls"] == len(scripted_judge.batches)
+    assert max(scripted_judge.batches) <= 8
     n_ins = d["n_distinct_instructions"]
+    # tag generation sends each sampled instruction once (3 completions each); assignment
+    # scores each distinct instruction's candidates once, nothing generated
     assert d["llm_prompts"] == d["n_generated"] + n_ins
     assert d["llm_calls"] == math.ceil(d["n_generated"] / 8) + math.ceil(n_ins / 8)
-    assert d["llm_sequences"] == 3 * d["llm_prompts"]  # tag_samples = votes = 3
+    assert d["llm_sequences"] == 3 * d["n_generated"] + n_ins
 
 
 def test_llm_calls_are_cached(scripted_judge, hash_encoder, tmp_path):
     ds = _ds(6, with_labels=False)
     t = Tasks(task_source="llm", judge=scripted_judge, encoder=hash_encoder, lemmatize="simple")
     r1 = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
-    made = scripted_judge.calls  # completions the model produced
-    assert made > 0 and r1.details("tasks")["llm_sequences"] == made
+    # completions and option scores the model produced
+    made = scripted_judge.calls + scripted_judge.option_calls
+    assert scripted_judge.option_calls > 0 and r1.details("tasks")["llm_sequences"] == made
     r_cached = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
     assert r_cached.info["components"]["tasks"].get("from_cache")  # the indicator's own result
-    assert scripted_judge.calls == made
+    assert scripted_judge.calls + scripted_judge.option_calls == made
     # without the indicator's stored result, every prompt is answered from the judge's cache
     import shutil
 
     shutil.rmtree(tmp_path / "indicator_tasks")
     r2 = vlitq.score(ds, [t], cache=str(tmp_path), progress=False)
-    assert scripted_judge.calls == made  # everything answered from the judge's own cache
+    assert scripted_judge.calls + scripted_judge.option_calls == made
     assert not r2.info["components"]["tasks"].get("from_cache")
     assert r2.details("tasks")["llm_prompts"] == 0
     assert r2.details("tasks")["llm_cached"] == made
@@ -85,29 +88,28 @@ def test_llm_calls_are_cached(scripted_judge, hash_encoder, tmp_path):
     assert "task_pred" not in r1.samples.columns and r1.info["task_column"] == "task"
 
 
-class _TagsThenNonsense:
-    """Proposes tags by rule, but answers every choice prompt with something that is no
-    candidate: every label must come from the embedding fallback."""
+class _TagsOnly:
+    """Proposes tags by rule but cannot score options (a plain ``generate`` object): every
+    label must come from the embedding fallback — nothing is parsed from free text."""
 
-    model_id = "tags-then-nonsense"
+    model_id = "tags-only"
 
     def __init__(self, inner):
         self.inner = inner
 
     def generate(self, prompts, images=None, n=1, temperature=0.0, max_tokens=16, seed=0):
-        out = self.inner.generate(prompts, n=n)
-        return [["translation"] * n if p.startswith("Which task") else o
-                for p, o in zip(prompts, out)]
+        return self.inner.generate(prompts, n=n)
 
 
 def test_fallback_to_nearest_candidate(scripted_judge, hash_encoder):
     ds = _ds(6, with_labels=False)
-    j = _TagsThenNonsense(scripted_judge)
+    j = _TagsOnly(scripted_judge)
     t = Tasks(task_source="llm", judge=j, encoder=hash_encoder, lemmatize="simple")
     r = vlitq.score(ds, [t], cache=False, progress=False)
     d = r.details("tasks")
     assert d["fallback_share"] == 1.0
-    assert all(v == [None, None, None] for v in r.samples["task_votes"].to_list())
+    assert r.samples["task_prob"].null_count() == r.samples.height
+    assert any("scored no candidate" in w for w in r.warnings)
     # fallback = the tag most similar to the instruction
     tags = list(d["selected_tags"])
     te = hash_encoder.encode(tags)
@@ -223,10 +225,13 @@ def test_embedding_mode_with_hash_encoder(hash_encoder):
                     progress=False)
     d = r.details("tasks")
     assert d["mode"] == "embedding" and "no LLM" in d["method"]
-    assert d["silhouette"] and d["k"] == int(r.indicator("tasks"))
+    assert d["silhouette_by_k"] and d["k"] == int(r.indicator("tasks"))
     # k chosen among 2 .. sqrt(distinct instructions), the best silhouette
     assert d["k"] <= math.ceil(math.sqrt(d["n_distinct_instructions"]))
-    assert d["silhouette"][str(d["k"])] == max(d["silhouette"].values())
+    assert d["silhouette_by_k"][str(d["k"])] == max(d["silhouette_by_k"].values())
+    # how confident the labels are, reported without any truth
+    assert d["silhouette"] == pytest.approx(d["silhouette_by_k"][str(d["k"])], abs=0.05)
+    assert 0 < d["labeller_agreement"] <= 1
     # each name is key words of an instruction of its own cluster
     from vlitq.indicators.task_labellers import instruction_text
 
@@ -235,11 +240,11 @@ def test_embedding_mode_with_hash_encoder(hash_encoder):
         members = [t for t, p in zip(texts, r.samples["task_pred"].to_list()) if p == name]
         words = name.split(" #")[0].split()
         assert any(all(w in t for w in words) for t in members), name
-    assert r.samples["task_votes"].null_count() == r.samples.height
+    assert r.samples["task_prob"].null_count() == r.samples.height
     # fixed number of clusters
     r = vlitq.score(ds, [Tasks(task_source="embedding", encoder=hash_encoder, n_clusters=7)],
                     cache=False, progress=False)
-    assert r.indicator("tasks") == 7 and r.details("tasks")["silhouette"] == {}
+    assert r.indicator("tasks") == 7 and r.details("tasks")["silhouette_by_k"] == {}
     assert r.details("tasks")["ari"] > 0.25  # bag of words: better than chance
 
 
@@ -321,13 +326,6 @@ def test_parsers():
     assert parse_tag("Task tag: Image captioning\nInstruction: next") == "Image captioning"
     assert parse_tag("\n\n 'OCR'.") == "OCR"
     assert parse_tag("This instruction asks the model to do a lot of things") is None
-    c = ["counting", "image captioning", "reasoning"]
-    assert parse_choice("C", c) == 2
-    assert parse_choice("(B) image captioning", c) == 1
-    assert parse_choice("A counting task", c) == 0  # 'A' is an article here, the name decides
-    assert parse_choice("Image Captioning.", c) == 1
-    assert parse_choice("It needs reasoning", c) == 2
-    assert parse_choice("D", c) is None and parse_choice("", c) is None
 
 
 def test_single_frequent_tag_relaxes_min_count(hash_encoder):
@@ -349,3 +347,18 @@ def test_single_frequent_tag_relaxes_min_count(hash_encoder):
     d = r.details("tasks")
     assert set(d["selected_tags"]) == {"alpha", "beta", "gamma"}
     assert any("selection repeated with min_count=1" in w for w in r.warnings)
+
+
+def test_assignment_by_votes_when_the_judge_has_no_logprobs(hash_encoder):
+    """A judge that cannot read probabilities (a server without logprobs) still assigns by
+    option: its sampled answers are matched to the candidate names (method "vote")."""
+    from tests.indicators.conftest import ScriptedJudge
+
+    ds = _ds(6, with_labels=True)
+    j = ScriptedJudge(mode="nologprobs")
+    r = vlitq.score(ds, [Tasks(task_source="llm", judge=j, encoder=hash_encoder,
+                               lemmatize="simple")], cache=False, progress=False)
+    d = r.details("tasks")
+    assert d["fallback_share"] == 0.0 and d["ari"] > 0.9
+    assert j.option_method == "vote"
+    assert set(r.samples["task_prob"].to_list()) == {1.0}  # 5 votes, all for one candidate

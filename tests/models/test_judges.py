@@ -259,6 +259,13 @@ def test_local_option_scores_single_and_multi_token(smol, tmp_path):
     for j in (0, 4, 9):
         assert r.logprobs[j] == pytest.approx(_brute(smol, "Rate it.", ids[j]), abs=1e-3)
     assert r.entropy() > 0 and 0 <= r.best() < 10
+    # prompts of different lengths batched together (left padding, per-row positions, options
+    # of different token lengths) give the same figures as one at a time
+    two = ["Rate it.", "Rate this much longer request, please, from one to ten."]
+    batched = smol.score_options(two, RATINGS)
+    for p, bt in zip(two, batched):
+        alone = smol.score_options([p], RATINGS)[0]
+        assert bt.logprobs == pytest.approx(alone.logprobs, abs=2e-3)
     # cached by prompt and options
     j1 = get_judge({"backend": "smollm2", "num_threads": 1}, cache=Cache(str(tmp_path)))
     first = j1.score_options(YN[:2], ["Yes", "No"])

@@ -2,7 +2,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vlitq._dependencies import MissingDependencyError, is_available
+from vlitq._dependencies import MissingDependencyError
 from vlitq.models import nlp
 
 
@@ -112,9 +112,11 @@ def test_hanlp_output_shapes_agree():
         nlp.hanlp_output_to_elements(ZH_ARCS)
 
 
-@pytest.mark.skipif(is_available("hanlp"), reason="hanlp is installed")
-def test_load_hanlp_missing_names_the_install():
-    with pytest.raises(MissingDependencyError, match="vlitq\\[nlp\\]"):
+def test_load_hanlp_missing_names_the_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hanlp", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match="vlitq\\[hanlp\\]"):
         nlp.load_hanlp("/nonexistent/hanlp-model")
 
 

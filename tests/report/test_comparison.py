@@ -1,4 +1,5 @@
 import json
+import os
 
 import polars as pl
 import pytest
@@ -125,3 +126,69 @@ def test_json(tmp_path, make_paper_report):
     c.to_json(tmp_path / "c.json")
     d = json.loads((tmp_path / "c.json").read_text())
     assert d["names"] == ["a", "b"] and d["indicators"][0]["indicator"] == "matching"
+
+
+def _llava_file(path, n, n_tasks):
+    import json
+
+    recs = [{"id": f"{path.stem}{i}", "task": f"t{i % n_tasks}",
+             "conversations": [{"from": "human", "value": f"Question {i % 7}?"},
+                               {"from": "gpt", "value": f"Answer {i % 5}."}]} for i in range(n)]
+    path.write_text(json.dumps(recs))
+    return str(path)
+
+
+def test_equal_size_protocol_api_and_cli(tmp_path):
+    from click.testing import CliRunner
+
+    import vlitq
+    from vlitq.cli import main
+    from vlitq.report.comparison import compare
+
+    big = _llava_file(tmp_path / "big.json", 90, 9)
+    small = _llava_file(tmp_path / "small.json", 18, 3)
+    comps = ["text_stats", "task_diversity", "duplicates"]
+    reps = []
+    for p in (big, small):
+        r = vlitq.score(p, comps, cache=False, progress=False)
+        r.save(tmp_path / ("rep_" + os.path.basename(p)[:-5]))
+        reps.append(r)
+    c = compare(reps, names=["big", "small"], datasets=[big, small], seeds=4, cache=False)
+    eq = c.equal_size
+    row = {r["indicator"]: r for r in eq.iter_rows(named=True)}
+    assert row["task_diversity"]["size_dependent"] is True
+    assert row["text_stats"]["size_dependent"] is False
+    assert row["task_diversity"]["m"] == 18 and row["task_diversity"]["seeds"] == 4
+    # at full size big has 9 tasks, at 18 samples fewer; the spread over seeds is reported
+    assert row["task_diversity"]["big"] < 9 and row["task_diversity"]["small"] == 3
+    assert row["task_diversity"]["big sd"] is not None
+    assert "task_diversity" in c.size_dependent()
+    md = c.to_markdown()
+    assert "At equal size" in md and "‡" in md and "±" in md
+    assert "equal-size" in c.to_html(plots=False)
+    means = c.equal_size_means()
+    assert means["dataset"].to_list() == ["big", "small"]
+    # without the datasets the comparison says the sizes differ
+    plain = compare(reps, names=["big", "small"])
+    assert plain.equal_size is None and "differ in size" in plain.to_markdown()
+    out = tmp_path / "cmp.md"
+    res = CliRunner().invoke(main, ["report", "--compare", str(tmp_path / "rep_big"),
+                                    str(tmp_path / "rep_small"), "--data", big, "--data", small,
+                                    "--m", "10", "--seeds", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "m = 10 samples, 2 seeds" in out.read_text()
+    res = CliRunner().invoke(main, ["report", "--compare", str(tmp_path / "rep_big"),
+                                    str(tmp_path / "rep_small"), "--data", big,
+                                    "--out", str(out)])
+    assert res.exit_code != 0 and "one --data per report" in res.output
+
+
+def test_compare_datasets_directly_scores_them(tmp_path):
+    from vlitq.report.comparison import equal_size
+
+    a = _llava_file(tmp_path / "a.json", 30, 3)
+    b = _llava_file(tmp_path / "b.json", 12, 2)
+    with pytest.raises(ValueError, match="exceeds the smallest"):
+        equal_size([a, b], ["a", "b"], m=20, components=["text_stats"], cache=False)
+    t = equal_size([a, b], ["a", "b"], m=12, seeds=1, components=["duplicates"], cache=False)
+    assert t["b sd"].to_list() == [None]  # one seed: no spread

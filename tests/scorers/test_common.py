@@ -3,7 +3,9 @@ declared columns, determinism, bad input → error column (never an exception), 
 re-run, and the lazy-import rule.
 
 Scorers whose default model cannot be loaded offline get their test parameters from
-``OFFLINE_PARAMS`` (tiny models built from configs, or the packaged models).
+``OFFLINE_PARAMS`` (tiny models built from configs, or the packaged models). Every scorer must
+give the good samples a value with those parameters, and no sample may be *not evaluated*
+(cause "component"): a scorer whose model never loads fails here.
 """
 import inspect
 
@@ -15,7 +17,7 @@ import vlitq
 from vlitq import registry
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.indicators.base import Indicator
-from vlitq.scorers.base import Scorer
+from vlitq.scorers.base import Scorer, error_cause
 
 def _load_offline_params():
     import importlib.util
@@ -31,6 +33,16 @@ def _load_offline_params():
 OFFLINE_PARAMS = _load_offline_params()
 
 SCORERS = [n for n in registry.names("scorer") if not n.startswith("_")]
+
+#: Good samples on which a scorer's value is undefined by design (not a failure), and why.
+UNDEFINED = {"chair": {"textonly": "no image, so no object annotations: CHAIR is undefined"}}
+
+#: Scorers known to fail the "good sample gets a value" check with their offline model; each
+#: names what it gets wrong. Remove the entry when fixed (the test then checks it fully).
+KNOWN_FAILURES = {
+    "llm_complexity": "the packaged SmolLM2 judge replies '15' to a 1-10 rating prompt on "
+                      "good0 ('no rating 1-10 in the reply'): issue #15",
+}
 INDICATORS = [n for n in registry.names("indicator") if not n.startswith("_")]
 
 
@@ -78,6 +90,39 @@ def test_constructor_contract(name):
     assert "_" not in cls.name or cls.name == cls.name.lower()
 
 
+def _assert_good_samples_scored(name, cls, errs, main):
+    """A good sample gets a value: a scorer whose model never loads (or that returns nothing)
+    fails here, not pass with an error column full of load errors."""
+    good = ["good0", "good1", "good2"] + ([] if "images" in cls.inputs else ["textonly"])
+    good = [g for g in good if g not in UNDEFINED.get(name, {})]
+    if name in KNOWN_FAILURES and any(errs[g] or main[g] is None for g in good):
+        pytest.xfail(KNOWN_FAILURES[name])
+    for sid in good:
+        assert errs[sid] is None, f"{name}: good sample {sid} got an error: {errs[sid]}"
+        assert main[sid] is not None, f"{name}: good sample {sid} got no value"
+    for sid, e in errs.items():
+        assert error_cause(e) != "component", f"{name}: could not run on {sid}: {e}"
+
+
+def test_contract_fails_a_scorer_whose_model_never_loads(image_dir):
+    class NeverLoads(Scorer):
+        name = "_never_loads"
+
+        def __init__(self):
+            pass
+
+        def load(self):
+            raise OSError("weights not found")
+
+    ds = _dataset(image_dir)
+    out = NeverLoads()(ds.to_batch())
+    errs = dict(zip(ds.sample_ids, out["_never_loads_error"]))
+    main = dict(zip(ds.sample_ids, out["_never_loads"]))
+    with pytest.raises(AssertionError, match="good sample good0 got an error"):
+        _assert_good_samples_scored("_never_loads", NeverLoads, errs, main)
+    assert error_cause(errs["good0"]) == "component"
+
+
 @pytest.mark.parametrize("name", SCORERS)
 def test_scorer_contract(name, image_dir, request, tmp_path):
     cls = registry.get(name)
@@ -95,6 +140,7 @@ def test_scorer_contract(name, image_dir, request, tmp_path):
     if "images" in cls.inputs:
         for bad in ("missing", "broken"):
             assert errs[bad], f"{name}: no error for the {bad} image"
+    _assert_good_samples_scored(name, cls, errs, main)
     for sid in ds.sample_ids:
         if errs[sid] and cls.name not in ("text_stats",):
             assert main[sid] is None or isinstance(main[sid], (bool, int, float, str)), sid

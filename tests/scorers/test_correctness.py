@@ -219,3 +219,25 @@ def test_unreachable_server_fails_every_sample_fast(root):
     rep = vlitq.score(ds, [Correctness(judge=judge, k=1)], cache=False, progress=False)
     errs = rep.samples["correctness_error"].to_list()
     assert all("cannot connect" in e for e in errs)
+
+
+def test_second_reading_gives_agreement_in_judge_checks(root):
+    ds = _ds(root, [([("What colour?", "It is red.")], ["red.png"]),
+                    ([("What colour?", "It is red.")], ["blue.png"]),
+                    ([("Colour?", "Blue.")], ["blue.png"]),
+                    ([("Colour?", "Red.")], ["blue.png"])])
+    j = colour_judge()
+    rep = vlitq.score(ds, [Correctness(judge=j, check="prompt"), "judge_checks"], cache=False,
+                      progress=False)
+    s = rep.samples
+    assert s["correctness_check"].to_list() == s["correctness"].to_list()
+    # the variant prompt lists the judged examples in reverse order
+    d = rep.details("judge_checks")
+    assert d["correctness.kappa"] == 1.0
+    assert d["reliability"]["correctness"]["agreement"]["n"] == 4
+    # a second judge that always says yes: no agreement beyond chance
+    yes = ScriptedJudge(lambda p, k: "Yes", name="yes-man")
+    rep = vlitq.score(ds, [Correctness(judge=colour_judge(), check=yes), "judge_checks"],
+                      cache=False, progress=False)
+    assert rep.samples["correctness_check"].to_list() == [True] * 4
+    assert rep.details("judge_checks")["correctness.kappa"] == 0.0

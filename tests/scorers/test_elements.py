@@ -143,3 +143,17 @@ def test_strip_patterns_and_passive_agent():
     items = _score([make_sample("p", [("What is the shirt worn by the man?", "x")])]
                    ).samples["elements_items"][0].to_list()
     assert "agent:man" in items and "agent:by" not in items
+
+
+def test_length_cap_bounds_the_parse_and_flags_the_sample():
+    long = " ".join(["A man in a red shirt rides a brown horse along the beach."] * 400)
+    batch = Dataset.from_records([make_sample("long", [(long, "x")], []),
+                                  make_sample("short", [("What is the man holding?", "x")], [])]
+                                 ).to_batch()
+    out = ElementsScorer(max_chars=600)(batch)
+    assert out["elements_truncated"] == [True, False]
+    assert out["elements_error"] == [None, None]
+    uncapped = ElementsScorer(max_chars=None)(batch)
+    assert uncapped["elements_truncated"] == [False, False]
+    assert out["elements"][0] < uncapped["elements"][0]
+    assert out["elements"][1] == uncapped["elements"][1]

@@ -29,3 +29,19 @@ def test_candidates():
                     config={"language": {"candidates": ["en", "zh"]}}, cache=False,
                     progress=False)
     assert r.samples["language"][0] in ("en", "zh")
+
+
+def test_short_response_takes_the_instruction_language():
+    ins = ("This task asks you to identify if an object appears in the image. Are there any "
+           "couches in the photo?")
+    recs = [make_sample(f"s{i}", [(ins, res)]) for i, res in
+            enumerate(["yes", "no", "bed", "Watching.", "57.79 177.34 491.2 629.53"])]
+    recs.append(make_sample("zh", [("Translate 'umbrella' into Chinese.", "雨伞")]))
+    recs.append(make_sample("long", [("Translate into French: the red bus.",
+                                      "Le bus rouge est arrivé.")]))
+    r = vlitq.score(Dataset.from_records(recs), ["language"], cache=False, progress=False)
+    res = r.samples["language_response"].to_list()
+    assert res[:4] == ["en"] * 4
+    assert res[4] == "und"  # coordinates hold no letters: no language, not a random one
+    assert res[5] == "zh"  # the script decides: not overridden
+    assert res[6] == "fr"  # long enough to identify

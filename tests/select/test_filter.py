@@ -186,6 +186,7 @@ def test_component_errors_are_not_defects(needs_model):
     # never ran on them
     sel = vlitq.filter(rep, {"errors": {"max": 0}})
     assert set(sel.dropped["sample_id"]) == {"s3"} and len(sel.kept) == 9
+    assert sel.not_evaluated["errors"]["components"] == ["_needs_model_f"]
     # a rule on the column is not evaluated: refused, never a silent drop or keep
     with pytest.raises(NotEvaluatedError, match="no weights at /models/missing"):
         vlitq.filter(rep, {"errors": {"max": 0}, "_needs_model_f": {"min": 1}})
@@ -284,3 +285,38 @@ def test_readme_quick_start_runs_offline(tmp_path, monkeypatch):
     assert len(sel.kept) >= len(ds) - 10, sel
     kept = vlitq.read(tmp_path / "kept.json")
     assert kept.sample_ids == sel.kept
+
+
+def test_cli_filter_gate_exit_codes(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([{"id": f"s{i}", "conversations": [
+        {"from": "human", "value": f"Q{i}?"}, {"from": "gpt", "value": "" if i == 1 else "a" * (i + 1)}]}
+        for i in range(5)]))
+    for gate, code in (("errors = { max = 0 }\nn_samples = { min = 4 }\n", 0),
+                       ("n_samples = { min = 5 }\n", 1),
+                       ('"errors.image_chek" = { max = 0 }\n', 2)):
+        rules = tmp_path / "r.toml"
+        rules.write_text(f'scorers = ["text_stats"]\n[rules.errors]\nmax = 0\n[gate]\n{gate}')
+        r = CliRunner().invoke(main, ["filter", str(data), "--rules", str(rules), "--out",
+                                      str(tmp_path / "k.json"), "--quiet", "--no-cache"])
+        assert r.exit_code == code, (gate, r.output)
+        if code < 2:
+            assert "kept 4 of 5" in r.output and ("PASSED" if code == 0 else "FAILED") in r.output
+
+
+def test_cli_filter_rule_on_missing_model(tmp_path, needs_model):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([{"id": f"s{i}", "conversations": [
+        {"from": "human", "value": f"Q{i}?"}, {"from": "gpt", "value": "a" * (i + 1)}]}
+        for i in range(4)]))
+    out = tmp_path / "k.json"
+    rules = tmp_path / "r.toml"
+    rules.write_text('[rules._needs_model_f]\nmin = 1\n')
+    args = ["filter", str(data), "--rules", str(rules), "--out", str(out), "--quiet"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and "cannot be decided for 4 of 4" in r.output, r.output
+    assert not out.exists()  # not an empty file with exit 0
+    rules.write_text('[rules._needs_model_f]\nmin = 1\nkeep_null = true\n')
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "kept 4 of 4" in r.output and "kept      4  not evaluated by _needs_model_f" in r.output

@@ -185,3 +185,22 @@ def test_check_states_and_exit_codes():
     res = check(rep, {"errors.image_check": {"max": 0}})
     assert res.exit_code == 2 and "image_check did not run" in res.checks["why"][0]
     assert check(rep, {"n_samples": {"min": 2}}).exit_code == 0
+
+
+def test_help_states_exit_codes_and_commands_share_run_options():
+    r = CliRunner().invoke(main, ["check", "--help"])
+    assert r.exit_code == 0
+    for line in ("0  every condition passed", "1  a condition failed", "2  the gate or the run"):
+        assert line in r.output
+    for cmd in ("score", "filter", "check"):
+        out = CliRunner().invoke(main, [cmd, "--help"]).output
+        for opt in ("--config", "--set", "--no-cache", "--allow-outside-root", "--cache-dir"):
+            assert opt in out, (cmd, opt)
+
+
+def test_score_unknown_parameter_is_one_line_exit_2(data):
+    r = CliRunner().invoke(main, ["score", str(data), "--scorers", "text_stats", "--set",
+                                  "llm_complexity.batch_size=4", "--quiet"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert r.output.strip().splitlines() == [
+        r.output.strip()] and "llm_complexity: unknown parameter 'batch_size'" in r.output

@@ -114,3 +114,37 @@ def test_tune_and_evaluate_commands(tiny_llava, colour_subset, seed_bench, tmp_p
     assert set(table.columns) == {"dataset", "model", "Instance Attributes", "Scene"}
     res = CliRunner().invoke(main, ["tune", str(subset), "--out", str(out), "--set", "lrr=1"])
     assert res.exit_code != 0 and "unknown hyper-parameter" in res.output
+
+
+def test_correlate_at_equal_size_with_data(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    import vlitq
+    from vlitq.cli import main
+
+    perf, data = [], []
+    reports = tmp_path / "reports"
+    for k, (n, tasks) in enumerate([(40, 2), (30, 4), (20, 6), (16, 8)]):
+        recs = [{"id": f"d{k}_{i}", "task": f"t{i % tasks}",
+                 "conversations": [{"from": "human", "value": f"Q{i}?"},
+                                   {"from": "gpt", "value": f"A{i % 3}."}]} for i in range(n)]
+        f = tmp_path / f"d{k}.json"
+        f.write_text(json.dumps(recs))
+        vlitq.score(str(f), ["task_diversity", "text_stats"], cache=False,
+                    progress=False).save(reports / f"d{k}")
+        data += ["--data", f"d{k}={f}"]
+        perf.append({"dataset": f"d{k}", "bench": float(10 + 3 * k)})
+    pf = tmp_path / "perf.json"
+    pf.write_text(json.dumps(perf))
+    table = tmp_path / "t.csv"
+    res = CliRunner().invoke(main, ["correlate", str(reports), str(pf), *data, "--seeds", "2",
+                                    "--table", str(table)])
+    assert res.exit_code == 0, res.output
+    assert "equal size: m = 16 samples per dataset, 2 seeds" in res.output
+    import polars as pl
+
+    t = pl.read_csv(table)
+    assert "task_diversity" in t["indicator"].to_list()
+    assert t.filter(pl.col("indicator") == "task_diversity")["n"][0] == 4

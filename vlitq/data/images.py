@@ -104,7 +104,7 @@ def max_image_bytes() -> int:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**20:,.1f} MiB"
+    return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
 def check_path(ref: str) -> None:

@@ -54,7 +54,7 @@ class StreamingDataset:
         from vlitq.data.formats import detect
 
         self.path = os.fspath(path)
-        self.format = format or detect(self.path)
+        self.format = format or detect(self.path, options)  # a field mapping means flat
         self.image_root = image_root or (
             self.path if os.path.isdir(self.path) else os.path.dirname(os.path.abspath(self.path)))
         self.allow_outside_root = allow_outside_root

@@ -1,4 +1,5 @@
-"""Memory-bounded DBSCAN on cosine distance, an eps suggestion, and the Vendi score.
+"""DBSCAN on cosine distance that scales (exact below 20k points, a k-NN graph above), an eps
+suggestion, and the Vendi score.
 
 scikit-learn's ``DBSCAN`` keeps every point's neighbour list, which grows with N² on dense data
 (scikit-learn #17650): 200k responses in tight clusters hold billions of pairs. Even a sparse
@@ -6,20 +7,33 @@ precomputed ε-graph (CSR) stores 12 bytes per pair and does not help there. DBS
 the pairs, only
 
 - which points are *core* (at least ``min_samples`` points, itself included, within ``eps``),
-- the connected components of the ε-graph restricted to core points (block sizes of this pass
-  come from pass-1 counts so that a block's neighbour pairs also fit the budget),
+- the connected components of the ε-graph restricted to core points,
 - for each non-core point, one core point within ``eps`` (else it is noise).
 
-:func:`dbscan_cosine` gets exactly these by streaming the similarity matrix in row blocks of at
-most ``max_chunk_bytes``, twice: pass 1 counts neighbours, pass 2 merges the components of the
-core-core edges block by block (union by relabelling with ``scipy.sparse.csgraph``) and gives
-each border point the cluster of its nearest core point. Memory: embeddings + one block + O(N)
-labels, whatever the density. Core points and clusters are the same as scikit-learn's (a border
-point within ``eps`` of two clusters may go to the other one: scikit-learn assigns it by scan
-order, this by nearest core point); so are the number of clusters and the noise share.
+Exact path (``method="exact"``, the reference): the similarity matrix is streamed in square
+tiles of at most ``max_chunk_bytes``, and only the tiles of its upper triangle are computed (it
+is symmetric: a tile's row sums count for its rows, its column sums for its columns). Pass 1
+counts neighbours; pass 2 merges the components of the core-core edges tile by tile (union by
+relabelling with ``scipy.sparse.csgraph``; tile sizes from the pass-1 counts so that a tile's
+pairs fit the budget too) and gives each border point the cluster of its nearest core point.
+Memory: embeddings + one tile + O(N) labels, whatever the density; time still grows with N².
+Core points and clusters are the same as scikit-learn's (a border point within ``eps`` of two
+clusters may go to the other one: scikit-learn assigns it by scan order, this by nearest core
+point).
 
-:func:`eps_neighbourhood_graph` builds the sparse ε-graph in the same row blocks for users who
-want scikit-learn's ``DBSCAN(metric="precomputed")`` (used in the tests as the reference).
+Graph path (``method="knn"``, the default above :data:`EXACT_MAX_N` points): each point's
+``n_neighbors`` nearest neighbours from an index — faiss ``IndexIVFFlat`` (``pip install
+"vlitq[ann]"``), else a pure-numpy inverted file (with a warning), or exact top-k with torch on
+a ``device`` — then :func:`dbscan_from_knn`: the edges within ``eps``, made undirected; core =
+at least ``min_samples`` points in the neighbourhood; clusters = connected components of the
+core-core edges; border points join their most similar core neighbour. It is exact DBSCAN when
+``n_neighbors`` reaches the largest ε-neighbourhood and the index finds every neighbour;
+otherwise a link between two core points is missed only when neither is among the other's
+``n_neighbors`` nearest. Measured against the exact path on clustered MiniLM-like embeddings
+(``benchmarks/bench_density.py``): see ``benchmarks/README.md``.
+
+:func:`eps_neighbourhood_graph` builds the sparse ε-graph in row blocks for users who want
+scikit-learn's ``DBSCAN(metric="precomputed")`` (used in the tests as the reference).
 """
 from __future__ import annotations
 
@@ -98,9 +112,9 @@ class _Backend:
 _PAIR_BYTES = 72
 
 #: Above this many points ``method="auto"`` builds a k-nearest-neighbour graph (approximate
-#: index) instead of the exact blocked similarity matrix. At 50k points (384-d, two shared
-#: cores) the exact path takes about as long as the graph one; its cost grows with N².
-EXACT_MAX_N = 50_000
+#: index) instead of the exact blocked similarity matrix, whose cost grows with N² (50k
+#: clustered 384-d points on two shared cores: exact 216 s, graph 47 s, ARI 0.997).
+EXACT_MAX_N = 20_000
 #: Neighbours kept per point in the graph path (at least ``min_samples``).
 DEFAULT_NEIGHBOURS = 24
 
@@ -270,32 +284,42 @@ def _unit_chunks(x: np.ndarray, rows: int = 65536):
 def _knn_faiss(x: np.ndarray, k: int, *, nlist: int | None = None, nprobe: int = 8,
                seed: int = 0, progress: bool = False):
     """k nearest neighbours (inner product of unit rows) with a faiss inverted-file index
-    (``IndexIVFFlat``: k-means cells, each query scans its ``nprobe`` nearest cells)."""
+    (``IndexIVFFlat``: k-means cells, each query scans its ``nprobe`` nearest cells).
+
+    The queries are the indexed points themselves, so each point's ``nprobe`` nearest cells
+    are found once (one pass of the coarse quantizer) and serve both to add it to its cell and
+    to search."""
     from vlitq._dependencies import import_optional
     from vlitq._utils import progress as _progress
 
     faiss = import_optional("faiss")
+    from faiss.contrib.ivf_tools import add_preassigned, search_preassigned
+
     n, d = x.shape
     if nlist is None:
-        nlist = 1 if n < 4096 else int(round(4 * np.sqrt(n)))
+        nlist = 1 if n < 4096 else int(round(2 * np.sqrt(n)))
     nlist = max(1, min(nlist, n // 39 or 1))
+    nprobe = min(nprobe, nlist)
     quantizer = faiss.IndexFlatIP(d)
     ix = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
     ix.cp.niter = 10
     ix.cp.seed = seed
-    # 40 training points per cell (faiss warns below 39)
-    train = np.sort(np.random.default_rng(seed).choice(n, min(n, 40 * nlist), replace=False))
+    ix.cp.min_points_per_centroid = 20
+    # 24 training points per cell: the cells only need to be roughly balanced
+    train = np.sort(np.random.default_rng(seed).choice(n, min(n, 24 * nlist), replace=False))
     ix.train(_as_unit(x[train]))
     chunks = list(range(0, n, 65536))
-    for _, xa in _progress(_unit_chunks(x), total=len(chunks), disable=not progress,
+    probes = np.empty((n, nprobe), np.int64)
+    for a, xa in _progress(_unit_chunks(x), total=len(chunks), disable=not progress,
                            desc="dbscan: indexing"):
-        ix.add(xa)
-    ix.nprobe = min(nprobe, nlist)
+        _, probes[a:a + len(xa)] = quantizer.search(xa, nprobe)
+        add_preassigned(ix, xa, np.ascontiguousarray(probes[a:a + len(xa), 0]))
+    ix.nprobe = nprobe
     nbr = np.empty((n, k), np.int64)
     sim = np.empty((n, k), np.float32)
     for a, xa in _progress(_unit_chunks(x), total=len(chunks), disable=not progress,
                            desc="dbscan: searching"):
-        s, i = ix.search(xa, k)
+        s, i = search_preassigned(ix, xa, k, np.ascontiguousarray(probes[a:a + len(xa)]))
         sim[a:a + len(xa)], nbr[a:a + len(xa)] = s, i
     return nbr, sim
 

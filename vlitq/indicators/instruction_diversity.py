@@ -79,7 +79,7 @@ def cooccurrence_graph(token_lists: Iterable[Sequence[str]], *,
         for a, b in itertools.combinations(words, 2):
             adj[a][b] = adj[a].get(b, 0.0) + mult
             adj[b][a] = adj[b].get(a, 0.0) + mult
-    return adj, cut
+    return {w: dict(sorted(adj[w].items())) for w in sorted(adj)}, cut
 
 
 def mean_edit_distance(texts: Sequence[str], *, normalised: bool = True,
@@ -170,6 +170,9 @@ class InstructionDiversity(Indicator):
         from vlitq.graph.egosplit import ego_splitting
 
         stop = None if self.stop_words is None else {w.lower() for w in self.stop_words}
+        # canonical order: the graph's node order steers label propagation and Louvain, so the
+        # value must not depend on the order of the rows (the validity suite's shuffle check)
+        instructions = sorted(instructions)
         tokens = [tokenize(t, stop) for t in instructions]
         graph, cut = cooccurrence_graph([t for t in tokens if t], max_words=self.max_words)
         if graph:

@@ -9,14 +9,20 @@ import polars as pl
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
 
+#: Codes that never count as a language: ``und`` (undetermined), ``zxx`` (no linguistic content:
+#: numbers, coordinates), ``mis`` (uncoded), ``mul`` (several).
+NOT_LANGUAGES = ("und", "zxx", "mis", "mul")
+
 
 @register
 class Languages(Indicator):
     """Number of languages in the dataset, and the dataset's figures per language.
 
-    Value: the number of languages (ISO 639-1; ``"und"`` — too little text to tell — excluded)
-    that hold at least ``min_share`` percent of the samples. Details: ``counts``, ``shares``
-    (%), ``entropy`` (nats), ``undetermined`` (samples), ``source`` (``given`` or
+    Value: the number of languages (ISO 639-1; :data:`NOT_LANGUAGES` — ``und``, too little text
+    to tell, ``zxx``, no linguistic content, ``mis``, ``mul`` — excluded) that hold at least
+    ``min_share`` percent of the samples. Details: ``counts``, ``shares`` (%), ``entropy``
+    (nats), ``undetermined`` (samples with one of those codes), ``not_languages`` (their
+    counts by code), ``source`` (``given`` or
     ``detected``), ``agreement`` (% of samples whose given language matches the detected one,
     when the data declares languages and the ``language`` scorer ran) and ``per_language``:
     ``{language: {"n": ..., "<scorer>": mean, ...}}`` for every numeric per-sample column, so
@@ -72,16 +78,20 @@ class Languages(Indicator):
         langs = [(str(lang).lower() if lang else None) if ok else None
                  for lang, ok in zip(langs, valid)]
         counts = Counter(lang for lang in langs if lang)
-        und = counts.pop("und", 0)
+        # ISO 639 codes that name no language: undetermined, no linguistic content,
+        # uncoded, multiple
+        not_languages = {code: counts.pop(code) for code in NOT_LANGUAGES if code in counts}
+        und = sum(not_languages.values())
         total = sum(counts.values())
         shares = {k: round(100.0 * v / total, 4) for k, v in counts.most_common()} if total else {}
         value = float(sum(1 for s in shares.values() if s >= self.min_share)) if total else None
         h = sum(v / total * math.log(total / v) for v in counts.values()) if total else None
         details = {"n": total, "source": src, "counts": dict(counts.most_common()),
                    "shares": shares, "entropy": h, "undetermined": und,
+                   "not_languages": not_languages,
                    "per_language": self._per_language(samples, langs)}
         pairs = [(g, d) for g, d, ok in zip(given, detected or [None] * n, valid)
-                 if ok and g and d and d != "und"]
+                 if ok and g and d and d not in NOT_LANGUAGES and g.lower() not in NOT_LANGUAGES]
         if pairs:
             details["agreement"] = round(100.0 * sum(g.lower() == d for g, d in pairs)
                                          / len(pairs), 4)

@@ -38,25 +38,28 @@ class SimCSEPackageEncoder:
     :class:`~vlitq.models.text.SentenceEncoder` (``max_words`` words per window)."""
 
     def __init__(self, path: str, *, device: str | None = None, batch_size: int = 64,
-                 max_words: int = 96):
+                 max_words: int = 96, max_windows: int | None = 64):
         self.path = path
         self.device = device
         self.batch_size = batch_size
         self.max_words = max_words
+        self.max_windows = max_windows
         self.windows_split = 0
+        self.windows_capped = 0
         self._model = None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         from vlitq.models.text import _normalise
-        from vlitq.text import split_windows
+        from vlitq.text import n_windows, split_windows
 
         if self._model is None:
-            simcse = import_optional("simcse", purpose="SimCSE checkpoints via the simcse package")
-            self._model = simcse.SimCSE(self.path, device=self.device)
+            self._model = load_simcse(self.path, device=self.device)
         flat, owner = [], []
         for i, t in enumerate(texts):
-            wins = split_windows(t or "", self.max_words)
+            wins = split_windows(t or "", self.max_words, max_windows=self.max_windows)
             self.windows_split += len(wins) > 1
+            self.windows_capped += bool(self.max_windows) and len(wins) == self.max_windows \
+                and n_windows(t or "", self.max_words) > self.max_windows
             flat.extend(wins)
             owner.extend([i] * len(wins))
         vecs = self._model.encode(flat, batch_size=self.batch_size, normalize_to_unit=True)
@@ -64,6 +67,27 @@ class SimCSEPackageEncoder:
         out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
         np.add.at(out, np.asarray(owner), vecs)
         return _normalise(out)
+
+
+def load_simcse(path: str, *, device: str | None = None):
+    """``simcse.SimCSE(path)`` for a local checkpoint folder (or a hub id already in the local
+    Hugging Face cache); a checkpoint that cannot be loaded fails with one error that says how
+    to point at a local checkpoint (vlitq never downloads models)."""
+    import os
+
+    simcse = import_optional("simcse", purpose="SimCSE checkpoints via the simcse package")
+    try:  # a hub id works only when it is in the local Hugging Face cache
+        return simcse.SimCSE(os.path.expanduser(path), device=device)
+    except Exception as exc:
+        from vlitq.models.nlp import MissingModelError
+
+        raise MissingModelError(
+            f"cannot load SimCSE checkpoint {path!r} ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Point the encoder at a local checkpoint folder (config.json, model weights and "
+            "tokenizer files, e.g. a copy of princeton-nlp/unsup-simcse-bert-base-uncased, or "
+            "a folder written by vlitq.models.train_simcse): "
+            "ResponseDiversity(model='simcse:/path/to/folder') or "
+            "--set response_diversity.model=simcse:/path/to/folder") from None
 
 
 def rarefied_richness(sizes: Sequence[int], m: int) -> float | None:
@@ -374,6 +398,11 @@ class ResponseDiversity(Indicator):
         if windowed:
             warnings.append(f"response_diversity: {windowed} responses were longer than the "
                             "encoder's window; their window embeddings were averaged")
+        capped = int(getattr(enc, "windows_capped", 0))
+        if capped:
+            warnings.append(f"response_diversity: {capped} responses were longer than the "
+                            f"length cap ({getattr(enc, 'max_windows', None)} windows); only "
+                            "their beginning was embedded")
         details = {
             "n": int(sum(ctx.valid_mask())),
             "n_tasks": len(values),
@@ -391,6 +420,7 @@ class ResponseDiversity(Indicator):
             "eps_suggested": suggest_eps(emb, k=max(1, self.min_samples - 1)),
             "min_samples": self.min_samples,
             "windowed_responses": windowed,
+            "capped_responses": capped,
         }
         return IndicatorResult(value=float(np.mean(values)) if values else None,
                                details=details, per_task=per_task, warnings=warnings,

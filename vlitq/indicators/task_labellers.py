@@ -15,8 +15,10 @@ Three stages, each usable alone:
    with a redundancy penalty, at most ``max_tags`` tags.
 3. **Tag assignment** (:func:`top_k_candidates`, :func:`assign_tags`): each instruction's top-k
    candidate tags by embedding similarity (chunked matrix products: memory and time grow with
-   N × tags, never N × N); the LLM picks one ``votes`` times; the majority wins, and the
-   embedding-nearest candidate is the fallback when no answer names a candidate.
+   N × tags, never N × N); the LLM's probability of answering each candidate's name is read
+   from its distribution (one scoring call per instruction, nothing parsed) and the most
+   probable wins; the embedding-nearest candidate is the fallback when the judge cannot
+   score options.
 
 LLM completions are requested in batches (:class:`BatchedGenerator`) and cached by the judge
 itself (one completion cache for every judge user).
@@ -167,25 +169,23 @@ def tag_prompt(instruction: str) -> str:
             f"Instruction: \"{instruction}\"\nTask type:")
 
 
-_LETTERS = string.ascii_uppercase
-
-
 def choice_prompt(instruction: str, candidates: Sequence[str]) -> str:
-    """Prompt asking the LLM to choose the task of ``instruction`` among ``candidates``.
+    """Prompt asking the LLM to name the task of ``instruction`` among ``candidates``; the reply
+    is read as the probability of each candidate's name (:meth:`Judge.score_options`), never
+    parsed.
 
     >>> print(choice_prompt("How many cats?", ["counting", "captioning"]))
     Which task does the instruction belong to?
     Instruction: How many cats?
     Options:
-    A. counting
-    B. captioning
-    Answer with the letter and name of one option.
-    Answer:
+    - counting
+    - captioning
+    Answer with the name of one option.
     """
     lines = ["Which task does the instruction belong to?", f"Instruction: {instruction}",
              "Options:"]
-    lines += [f"{_LETTERS[i]}. {c}" for i, c in enumerate(candidates)]
-    lines += ["Answer with the letter and name of one option.", "Answer:"]
+    lines += [f"- {c}" for c in candidates]
+    lines += ["Answer with the name of one option."]
     return "\n".join(lines)
 
 
@@ -215,44 +215,6 @@ def parse_tag(completion: str, max_words: int = 5) -> str | None:
             return None
         return line
     return None
-
-
-def parse_choice(answer: str, candidates: Sequence[str],
-                 normalise: Callable[[str], str] | None = None) -> int | None:
-    """Index of the candidate an answer names: a leading option letter (``"B"``, ``"B."``,
-    ``"(B)"``), else the candidate named exactly (after normalisation), else the longest
-    candidate contained in the answer; None when the answer names no candidate.
-
-    >>> parse_choice("B. captioning", ["counting", "captioning"])
-    1
-    >>> parse_choice("It is counting.", ["counting", "captioning"])
-    0
-    >>> parse_choice("translation", ["counting", "captioning"]) is None
-    True
-    """
-    norm = normalise or (lambda s: " ".join(s.lower().split()))
-    text = (answer or "").strip()
-    if not text:
-        return None
-    first = text.splitlines()[0].strip()
-    m = re.match(r"^\(?([A-Z])\)?(?:[.):\s]|$)", first)
-    if m and m.group(1) in _LETTERS[: len(candidates)]:
-        letter_idx = _LETTERS.index(m.group(1))
-        rest = first[m.end():].strip()
-        # "A translation" must not read as option A; accept the letter when nothing or the
-        # option's own name follows it.
-        if not rest or norm(rest).startswith(norm(candidates[letter_idx])) or first[1:2] in ".):":
-            return letter_idx
-    nfirst = norm(first)
-    cnorm = [norm(c) for c in candidates]
-    for i, c in enumerate(cnorm):
-        if nfirst == c:
-            return i
-    best, best_len = None, 0
-    for i, c in enumerate(cnorm):
-        if c and re.search(r"(?<!\w)" + re.escape(c) + r"(?!\w)", nfirst) and len(c) > best_len:
-            best, best_len = i, len(c)
-    return best
 
 
 # ------------------------------------------------------------------------------- LLM calls
@@ -294,16 +256,16 @@ class BatchedGenerator:
         self.cached = 0
         self.sequences = 0
 
-    def _counters(self) -> tuple[int, int] | None:
-        c, h = getattr(self.judge, "calls", None), getattr(self.judge, "cache_hits", None)
+    def _counters(self, names=("calls", "cache_hits")) -> tuple[int, int] | None:
+        c, h = getattr(self.judge, names[0], None), getattr(self.judge, names[1], None)
         if isinstance(c, int) and isinstance(h, int):
             return c, h
         return None
 
-    def _run(self, prompts, call, n: int, desc: str) -> list:
+    def _run(self, prompts, call, n: int, desc: str, counters=("calls", "cache_hits")) -> list:
         prompts = list(prompts)
         uniq = list(dict.fromkeys(prompts))
-        before = self._counters()
+        before = self._counters(counters)
         opts = {} if self.show_progress else {"disable": True}
         bar = progress(total=len(uniq), desc=desc, unit="prompt", **opts)
         have: dict[str, Any] = {}
@@ -318,7 +280,7 @@ class BatchedGenerator:
                 bar.update(len(bk))
         finally:
             bar.close()
-        after = self._counters()
+        after = self._counters(counters)
         if before is not None and after is not None:
             made, hits = after[0] - before[0], after[1] - before[1]
             self.sequences += made
@@ -346,9 +308,10 @@ class BatchedGenerator:
 
         def call(bk):
             res = self.judge.score_options([prompt_of[k] for k in bk], [opts_of[k] for k in bk])
-            return [list(r.probs) if hasattr(r, "probs") else list(r) for r in res]
+            return [(list(r.probs) if r.probs else None) if hasattr(r, "probs") else list(r)
+                    for r in res]
 
-        return self._run(key, call, 1, desc)
+        return self._run(key, call, 1, desc, counters=("option_calls", "option_cache_hits"))
 
     def stats(self) -> dict[str, int]:
         return {"llm_calls": self.calls, "llm_prompts": self.prompts,
@@ -539,46 +502,45 @@ def top_k_candidates(inst_emb: np.ndarray, tag_emb: np.ndarray, k: int,
 
 @dataclass
 class Assignment:
-    """Result of :func:`assign_tags` for each text: the chosen tag index, the votes (tag names,
-    None for answers naming no candidate) and whether the embedding fallback decided."""
+    """Result of :func:`assign_tags` for each text: the chosen tag index, the probability the
+    LLM gave it among the text's candidates (None where the embedding fallback decided) and
+    whether the fallback decided."""
 
     labels: list[int]
-    votes: list[list[str | None]]
+    probs: list[float | None]
     fallback: list[bool]
 
 
-def assign_tags(texts: Sequence[str], candidates: np.ndarray, tags: Sequence[str],
-                generator: BatchedGenerator | None, normaliser: Callable[[str], str] | None = None,
-                *, votes: int = 3, temperature: float = 0.7,
-                max_tokens: int = 12) -> Assignment:
-    """The LLM chooses one of each text's candidate tags (``candidates[i]``, best-first tag
-    indices) ``votes`` times; the most voted candidate wins (ties → the more similar one); when
-    no answer names a candidate, the embedding-nearest candidate is taken.
+def assign_tags(texts: Sequence[str], candidates: Sequence[Sequence[int]], tags: Sequence[str],
+                generator: BatchedGenerator | None) -> Assignment:
+    """The LLM's probability of naming each of a text's candidate tags (``candidates[i]``,
+    best-first tag indices) as the answer to :func:`choice_prompt`; the most probable wins.
 
-    Without a generator (or with a single candidate) the nearest candidate is taken.
+    No free text is parsed: each candidate's name is scored as the reply
+    (:meth:`vlitq.models.judges.Judge.score_options`). Without a generator, for a single
+    candidate, for a judge without ``score_options`` or a prompt that could not be scored, the
+    embedding-nearest candidate is taken (``fallback``).
     """
     n = len(texts)
     labels = [int(c[0]) for c in candidates]
-    vote_lists: list[list[str | None]] = [[] for _ in range(n)]
+    probs: list[float | None] = [None] * n
     fallback = [True] * n
-    ask = [i for i in range(n) if generator is not None and len(candidates[i]) > 1]
+    can = generator is not None and hasattr(generator.judge, "score_options")
+    ask = [i for i in range(n) if can and len(candidates[i]) > 1]
     if not ask:
-        return Assignment(labels, vote_lists, fallback)
+        return Assignment(labels, probs, fallback)
     prompts = [choice_prompt(texts[i], [tags[j] for j in candidates[i]]) for i in ask]
-    outs = generator(prompts, n=votes, temperature=temperature, max_tokens=max_tokens,
-                     desc="TagGPT assign")
-    for i, comps in zip(ask, outs):
+    options = [[tags[j] for j in candidates[i]] for i in ask]
+    got = generator.score_options(prompts, options, desc="TagGPT assign")
+    for i, p in zip(ask, got):
+        if not p:
+            continue
         cand = [int(j) for j in candidates[i]]
-        names = [tags[j] for j in cand]
-        picks = [parse_choice(c, names, normaliser) for c in comps]
-        vote_lists[i] = [None if p is None else names[p] for p in picks]
-        valid = [p for p in picks if p is not None]
-        if valid:
-            cnt = Counter(valid)
-            best = max(cnt.items(), key=lambda kv: (kv[1], -kv[0]))[0]
-            labels[i] = cand[best]
-            fallback[i] = False
-    return Assignment(labels, vote_lists, fallback)
+        best = max(range(len(cand)), key=lambda j: (p[j], -j))
+        labels[i] = cand[best]
+        probs[i] = round(float(p[best]), 4)
+        fallback[i] = False
+    return Assignment(labels, probs, fallback)
 
 
 # ------------------------------------------------------------------------------- embedding mode

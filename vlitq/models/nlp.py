@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlitq._dependencies import import_optional
+
 # one text pipeline: placeholders, cleaning and script tests live in vlitq.text (the names
 # stay importable from here)
-from vlitq.text import PLACEHOLDER as IMAGE_PLACEHOLDERS  # noqa: F401
-from vlitq.text import _LETTER, han_share, is_chinese, strip_placeholders  # noqa: F401
+from vlitq.text import _LETTER, han_share, is_chinese, strip_placeholders
+from vlitq.text import PLACEHOLDER as IMAGE_PLACEHOLDERS
 
 _LANGID: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -420,6 +421,11 @@ def _quiet_jieba():
 
 
 # ------------------------------------------------------------------------------ loaders
+class MissingModelError(OSError):
+    """A model named by the user is not on this machine; the message says how to point at a
+    local copy (vlitq never downloads models)."""
+
+
 _MODELS: dict[tuple[str, str], Any] = {}
 
 
@@ -455,13 +461,24 @@ def load_hanlp(path: str):
     ``path`` is a local folder (an unpacked HanLP model) or a HanLP pretrained identifier, e.g.
     ``hanlp.pretrained.sdp.SEMEVAL16_ALL_ELECTRA_SMALL_ZH`` or
     ``hanlp.pretrained.mtl.CLOSE_TOK_POS_NER_SRL_DEP_SDP_CON_ELECTRA_SMALL_ZH`` (which HanLP
-    downloads on first use where the network allows). Requires ``pip install hanlp``.
+    downloads on first use where the network allows). Requires ``pip install "vlitq[hanlp]"``.
     """
     key = ("hanlp", path)
     with _LOCK:
         model = _MODELS.get(key)
         if model is None:
             hanlp = import_optional("hanlp", purpose="HanLP semantic dependency parsing")
-            model = hanlp.load(path)
+            try:
+                model = hanlp.load(path)
+            except Exception as exc:  # one clear message, not HanLP's download traceback
+                raise MissingModelError(
+                    f"cannot load HanLP model {path!r} ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}). HanLP models are not on PyPI and vlitq never downloads "
+                    f"them: fetch one where the network allows (e.g. "
+                    f"hanlp.pretrained.sdp.SEMEVAL16_ALL_ELECTRA_SMALL_ZH), unpack it, and pass "
+                    f"its folder (the one holding config.json): "
+                    f"ElementsScorer(backend='hanlp', hanlp_model='/path/to/folder') or "
+                    f"--set elements.backend=hanlp --set elements.hanlp_model=/path/to/folder"
+                ) from None
             _MODELS[key] = model
     return model

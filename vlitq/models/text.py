@@ -21,7 +21,7 @@ import numpy as np
 
 from vlitq._dependencies import import_optional, is_available
 from vlitq._utils import blake2b
-from vlitq.text import split_windows  # noqa: F401  (the one window splitter; importable here)
+from vlitq.text import n_windows, split_windows  # the one window splitter (importable here)
 
 logger = logging.getLogger("vlitq")
 
@@ -49,18 +49,26 @@ class SentenceEncoder:
         length, ~0.75 words per token).
     cache : Cache, optional
         Embedding cache (namespace ``embeddings``).
+    max_windows : int, optional
+        Length cap: a text is embedded from at most this many windows (its beginning; with the
+        default window of ~190 words and half-window stride, 64 windows cover ~6,000 words), so
+        a scraped megabyte costs what a long answer costs. Texts cut are counted in
+        ``windows_capped``. None: no cap.
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str | None = None,
-                 batch_size: int = 64, max_words: int | None = None, cache=None):
+                 batch_size: int = 64, max_words: int | None = None, cache=None,
+                 max_windows: int | None = 64):
         self.model = model
         self.device = device
         self.batch_size = batch_size
         self.max_words = max_words
         self.cache = cache
+        self.max_windows = max_windows
         self._backend = None
         self._st = None
         self.windows_split = 0  # texts that needed more than one window
+        self.windows_capped = 0  # texts longer than max_windows windows (only the start embedded)
 
     # ------------------------------------------------------------------ loading
     def model_id(self) -> str:
@@ -108,9 +116,12 @@ class SentenceEncoder:
         self._load()
         flat, owner = [], []
         for i, t in enumerate(texts):
-            wins = split_windows(t or "", self.max_words)
+            wins = split_windows(t or "", self.max_words, max_windows=self.max_windows)
             if len(wins) > 1:
                 self.windows_split += 1
+            if self.max_windows and len(wins) == self.max_windows and \
+                    n_windows(t or "", self.max_words) > self.max_windows:
+                self.windows_capped += 1
             flat.extend(wins)
             owner.extend([i] * len(wins))
         vecs = self._encode_raw(flat) if flat else np.zeros((0, 1), np.float32)
@@ -120,6 +131,16 @@ class SentenceEncoder:
         np.add.at(counts, np.asarray(owner), 1.0)
         out /= np.maximum(counts, 1.0)[:, None]
         return _normalise(out)
+
+    def _capped(self, text: str) -> bool:
+        if not self.max_windows or len(text) <= 8 * self.max_windows:
+            return False
+        # windows are >= 8 words (stride >= 4): up to 4 * max_windows + 4 words always fit, and
+        # a fully cached run never loads the model to know its window
+        if len(text.split()) <= 4 * self.max_windows + 4:
+            return False
+        self._load()
+        return n_windows(text, self.max_words) > self.max_windows
 
     def encode(self, texts: Sequence[str], *, use_cache: bool = True) -> np.ndarray:
         """Embeddings of ``texts`` as an ``(n, dim)`` float32 array, rows L2-normalised."""
@@ -132,7 +153,9 @@ class SentenceEncoder:
                                                     "v": 1})
         if store is None:
             return self._encode_uncached(texts)
-        keys = [blake2b(t) for t in texts]
+        # a capped text's embedding depends on the cap: its key says so (others keep theirs)
+        keys = [blake2b(t) if not self._capped(t) else blake2b(t, f"max_windows={self.max_windows}")
+                for t in texts]
         uniq = list(dict.fromkeys(keys))
         have = store.get_many_arrays(uniq)
         missing = [k for k in uniq if k not in have]

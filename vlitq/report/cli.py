@@ -26,9 +26,14 @@ def _kind(path: str) -> str:
               help="Compare the reports side by side (deltas against the first).")
 @click.option("--name", "names", multiple=True,
               help="Name of each report in a comparison (repeat, in order; default: folder names).")
-@click.option("--data", default=None, type=click.Path(exists=True),
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True),
               help="The scored dataset, to show the text and image thumbnails of the worst and "
-                   "best samples.")
+                   "best samples. With --compare: the dataset of each report (repeat, in "
+                   "order), to compare at equal size (subsampled to the smallest, or --m).")
+@click.option("--m", "m", default=None, type=int,
+              help="With --compare and --data: subsample size (default: the smallest dataset).")
+@click.option("--seeds", default=5, show_default=True,
+              help="With --compare and --data: subsamples per dataset.")
 @click.option("--format", "fmt", default=None, help="Format of --data (default: detected).")
 @click.option("--image-root", default=None, type=click.Path(),
               help="Folder of the relative images of --data.")
@@ -42,8 +47,8 @@ def _kind(path: str) -> str:
 @click.option("--plotlyjs", default="inline", show_default=True,
               type=click.Choice(["inline", "cdn", "none"]),
               help="How the HTML gets plotly.js: inlined (works offline), from the CDN, or not.")
-def report_cmd(report_dirs, out, do_compare, names, data, fmt, image_root, allow_outside_root,
-               read_opts, title, examples, plotlyjs):
+def report_cmd(report_dirs, out, do_compare, names, data, m, seeds, fmt, image_root,
+               allow_outside_root, read_opts, title, examples, plotlyjs):
     """Render the report saved in REPORT_DIR, or compare several with --compare."""
     from vlitq.report.comparison import compare
     from vlitq.report.report import Report
@@ -53,17 +58,29 @@ def report_cmd(report_dirs, out, do_compare, names, data, fmt, image_root, allow
         raise click.UsageError("several report folders given: add --compare to compare them")
     if names and not do_compare:
         raise click.UsageError("--name is for comparisons (--compare)")
-    if data and do_compare:
-        raise click.UsageError("--data is for a single report, not a comparison")
+    if data and do_compare and len(data) != len(report_dirs):
+        raise click.UsageError(f"--compare with --data needs one --data per report "
+                               f"({len(report_dirs)}), got {len(data)}")
+    if len(data) > 1 and not do_compare:
+        raise click.UsageError("several --data are for comparisons (--compare)")
     try:
         reports = [Report.load(d) for d in report_dirs]
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot load the report: {exc}") from None
     if do_compare:
         try:
+            datasets = None
+            if data:
+                from vlitq.cli import parse_read_options
+                from vlitq.data.formats import read
+
+                datasets = [read(d, format=fmt, image_root=image_root,
+                                 allow_outside_root=allow_outside_root,
+                                 **parse_read_options(read_opts)) for d in data]
             comp = compare(reports, names=list(names) or
-                           [os.path.basename(os.path.normpath(d)) for d in report_dirs])
-        except ValueError as exc:
+                           [os.path.basename(os.path.normpath(d)) for d in report_dirs],
+                           datasets=datasets, m=m, seeds=seeds)
+        except (ValueError, OSError, TypeError) as exc:
             raise click.ClickException(str(exc)) from None
         if kind == "html":
             comp.to_html(out, title=title, plotlyjs=plotlyjs)
@@ -85,7 +102,7 @@ def report_cmd(report_dirs, out, do_compare, names, data, fmt, image_root, allow
             from vlitq.data.formats import FormatError, read
 
             try:
-                dataset = read(data, format=fmt, image_root=image_root,
+                dataset = read(data[0], format=fmt, image_root=image_root,
                                allow_outside_root=allow_outside_root,
                                **parse_read_options(read_opts))
             except (FormatError, ValueError, OSError, TypeError) as exc:

@@ -37,8 +37,11 @@ _COLORS = ("#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#1098ad", "#5
            "#862e9c")
 
 
-def compare(reports: Sequence, names: Sequence[str] | None = None) -> Comparison:
-    """Compare reports: indicators side by side with deltas against the first one.
+def compare(reports: Sequence, names: Sequence[str] | None = None, *,
+            datasets: Sequence | None = None, m: int | None = None, seeds: int = 5,
+            cache=True, progress: bool = False) -> Comparison:
+    """Compare reports: indicators side by side with deltas against the first one; with the
+    datasets, also at equal size (the paper's protocol, §5.1.2).
 
     Parameters
     ----------
@@ -46,6 +49,20 @@ def compare(reports: Sequence, names: Sequence[str] | None = None) -> Comparison
         Reports, or folders written by :meth:`Report.save` (``vlitq score --out``).
     names : sequence of str, optional
         A name per report (default: ``info["name"]``, the folder's name, or ``report_<k>``).
+    datasets : sequence of Dataset or paths, optional
+        The data behind each report, in the same order. Then every dataset is subsampled to
+        ``m`` samples (default: the smallest dataset's size), ``seeds`` times, and rescored
+        with the first report's components and parameters; :attr:`Comparison.equal_size`
+        holds the mean and spread of every indicator over the seeds. Per-sample results and
+        embeddings come from the cache, so a subsample costs the indicators only.
+        ``reports`` may also be datasets (or data files) themselves: each is then scored with
+        the default components first, and the protocol runs on them.
+    m : int, optional
+        Subsample size (at most the smallest dataset's size).
+    seeds : int
+        Number of subsamples per dataset (seeds 0 .. seeds-1).
+    cache : bool, str or Cache
+        Cache of the (re)scoring runs.
 
     Returns
     -------
@@ -68,6 +85,9 @@ def compare(reports: Sequence, names: Sequence[str] | None = None) -> Comparison
     reports = list(reports)
     if not reports:
         raise ValueError("compare() needs at least one report")
+    if datasets is None and all(_is_data(r) for r in reports):
+        datasets = reports
+        reports = [_score_full(d, cache, progress) for d in datasets]
     loaded, default_names = [], []
     for k, r in enumerate(reports, start=1):
         if isinstance(r, Report):
@@ -89,7 +109,167 @@ def compare(reports: Sequence, names: Sequence[str] | None = None) -> Comparison
             raise ValueError(f"{len(names)} names for {len(loaded)} reports")
         if len(set(names)) != len(names):
             raise ValueError(f"names must be unique, got {names}")
-    return Comparison(reports=loaded, names=list(names))
+    comp = Comparison(reports=loaded, names=list(names))
+    if datasets is not None:
+        datasets = list(datasets)
+        if len(datasets) != len(loaded):
+            raise ValueError(f"{len(datasets)} datasets for {len(loaded)} reports")
+        comp.equal_size = equal_size(datasets, list(names), m=m, seeds=seeds,
+                                     report=loaded[0], cache=cache, progress=progress)
+    return comp
+
+
+def _is_data(x) -> bool:
+    from vlitq.data.dataset import Dataset
+
+    if isinstance(x, Dataset):
+        return True
+    if isinstance(x, (str, os.PathLike)):
+        p = os.fspath(x)
+        return os.path.isfile(p) or (os.path.isdir(p) and not _is_report_dir(p))
+    return False
+
+
+def _is_report_dir(p: str) -> bool:
+    return any(os.path.exists(os.path.join(p, f)) for f in ("indicators.parquet", "info.json",
+                                                            "report.json", "samples.parquet"))
+
+
+def _as_dataset(d):
+    from vlitq.data.dataset import Dataset
+    from vlitq.data.formats import read
+
+    return d if isinstance(d, Dataset) else read(d)
+
+
+def _score_full(d, cache, progress):
+    import vlitq
+
+    ds = _as_dataset(d)
+    rep = vlitq.score(ds, cache=cache, progress=progress)
+    if isinstance(d, (str, os.PathLike)):
+        rep.info["name"] = os.path.splitext(os.path.basename(os.path.normpath(os.fspath(d))))[0]
+    return rep
+
+
+def size_dependent(name: str) -> bool | None:
+    """Whether the indicator ``name`` declares that its value depends on the dataset's size
+    (``size_dependent``); companions (``response_diversity_rarefied``) are size-free; per-sample
+    means are not size-dependent. None for unknown names."""
+    from vlitq import registry
+
+    try:
+        cls = registry.get(name)
+    except KeyError:
+        for n in registry.names("indicator"):
+            if name in (getattr(registry.get(n), "companions", None) or {}):
+                return False
+        return None
+    return bool(getattr(cls, "size_dependent", False))
+
+
+def components_of(report) -> list:
+    """The components (with their parameters) that produced ``report``, from its ``info``."""
+    from vlitq import registry
+
+    out = []
+    for name, entry in ((report.info or {}).get("components") or {}).items():
+        if name not in registry.names():
+            continue
+        params = entry.get("params") or {}
+        valid = registry.get(name)._param_names()
+        out.append(registry.create(name, {k: v for k, v in params.items() if k in valid}))
+    return out
+
+
+def equal_size(datasets: Sequence, names: Sequence[str] | None = None, *, m: int | None = None,
+               seeds: int = 5, components: Sequence | None = None, report=None, cache=True,
+               progress: bool = False) -> pl.DataFrame:
+    """The equal-size protocol: every dataset subsampled to ``m`` samples (default: the
+    smallest size), ``seeds`` times, each subsample scored; mean and spread per indicator.
+
+    Parameters
+    ----------
+    datasets : sequence of Dataset or paths
+    names : sequence of str, optional
+    m : int, optional
+    seeds : int
+    components : sequence, optional
+        Names or configured components (default: those of ``report``, else the defaults).
+    report : Report, optional
+        Take the components and parameters from this report's ``info``.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per indicator: ``indicator``, ``size_dependent``, ``m``, ``seeds``, and per
+        dataset ``<name>`` (mean over seeds) and ``<name> sd`` (standard deviation over seeds,
+        ddof 1).
+
+    Examples
+    --------
+    >>> from vlitq.data.dataset import Dataset, make_sample
+    >>> big = Dataset.from_records([make_sample(f"b{i}", [("Q?", "A.")], task=f"t{i % 6}")
+    ...                             for i in range(60)])
+    >>> small = Dataset.from_records([make_sample(f"s{i}", [("Q?", "A.")], task=f"t{i % 2}")
+    ...                               for i in range(10)])
+    >>> t = equal_size([big, small], ["big", "small"], components=["task_diversity"],
+    ...                seeds=3, cache=False)
+    >>> t.select("indicator", "size_dependent", "m", "small").row(0)
+    ('task_diversity', True, 10, 2.0)
+    """
+    import numpy as np
+
+    import vlitq
+    from vlitq.api import build_components
+    from vlitq.validity import dataset_values
+
+    dss = [_as_dataset(d) for d in datasets]
+    names = list(names) if names is not None else [f"dataset_{k}" for k in range(1, len(dss) + 1)]
+    sizes = [len(d) for d in dss]
+    m_eff = min(sizes) if m is None else int(m)
+    if m_eff > min(sizes):
+        raise ValueError(f"m={m_eff} exceeds the smallest dataset ({min(sizes)} samples)")
+    if components is None:
+        components = components_of(report) if report is not None else None
+        if not components:
+            components = build_components(None, {})
+    vals: dict[str, dict[str, list[float]]] = {}
+    for name, ds in zip(names, dss):
+        frame = ds.frame
+        for seed in range(int(seeds)):
+            idx = np.sort(np.random.default_rng(seed).choice(len(ds), m_eff, replace=False))
+            sub = ds.__class__(frame[idx.tolist()], **_dataset_kwargs(ds))
+            rep = vlitq.score(sub, list(components), cache=cache, progress=progress)
+            for ind, v in dataset_values(rep).items():
+                vals.setdefault(ind, {}).setdefault(name, []).append(v)
+    order = list(vals)
+    cols: dict[str, list] = {"indicator": order,
+                             "size_dependent": [size_dependent(i) for i in order],
+                             "m": [m_eff] * len(order), "seeds": [int(seeds)] * len(order)}
+    for name in names:
+        cols[name] = [float(np.mean(vals[i][name])) if vals[i].get(name) else None
+                      for i in order]
+        cols[f"{name} sd"] = [float(np.std(vals[i][name], ddof=1))
+                              if len(vals[i].get(name) or []) > 1 else None for i in order]
+    schema = {"indicator": pl.Utf8, "size_dependent": pl.Boolean, "m": pl.Int64,
+              "seeds": pl.Int64}
+    schema.update({c: pl.Float64 for c in cols if c not in schema})
+    return pl.DataFrame(cols, schema=schema)
+
+
+def _dataset_kwargs(ds) -> dict:
+    out = {}
+    for k in ("format", "image_root", "allow_outside_root", "meta"):
+        if hasattr(ds, k):
+            out[k] = getattr(ds, k)
+    return out
+
+
+def _mean_sd(mean, sd) -> str:
+    if mean is None:
+        return "–"
+    return fmt(mean) if sd is None else f"{fmt(mean)} ± {fmt(sd)}"
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -126,6 +306,8 @@ class Comparison:
     names: list[str]
     table: pl.DataFrame = field(init=False)
     tasks: pl.DataFrame = field(init=False)
+    #: the equal-size protocol's table (:func:`equal_size`), when the datasets were given
+    equal_size: pl.DataFrame | None = field(default=None, init=False)
 
     def __post_init__(self):
         self.table = self._indicator_table()
@@ -189,6 +371,26 @@ class Comparison:
         return pl.DataFrame(cols, schema=schema)
 
     # ------------------------------------------------------------------ derived views
+    def size_dependent(self) -> list[str]:
+        """Indicators of the table that declare a size-dependent value."""
+        return [i for i in self.table["indicator"].to_list() if size_dependent(i)]
+
+    def sizes_differ(self) -> bool:
+        return len({r.samples.height for r in self.reports}) > 1
+
+    def equal_size_means(self) -> pl.DataFrame | None:
+        """The equal-size means as one row per dataset (``dataset`` + a column per indicator):
+        the table :func:`vlitq.correlate` takes."""
+        if self.equal_size is None:
+            return None
+        rows = []
+        for n in self.names:
+            row = {"dataset": n}
+            for r in self.equal_size.iter_rows(named=True):
+                row[r["indicator"]] = r[n]
+            rows.append(row)
+        return pl.DataFrame(rows)
+
     def improved(self, name: str) -> dict[str, bool | None]:
         """Per indicator: whether ``name`` is better than the first report (None: equal,
         missing or no direction)."""
@@ -243,6 +445,8 @@ class Comparison:
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict[str, Any]:
         return {"names": self.names, "indicators": self.table.to_dicts(),
+                "size_dependent": self.size_dependent(),
+                "equal_size": None if self.equal_size is None else self.equal_size.to_dicts(),
                 "tasks": self.tasks.to_dicts(),
                 "n_samples": {n: r.samples.height for n, r in zip(self.names, self.reports)},
                 "error_counts": {n: r.error_counts() for n, r in zip(self.names, self.reports)}}
@@ -268,10 +472,13 @@ class Comparison:
                [f"Δ {md_escape(n)}" for n in names[1:]]
         out.append("| " + " | ".join(head) + " |")
         out.append("|---|:---:|" + "|".join("---:" for _ in head[2:]) + "|")
+        dep = set(self.size_dependent())
         for r in self.table.iter_rows(named=True):
             name = md_escape(label(r["indicator"]))
             if r["indicator"] in PAPER_NAMES:
                 name = f"**{name}**"
+            if r["indicator"] in dep:
+                name += " ‡"
             cells = [name, arrow(r["direction"])] + [md_escape(fmt(r[n])) for n in names]
             for n in names[1:]:
                 d = r[f"Δ {n}"]
@@ -279,7 +486,19 @@ class Comparison:
                 cells.append(md_escape(fmt_delta(d)) + mark)
             out.append("| " + " | ".join(cells) + " |")
         out += ["", ("Δ: value minus the first report's; ✓ better, ✗ worse given the direction "
-                     "(↑ higher is better, ↓ lower is better)."), ""]
+                     "(↑ higher is better, ↓ lower is better). ‡ size-dependent: "
+                     + self._size_note()), ""]
+        if self.equal_size is not None:
+            out += [f"{h}# At equal size", "", self._equal_size_caption(), ""]
+            head = ["indicator", ""] + [md_escape(n) for n in names]
+            out.append("| " + " | ".join(head) + " |")
+            out.append("|---|:---:|" + "|".join("---:" for _ in names) + "|")
+            for r in self.equal_size.iter_rows(named=True):
+                cells = [md_escape(label(r["indicator"])) + (" ‡" if r["size_dependent"]
+                                                             else ""), ""]
+                cells += [md_escape(_mean_sd(r[n], r[f"{n} sd"])) for n in names]
+                out.append("| " + " | ".join(cells) + " |")
+            out.append("")
         shares = self.tasks.filter(pl.col("metric") == "share")
         if shares.height:
             out += [f"{h}# Task shares (%)", ""]
@@ -314,7 +533,10 @@ class Comparison:
         when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         subtitle = " vs ".join(names) + f" · rendered {when}"
         sections = [("overview", "Reports", self._html_overview()),
-                    ("indicators", "Indicators", self._html_table4() + self._html_indicators()),
+                    ("indicators", "Indicators", self._html_table4() + self._html_indicators())]
+        if self.equal_size is not None:
+            sections.append(("equal-size", "At equal size", self._html_equal_size()))
+        sections += [
                     ("radar", "Radar", self._html_radar(figs)),
                     ("tasks", "Per-task deltas", self._html_tasks(figs, max_tasks_plotted))]
         body = "".join(f'<section id="{a}"><h2>{esc(t)}</h2>{c}</section>'
@@ -390,8 +612,10 @@ class Comparison:
         names = self.names
         header = ["principle", "indicator", ""] + names + [f"Δ {n}" for n in names[1:]]
         rows = []
+        dep = set(self.size_dependent())
         for r in self.table.iter_rows(named=True):
-            cells = [esc(r["principle"] or ""), f"<b>{esc(label(r['indicator']))}</b>",
+            mark = " ‡" if r["indicator"] in dep else ""
+            cells = [esc(r["principle"] or ""), f"<b>{esc(label(r['indicator']) + mark)}</b>",
                      f'<span class="dir">{esc(arrow(r["direction"]))}</span>']
             cells += [esc(fmt(r[n])) for n in names]
             for n in names[1:]:
@@ -403,7 +627,32 @@ class Comparison:
         return (html_table(header, rows, numeric) +
                 '<p class="muted">Δ: value minus the first report\'s (' + esc(names[0]) +
                 '); <span class="good">green</span> is better, <span class="bad">red</span> '
-                "worse given the direction (↑ higher is better, ↓ lower is better).</p>")
+                "worse given the direction (↑ higher is better, ↓ lower is better). ‡ "
+                "size-dependent: " + esc(self._size_note()) + "</p>")
+
+    def _size_note(self) -> str:
+        if self.equal_size is not None:
+            return ("its value grows with the number of samples; see the equal-size table "
+                    "for the comparison that counts.")
+        if self.sizes_differ():
+            return ("its value grows with the number of samples, and these datasets differ in "
+                    "size: compare them at equal size (vlitq.compare(..., datasets=...) or "
+                    "vlitq report --compare ... --data ... --data ...).")
+        return "its value grows with the number of samples (these datasets are equally large)."
+
+    def _equal_size_caption(self) -> str:
+        t = self.equal_size
+        return (f"Every dataset subsampled to m = {t['m'][0]:,} samples, {t['seeds'][0]} "
+                "seeds; mean ± standard deviation over the seeds. ‡ size-dependent.")
+
+    def _html_equal_size(self) -> str:
+        names = self.names
+        rows = []
+        for r in self.equal_size.iter_rows(named=True):
+            rows.append([esc(label(r["indicator"]) + (" ‡" if r["size_dependent"] else ""))]
+                        + [esc(_mean_sd(r[n], r[f"{n} sd"])) for n in names])
+        return (f'<p class="muted">{esc(self._equal_size_caption())}</p>'
+                + html_table(["indicator"] + names, rows, range(1, len(names) + 1)))
 
     def _html_radar(self, figs: Figures) -> str:
         norm = self.normalised()

@@ -180,9 +180,13 @@ class Report:
         for r in self.indicators.iter_rows(named=True):
             v = "n/a" if r["value"] is None else f"{r['value']:.4g}"
             lines.append(f"  {r['indicator']:<24} {v:>10} {ARROWS.get(r['direction'], '')}")
-        ec = self.error_counts()
+        ec = self.error_counts(cause="sample")
         if ec:
             lines.append("  errors: " + ", ".join(f"{k}={v}" for k, v in ec.items()))
+        ne = self.error_counts(cause="component")
+        if ne:
+            lines.append("  not evaluated (component could not run): "
+                         + ", ".join(f"{k}={v}" for k, v in ne.items()))
         for w in self.warnings:
             lines.append(f"  warning: {w}")
         return "\n".join(lines)

@@ -29,11 +29,90 @@ def clip_text(text: str | None, max_chars: int) -> str:
     return text + " [...]" if cut else text
 
 
+def second_reading(scorer, primary: dict, run) -> None:
+    """Fill ``<name>_check`` with a second, independent reading (``scorer.check``): the same
+    judge on the prompt variant (``check="prompt"``: the judged examples in reverse order) or a
+    second judge (any judge specification) on the same prompt. ``run(variant)`` scores the
+    batch into a fresh column dict and returns it."""
+    if not scorer.check:
+        return
+    name = scorer.name
+    if scorer.check == "prompt":
+        got = run(True)
+    else:
+        main = scorer._judge_obj
+        if scorer._check_obj is None:
+            scorer._check_obj = scorer._make_judge(scorer.check)
+        scorer._judge_obj = scorer._check_obj
+        try:
+            got = run(False)
+        finally:
+            scorer._judge_obj = main
+    primary[f"{name}_check"] = got[name]
+
+
 class JudgeScorerMixin:
-    """Judge loading, failure memo and the dataset-level warning hook for judge scorers."""
+    """Judge loading, failure memo and the dataset-level hooks of judge scorers.
+
+    Judge scorers also describe their reliability over a dataset
+    (:meth:`judge_reliability`), read by the ``judge_checks`` indicator.
+    """
 
     _judge_obj: Any = None
+    _check_obj: Any = None
     _fatal: str | None = None
+    #: Column with each sample's confidence, and the value below which it is low.
+    confidence_column: str | None = None
+    low_confidence: float = 0.7
+
+    @classmethod
+    def judge_reliability(cls, samples) -> dict:
+        """Spread of the scores, share of low-confidence samples and, when a second reading was
+        configured (``check``), the agreement between the two readings.
+
+        Returns a dict with ``n``, ``spread`` (standard deviation of the sample scores),
+        ``low_confidence_share`` (share of scored samples whose confidence is below
+        :attr:`low_confidence`; None when the column is absent) and, with ``<name>_check``,
+        ``agreement`` (see :meth:`reading_agreement`).
+        """
+        import numpy as np
+
+        name = cls.name
+        out: dict = {"n": 0, "spread": None, "low_confidence_share": None}
+        if name not in samples.columns:
+            return out
+        vals = [v for v in samples[name].to_list() if v is not None]
+        out["n"] = len(vals)
+        num = cls.score_values(samples)
+        if len(num) >= 2:
+            out["spread"] = round(float(np.std(num)), 4)
+        conf = cls.confidences(samples)
+        if conf:
+            out["low_confidence_share"] = round(
+                float(np.mean([c < cls.low_confidence for c in conf])), 4)
+            out["low_confidence_below"] = cls.low_confidence
+        chk = f"{name}_check"
+        if chk in samples.columns:
+            pairs = [(a, b) for a, b in zip(samples[name].to_list(), samples[chk].to_list())
+                     if a is not None and b is not None]
+            out["agreement"] = cls.reading_agreement(pairs)
+        return out
+
+    @classmethod
+    def score_values(cls, samples) -> list[float]:
+        """The numeric sample scores the spread is taken over."""
+        return [float(v) for v in samples[cls.name].to_list() if v is not None]
+
+    @classmethod
+    def confidences(cls, samples) -> list[float]:
+        col = cls.confidence_column
+        if not col or col not in samples.columns:
+            return []
+        return [float(v) for v in samples[col].to_list() if v is not None]
+
+    @classmethod
+    def reading_agreement(cls, pairs) -> dict:
+        raise NotImplementedError
 
     def _make_judge(self, spec):
         from vlitq.cache import Cache

@@ -7,7 +7,13 @@ import math
 from typing import ClassVar
 
 from vlitq.registry import register
-from vlitq.scorers._judging import IMAGE_TOKENS, JudgeScorerMixin, approx_tokens, clip_text
+from vlitq.scorers._judging import (
+    IMAGE_TOKENS,
+    JudgeScorerMixin,
+    approx_tokens,
+    clip_text,
+    second_reading,
+)
 from vlitq.scorers.base import Scorer
 
 #: Hand-written judged examples shown to the judge (text descriptions stand in for images).
@@ -80,7 +86,7 @@ def calibration_bias(p_yes: list[float], labels: list[bool]) -> float:
     "No" to everything leans far below 0), measured on examples whose answer is known.
 
     >>> round(calibration_bias([0.2, 0.1, 0.05, 0.02], [True, True, False, False]), 3)
-    -2.608
+    -2.605
     """
     pos = [_logit(p) for p, y in zip(p_yes, labels) if y]
     neg = [_logit(p) for p, y in zip(p_yes, labels) if not y]
@@ -92,10 +98,31 @@ def calibration_bias(p_yes: list[float], labels: list[bool]) -> float:
 def calibrated(p: float, bias: float) -> float:
     """``sigmoid(logit(p) - bias)``.
 
-    >>> round(calibrated(0.2, -2.608), 3)
-    0.775
+    >>> round(calibrated(0.2, -2.605), 3)
+    0.772
     """
     return 1 / (1 + math.exp(-(_logit(p) - bias)))
+
+
+def cohen_kappa(pairs) -> float | None:
+    """Cohen's kappa of two raters' labels (pairs of labels); None with < 2 pairs or when both
+    raters gave one and the same label throughout (kappa undefined).
+
+    >>> cohen_kappa([(True, True), (False, False), (True, False), (True, True)])
+    0.5
+    """
+    from collections import Counter
+
+    pairs = list(pairs)
+    if len(pairs) < 2:
+        return None
+    n = len(pairs)
+    po = sum(a == b for a, b in pairs) / n
+    ca, cb = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    pe = sum(ca[x] * cb[x] for x in set(ca) | set(cb)) / (n * n)
+    if pe >= 1:
+        return None
+    return round((po - pe) / (1 - pe), 4)
 
 
 @register
@@ -142,6 +169,11 @@ class Correctness(JudgeScorerMixin, Scorer):
         Sampling temperature of the votes (> 0, otherwise the k answers are identical).
     max_tokens : int
     seed : int
+    check : str, dict or None
+        A second, independent reading for the reliability report (``judge_checks``):
+        ``"prompt"`` asks the same judge with the judged examples in reverse order; a judge
+        specification asks a second judge the same prompt. Written to ``correctness_check``;
+        ``judge_checks`` reports Cohen's kappa between the readings. Doubles the cost.
     judge_cache : bool
         Cache every completion (``$VLITQ_CACHE_HOME/judge``), so a re-run or a larger ``k``
         reuses earlier answers.
@@ -153,7 +185,8 @@ class Correctness(JudgeScorerMixin, Scorer):
     principle = "correctness"
     direction = "up"
     requires = ("llm",)
-    extra_columns = ("prob", "agreement", "votes", "invalid")
+    extra_columns = ("prob", "agreement", "votes", "invalid", "check")
+    confidence_column = "correctness_agreement"
     inputs = ("turns", "images")
     aggregate = "share_true"
     batch_size = 8
@@ -164,9 +197,11 @@ class Correctness(JudgeScorerMixin, Scorer):
     def __init__(self, *, judge: str | dict = "llava-hf/llava-1.5-7b-hf",
                  method: str = "probability", calibrate: bool = True, k: int = 5,
                  temperature: float = 0.7, max_tokens: int = 8, seed: int = 0,
-                 judge_cache: bool = True, max_chars: int = 2000):
+                 check: str | dict | None = None, judge_cache: bool = True,
+                 max_chars: int = 2000):
         self.judge = judge
         self.method = method
+        self.check = check
         self.calibrate = calibrate
         self.k = k
         self.temperature = temperature
@@ -181,28 +216,31 @@ class Correctness(JudgeScorerMixin, Scorer):
         if self.method not in ("probability", "vote"):
             raise ValueError(f"method must be 'probability' or 'vote', not {self.method!r}")
         self._judge_obj = self._make_judge(self.judge)
-        self._bias = None
+        self._check_obj = None
+        self._biases = {}
 
-    def _calibration(self) -> float:
-        """The judge's bias on the judged examples (computed once per run, cached)."""
-        if self._bias is None:
+    def _calibration(self, variant: bool = False) -> float:
+        """The judge's bias on the judged examples (computed once per judge and prompt)."""
+        key = (id(self._judge_obj), variant)
+        if key not in self._biases:
             bias = 0.0
             if self.calibrate:
-                cases = example_prompts()
+                cases = example_prompts(EXAMPLES[::-1] if variant else EXAMPLES)
                 res = self._score_options([p for p, _ in cases], list(OPTIONS),
                                           votes=self.k, temperature=self.temperature,
                                           seed=self.seed)
                 if all(r.probs for r in res) and all(r.method == "logprobs" for r in res):
                     bias = calibration_bias([r.probs[0] for r in res], [y for _, y in cases])
-            self._bias = bias
-        return self._bias
+            self._biases[key] = bias
+        return self._biases[key]
 
     # ------------------------------------------------------------------ cost
-    def _items(self, turns, images):
+    def _items(self, turns, images, variant: bool = False):
+        ex = EXAMPLES[::-1] if variant else EXAMPLES
         out = []
         for t in turns or []:
             out.append(build_prompt(clip_text(t.get("instruction"), self.max_chars),
-                                    clip_text(t.get("response"), self.max_chars)))
+                                    clip_text(t.get("response"), self.max_chars), ex))
         return out
 
     def estimate_cost(self, dataset) -> dict:
@@ -262,10 +300,20 @@ class Correctness(JudgeScorerMixin, Scorer):
                 owner.append((i, t))
         if not prompts:
             return out
-        if self.method == "vote":
-            self._by_vote(prompts, imgs, owner, out)
-        else:
-            self._by_probability(prompts, imgs, owner, out)
+
+        def run(variant, target=None):
+            cols = target if target is not None else {c: [None] * n for c in out}
+            ps = prompts
+            if variant:
+                ps = [self._items([batch["turns"][i][t]], None, True)[0] for i, t in owner]
+            if self.method == "vote":
+                self._by_vote(ps, imgs, owner, cols)
+            else:
+                self._by_probability(ps, imgs, owner, cols, variant)
+            return cols
+
+        run(False, out)
+        second_reading(self, out, run)
         return out
 
     def _by_vote(self, prompts, imgs, owner, out):
@@ -309,10 +357,10 @@ class Correctness(JudgeScorerMixin, Scorer):
             out["correctness_agreement"][i] = round(min(agreements), 4)
             out["correctness_prob"][i] = round(math.prod(p_yes), 4)
 
-    def _by_probability(self, prompts, imgs, owner, out):
+    def _by_probability(self, prompts, imgs, owner, out, variant=False):
         from vlitq.scorers.base import component_error
 
-        bias = self._calibration()
+        bias = self._calibration(variant)
         res = self._score_options(prompts, list(OPTIONS), imgs, votes=self.k,
                                   temperature=self.temperature, seed=self.seed)
         per_sample: dict[int, list] = {}
@@ -339,6 +387,19 @@ class Correctness(JudgeScorerMixin, Scorer):
             out["correctness_agreement"][i] = round(min(max(p, 1 - p) for p in probs), 4)
 
     # ------------------------------------------------------------------ dataset checks
+    @classmethod
+    def score_values(cls, samples) -> list[float]:
+        col = f"{cls.name}_prob"
+        if col in samples.columns:
+            return [float(v) for v in samples[col].to_list() if v is not None]
+        return [float(v) for v in samples[cls.name].to_list() if v is not None]
+
+    @classmethod
+    def reading_agreement(cls, pairs) -> dict:
+        """Cohen's kappa and raw agreement between two yes/no readings."""
+        return {"measure": "cohen_kappa", "n": len(pairs), "kappa": cohen_kappa(pairs),
+                "raw": round(sum(a == b for a, b in pairs) / len(pairs), 4) if pairs else None}
+
     @classmethod
     def dataset_warnings(cls, samples) -> list[str]:
         """Warnings about the judge over the whole dataset: collapsed labels, weak agreement.

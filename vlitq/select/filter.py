@@ -92,6 +92,9 @@ def filter(report, rules: dict | None = None, *, strategy: dict | str | None = N
             values = error_count_column(samples)
             ne = np.zeros(n, dtype=bool)
             reasons: list = [None] * n
+            skipped = _component_errors(report, alive)
+            if skipped:
+                not_evaluated["errors"] = skipped
         elif col in samples.columns:
             values = samples[col]
             ne, reasons = _not_evaluated(report, col)
@@ -204,6 +207,26 @@ def _not_evaluated(report, col: str) -> tuple[np.ndarray, list]:
                     reasons[i] = why[sid][len(NOT_EVALUATED):] if why[sid].startswith(
                         NOT_EVALUATED) else why[sid]
     return ne, reasons
+
+
+def _component_errors(report, alive) -> dict | None:
+    """Components that did not run on samples still in: the ``errors`` rule does not count
+    them as defects, and the selection says so."""
+    errors = report.errors
+    if not errors.height or "cause" not in errors.columns:
+        return None
+    comp = errors.filter(pl.col("cause") == "component")
+    if not comp.height:
+        return None
+    ids = report.samples["sample_id"].to_list()
+    live = {ids[i] for i in np.flatnonzero(alive)}
+    comp = comp.filter(pl.col("sample_id").is_in(pl.Series(sorted(live), dtype=pl.Utf8)
+                                                 .implode()))
+    if not comp.height:
+        return None
+    who = sorted(set(comp["scorer"].to_list()))
+    return {"n": int(comp["sample_id"].n_unique()), "action": "not counted as defects",
+            "components": who, "reason": comp["reason"][0]}
 
 
 def check_aligned(report, dataset) -> None:

@@ -36,7 +36,8 @@ class Selection:
     not_evaluated : dict
         ``{column: {"n", "action", "reason"}}``: samples a rule could not decide because the
         column's component did not run, and what the rule did with them (``keep_null`` or
-        ``not_evaluated``).
+        ``not_evaluated``); under ``"errors"``, the components that did not run on samples
+        the ``errors`` rule kept (their failures are not defects of the samples).
     """
 
     kept: list[str]

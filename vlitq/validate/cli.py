@@ -26,7 +26,14 @@ def _fail(exc: Exception):
               help="Bootstrap resamples for a confidence interval of r (0: none).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--title", default=None, help="Title of the heatmap.")
-def correlate_cmd(indicators, performance, out, method, table_path, bootstrap, seed, title):
+@click.option("--data", "data", multiple=True, metavar="NAME=PATH",
+              help="The data of dataset NAME (repeat): the indicators are then computed at "
+                   "equal size (every dataset subsampled to the smallest, or --m, over --seeds "
+                   "seeds; the mean is correlated), with the components of the saved reports.")
+@click.option("--m", "m", default=None, type=int, help="With --data: subsample size.")
+@click.option("--seeds", default=5, show_default=True, help="With --data: seeds.")
+def correlate_cmd(indicators, performance, out, method, table_path, bootstrap, seed, title,
+                  data, m, seeds):
     """Correlate dataset INDICATORS with benchmark PERFORMANCE over datasets.
 
     INDICATORS: one row per dataset, a `dataset` column and one column per indicator; or a
@@ -37,6 +44,11 @@ def correlate_cmd(indicators, performance, out, method, table_path, bootstrap, s
     from vlitq.validate.plots import to_markdown, write_heatmap, write_table
     from vlitq.validate.stats import correlate
 
+    if data:
+        try:
+            indicators = _equal_size_indicators(indicators, data, m, seeds)
+        except (ValueError, OSError, KeyError) as exc:
+            _fail(exc)
     try:
         table = correlate(indicators, performance, method=method, bootstrap=bootstrap, seed=seed)
     except (ValueError, OSError) as exc:
@@ -48,6 +60,37 @@ def correlate_cmd(indicators, performance, out, method, table_path, bootstrap, s
     if out:
         write_heatmap(table, out, title=title, method=method)
         click.echo(f"heatmap written to {out}")
+
+
+def _equal_size_indicators(indicators, data, m, seeds):
+    """The indicator table at equal size (the paper's §5.1.2 protocol) for ``vlitq correlate
+    --data NAME=PATH ...``: only the datasets given with --data take part (mixing sizes is
+    what the protocol avoids)."""
+    import os
+
+    import polars as pl
+
+    from vlitq.report.comparison import equal_size
+    from vlitq.report.report import Report
+
+    pairs = []
+    for d in data:
+        if "=" not in d:
+            raise ValueError(f"--data takes NAME=PATH, got {d!r}")
+        name, path = d.split("=", 1)
+        pairs.append((name.strip(), path))
+    report = None
+    if os.path.isdir(indicators):
+        subs = sorted(os.path.join(indicators, x) for x in os.listdir(indicators)
+                      if os.path.isdir(os.path.join(indicators, x)))
+        if subs:
+            report = Report.load(subs[0])
+    t = equal_size([p for _, p in pairs], [n for n, _ in pairs], m=m, seeds=seeds,
+                   report=report)
+    click.echo(f"equal size: m = {t['m'][0]:,} samples per dataset, {seeds} seeds", err=True)
+    rows = [{"dataset": n, **{r["indicator"]: r[n] for r in t.iter_rows(named=True)}}
+            for n, _ in pairs]
+    return pl.DataFrame(rows)
 
 
 @click.command("icc")

@@ -155,11 +155,22 @@ def score_options(model, processor, image, prompt: str, options: Sequence[str], 
     dtype = next(model.parameters()).dtype
     inputs = {"input_ids": ids.to(device), "attention_mask": att.to(device),
               "pixel_values": enc["pixel_values"][1:].to(device, dtype)}
+    # only the positions that predict an option token need the vocabulary projection: ask
+    # for those alone where the model can (transformers' ``logits_to_keep``)
+    first = max(1, int(target.any(0).nonzero().min()))
+    keep = width - first + 1
+    try:
+        import inspect
+
+        can_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        can_keep = False
     with torch.no_grad():
-        logits = model(**inputs).logits[:, -width:].float()
+        out = model(**inputs, logits_to_keep=keep) if can_keep else model(**inputs)
+        logits = out.logits[:, -keep:].float()
     logp = torch.log_softmax(logits[:, :-1], dim=-1)
-    tok = logp.gather(-1, inputs["input_ids"][:, 1:, None]).squeeze(-1)
-    tmask = target[:, 1:].to(device)
+    tok = logp.gather(-1, inputs["input_ids"][:, first:, None]).squeeze(-1)
+    tmask = target[:, first:].to(device)
     sums = (tok * tmask).sum(-1)
     counts = tmask.sum(-1)
     return [float(v) for v in sums.cpu()], [int(c) for c in counts.cpu()]
@@ -289,9 +300,17 @@ def evaluate(model, benchmark, *, kind: str | None = None, processor=None,
         questions, bench_name = list(benchmark), "<questions>"
     if limit is not None:
         questions = questions[:limit]
+    from vlitq.validate.mini import is_mini, load_mini
+
     of_folder = isinstance(model, (str, os.PathLike)) and os.path.isfile(
         os.path.join(os.fspath(model), "openflamingo_config.json"))
-    if kind == "openflamingo" or of_folder:
+    mini = is_mini(model)
+    if mini:  # a miniature MLLM (vlitq.validate.mini): any of the three kinds, in-process
+        model_name = os.fspath(model)
+        model, processor = load_mini(model_name, device=device)
+        kind = model.kind
+    if (kind == "openflamingo" or of_folder) and not mini and isinstance(
+            model, (str, os.PathLike)):
         kind = "openflamingo"
         templates = [prompt] if isinstance(prompt, str) else list(
             prompt or [DEFAULT_PROMPT["openflamingo"]])
@@ -299,7 +318,9 @@ def evaluate(model, benchmark, *, kind: str | None = None, processor=None,
         scored, errors = _score_openflamingo(model_name, questions, image_root, templates,
                                              dict(openflamingo or {}), device)
     else:
-        if isinstance(model, (str, os.PathLike)):
+        if mini:
+            pass
+        elif isinstance(model, (str, os.PathLike)):
             model_name = os.fspath(model)
             model, processor, kind = load_model(model_name, kind, device=device, dtype=dtype)
         else:
@@ -311,7 +332,7 @@ def evaluate(model, benchmark, *, kind: str | None = None, processor=None,
                 mt = getattr(model.config, "model_type", "")
                 kind = "llava" if mt.startswith("llava") else "blip2" if "blip" in mt else None
             model.eval()
-        if kind not in ("llava", "blip2"):
+        if kind not in ("llava", "blip2") and not (mini and kind == "openflamingo"):
             raise ValueError(f"kind must be 'llava', 'blip2' or 'openflamingo' (got {kind!r})")
         templates = [prompt] if isinstance(prompt, str) else list(
             prompt or [DEFAULT_PROMPT[kind]])

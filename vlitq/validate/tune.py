@@ -272,7 +272,12 @@ def tune(subset, model: str = "llava", out: str | os.PathLike = "vlitq-tuned",
     TuneResult
     """
     from vlitq.validate._models import DEFAULT_BASE
+    from vlitq.validate.mini import is_mini, tune_mini
 
+    if base is not None and is_mini(base):  # a miniature MLLM: its own CPU recipe
+        res = tune_mini(subset, base, os.fspath(out), image_root=image_root, **overrides)
+        return TuneResult(res.out, res.losses, res.params, res.n_examples, res.skipped,
+                          res.trainable_parameters)
     hp = hyperparameters(model, **overrides)
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)

@@ -90,12 +90,18 @@ def _head(path: str, n: int = 65536) -> str:
         return fh.read(n).decode("utf-8", errors="replace")
 
 
-def detect(path: str | os.PathLike) -> str:
-    """Name of the format of ``path`` (a file, or a folder for multi-file formats)."""
+def detect(path: str | os.PathLike, options: dict | None = None) -> str:
+    """Name of the format of ``path`` (a file, or a folder for multi-file formats).
+
+    ``options`` are the read options: a field mapping (``instruction=``/``response=``) means a
+    flat table (``hf`` for a ``save_to_disk`` folder), whatever the file looks like.
+    """
     _load_all()
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FormatError(f"no such file or folder: {path}")
+    if options and any(options.get(k) is not None for k in MAPPING_OPTIONS):
+        return "hf" if os.path.isdir(path) and _FORMATS["hf"].sniff(path, "") else "flat"
     head = "" if os.path.isdir(path) else _head(path)
     for f in sorted(_FORMATS.values(), key=lambda f: f.priority):
         if f.sniff is None:
@@ -181,10 +187,7 @@ def read(source, format: str | None = None, *, image_root: str | None = None,
         path = os.fspath(source)
         if not os.path.exists(path):
             raise FormatError(f"no such file or folder: {path}")
-        if format is None and any(options.get(k) is not None for k in MAPPING_OPTIONS):
-            # a field mapping: a flat table (or a Hugging Face folder, mapped the same way)
-            format = "hf" if os.path.isdir(path) and _FORMATS["hf"].sniff(path, "") else "flat"
-        fmt = get_format(format or detect(path))
+        fmt = get_format(format or detect(path, options))
         if image_root is None:
             image_root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
         if fmt.read is not None:
@@ -226,7 +229,7 @@ def _log_problems(ds: Dataset) -> None:
 def iter_samples(source, format: str | None = None, **options) -> Iterator[dict]:
     """Stream samples from a file without building the whole dataset."""
     path = os.fspath(source)
-    fmt = get_format(format or detect(path))
+    fmt = get_format(format or detect(path, options))
     if fmt.iter_samples is None:
         yield from fmt.read(path, **options).frame.iter_rows(named=True)
     else:
@@ -242,7 +245,8 @@ def write(dataset: Dataset, path: str | os.PathLike, *, format: str | None = Non
     """
     name = format or dataset.format
     if name is None:
-        raise FormatError("the dataset has no source format: pass format=...")
+        raise FormatError("the dataset has no source format: name one (Python: format=NAME; CLI: "
+                          "--format NAME)")
     if dataset.format is not None and name not in (dataset.format, "llava"):
         raise FormatError(f"a {dataset.format} dataset cannot be written as {name}; write it "
                           "as its own format or export it with format='llava'")

@@ -166,6 +166,12 @@ def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
         if pos < n and text[pos] == ",":
             pos = _WS.match(text, pos + 1).end()
         elif pos < n and text[pos] == "]":
+            tail = _WS.match(text, pos + 1).end()
+            if start == 0 and tail < n:  # text after a file's array: never dropped silently
+                line, _ = _line_col(text, tail)
+                yield index, None, _clean(text[tail: tail + 2000]), (
+                    f"text after the end of the JSON array, from line {line}, is not read "
+                    f"({n - tail} characters)")
             return
         elif pos < n:
             line, col = _line_col(text, pos)
@@ -221,6 +227,26 @@ def first_char(path: str) -> bytes:
     return s[:1]
 
 
+def _bounded_lines(fh, cap: int):
+    """Lines of a binary file, never holding more than ``cap`` bytes of one line: a longer
+    line is read past in 1 MiB pieces and stands as its length (an ``int``)."""
+    while True:
+        line = fh.readline(cap + 1)
+        if not line:
+            return
+        if len(line) <= cap or line.endswith(b"\n"):
+            yield line
+            continue
+        n = len(line)
+        del line
+        while True:
+            piece = fh.readline(2**20)
+            n += len(piece)
+            if not piece or piece.endswith(b"\n"):
+                break
+        yield n
+
+
 def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | None]]:
     """Yield ``(index, record, raw_text, error)`` from a JSON array file or a JSON Lines file.
 
@@ -228,19 +254,19 @@ def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | N
     the error and its raw text. JSON: index is the position in the top-level array, and the raw
     text is the element's exact source text.
     """
-    if first_char(path) == b"[":
+    if not is_jsonl(path):
         text, bad = read_text(path)
         yield from iter_json_array(path, text, bad)
         return
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in enumerate(_bounded_lines(fh, MAX_LINE_BYTES), start=1):
+            if isinstance(raw, int):  # a line longer than the cap, skipped without holding it
+                yield lineno, None, None, (
+                    f"line of {raw} bytes exceeds the {MAX_LINE_BYTES}-byte limit")
+                continue
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
-                continue
-            if len(raw) > MAX_LINE_BYTES:
-                yield lineno, None, raw[:200].decode("utf-8", "replace"), (
-                    f"line of {len(raw)} bytes exceeds the {MAX_LINE_BYTES}-byte limit")
                 continue
             try:
                 text = raw.decode("utf-8")
@@ -331,7 +357,39 @@ def original_text(rec, raw: str | None) -> str:
 
 
 def is_jsonl(path: str) -> bool:
-    return first_char(path) != b"["
+    """Whether ``path`` is JSON Lines rather than one JSON array.
+
+    A file starting with ``[`` is JSON Lines when its first line is a complete JSON value and
+    more lines follow (JSON Lines whose first record is an array); a JSON array spans lines or
+    is alone on its one line.
+    """
+    if first_char(path) != b"[":
+        return True
+    with open(path, "rb") as fh:
+        n = 0
+        while True:  # find the first line's end without holding a long line
+            chunk = fh.read(2**20)
+            if not chunk:
+                return False  # one line: a JSON array
+            k = chunk.find(b"\n")
+            if k >= 0:
+                n += k
+                rest = chunk[k + 1:k + 4097]
+                if len(rest) < 4096:
+                    rest += fh.read(4096)
+                break
+            n += len(chunk)
+            if n > MAX_LINE_BYTES:
+                return False
+        if not rest.strip():
+            return False
+        fh.seek(0)
+        first = fh.read(n)
+    try:
+        json.loads(first.decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def good_originals(dataset) -> list[str]:

@@ -23,6 +23,7 @@ from vlitq.data.formats._common import (
     IMAGE_EXTENSIONS,
     content_id,
     error_sample,
+    fix_surrogates,
     format_error,
     good_originals,
     iter_json_array,
@@ -117,7 +118,7 @@ def read(path: str, *, image_root=None, image_pattern: str | None = None) -> Dat
             samples.append(error_sample("coco_arc", path, index, raw, err))
             continue
         try:
-            samples.append(_convert(rec, path, index, raw, image_pattern))
+            samples.append(fix_surrogates(_convert(rec, path, index, raw, image_pattern), raw))
         except Exception as exc:
             samples.append(error_sample("coco_arc", path, index, raw,
                                         f"cannot read annotation: {type(exc).__name__}: {exc}"))

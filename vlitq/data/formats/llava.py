@@ -23,10 +23,10 @@ unknown role, a content part of an unknown type, a message without text) — nev
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from vlitq.data.formats import register_format
-from vlitq.text import strip_placeholders
 from vlitq.data.formats._common import (
     ShapeError,
     content_id,
@@ -35,6 +35,7 @@ from vlitq.data.formats._common import (
     iter_format_samples,
     original_text,
 )
+from vlitq.text import strip_placeholders
 
 HUMAN = {"human", "user", "observation"}
 ASSISTANT = {"gpt", "assistant", "model", "bot", "function_call"}
@@ -56,9 +57,7 @@ def _coerce(v, where: str, warns: list) -> str:
 
 
 def _part_ref(p: dict, kind: str):
-    v = p.get(kind)
-    if v is None:
-        v = p.get("value", p.get("url", p.get("path")))
+    v = next((p[k] for k in (kind, "value", "url", "path") if p.get(k) is not None), None)
     if isinstance(v, dict):
         v = v.get("url", v.get("path"))
     return v
@@ -76,7 +75,8 @@ def _parts_text(parts: list, where: str, images: list, videos: list, warns: list
             raise ShapeError(f"{where} content part {j} is a {type(p).__name__}, not an object")
         kind = p.get("type")
         if kind == "text":
-            t = p.get("text", p.get("value", p.get("content")))
+            # first key that holds something (Arrow-backed rows carry every key, null or not)
+            t = next((p[k] for k in ("text", "value", "content") if p.get(k) is not None), None)
             if t is None:
                 raise ShapeError(f"{where} text part {j} has no 'text' or 'value'")
             texts.append(t if isinstance(t, str) else _coerce(t, f"{where} text part {j}", warns))
@@ -225,6 +225,10 @@ def _alpaca(rec: dict, warns: list) -> list[dict]:
     if inp:
         ins = f"{ins}\n{inp}" if ins else inp
     out = rec.get("output")
+    if out is None and rec.get("chosen") is not None:  # an alpaca preference record
+        out = rec["chosen"]
+        if rec.get("rejected") is not None:
+            warns.append("ranking record: 'chosen' is scored as the response, 'rejected' is not")
     turns.append({"instruction": ins.strip(),
                   "response": None if out is None else _opt_str(out, "output", warns)})
     return turns
@@ -253,7 +257,7 @@ def record_to_sample(rec, path: str, index: int, raw: str | None, fmt: str = "ll
     videos = _refs(rec.get("video", rec.get("videos")), "video", warns) \
         if ("video" in rec or "videos" in rec) else []
     if conv is None:
-        if "instruction" in rec and ("output" in rec or "input" in rec):
+        if "instruction" in rec and ("output" in rec or "input" in rec or "chosen" in rec):
             turns, tokens = _alpaca(rec, warns), 0
             for t in turns:
                 n = (t["instruction"] or "").count("<image>")
@@ -278,9 +282,12 @@ def record_to_sample(rec, path: str, index: int, raw: str | None, fmt: str = "ll
             raise ShapeError("the conversation has no user or assistant message")
         chosen = rec.get("chosen")
         if chosen is not None and turns[-1]["response"] is None:  # a ranking (DPO) record
-            c = parse_conversation([chosen if isinstance(chosen, dict) else
-                                    {"role": "assistant", "content": chosen}])["turns"]
-            turns[-1]["response"] = c[0]["response"] if c else None
+            msgs = (chosen if isinstance(chosen, list) and chosen
+                    and all(isinstance(m, dict) and ("role" in m or "from" in m) for m in chosen)
+                    else [chosen if isinstance(chosen, dict)
+                          else {"role": "assistant", "content": chosen}])
+            c = parse_conversation(msgs)["turns"]
+            turns[-1]["response"] = c[-1]["response"] if c else None
             if rec.get("rejected") is not None:
                 warns.append("ranking record: 'chosen' is scored as the response, 'rejected' "
                              "is not")
@@ -297,10 +304,104 @@ def record_to_sample(rec, path: str, index: int, raw: str | None, fmt: str = "ll
     return out
 
 
-def _converter(fmt: str):
+def _converter(fmt: str, remap=None):
     def convert(rec, path, index, raw):
-        return record_to_sample(rec, path, index, raw, fmt)
+        return record_to_sample(remap(rec) if remap else rec, path, index, raw, fmt)
     return convert
+
+
+# ------------------------------------------------------------------ LLaMA-Factory dataset_info
+def dataset_info_entry(path: str, dataset_info: str | None = None,
+                       dataset: str | None = None) -> dict | None:
+    """The ``dataset_info.json`` entry describing ``path`` (LLaMA-Factory's column and role
+    names), or ``None`` when there is none.
+
+    ``dataset_info`` defaults to the ``dataset_info.json`` beside the file; ``dataset`` names
+    the entry, else the entry whose ``file_name`` is the file's name is used.
+    """
+    from vlitq.data.formats._common import format_error
+
+    explicit = dataset_info is not None or dataset is not None
+    info_path = dataset_info or os.path.join(os.path.dirname(os.path.abspath(path)),
+                                             "dataset_info.json")
+    if not os.path.isfile(info_path):
+        if explicit:
+            raise format_error(f"dataset_info={info_path!r}: no such file")
+        return None
+    try:
+        with open(info_path, encoding="utf-8") as fh:
+            info = json.load(fh)
+    except (OSError, ValueError, RecursionError) as exc:
+        if explicit:
+            raise format_error(f"{info_path}: not a dataset_info.json ({exc})") from None
+        return None
+    if not isinstance(info, dict):
+        return None
+    if dataset is not None:
+        if not isinstance(info.get(dataset), dict):
+            raise format_error(f"dataset={dataset!r} is not in {info_path} (entries: "
+                               f"{', '.join(list(info)[:20])})")
+        return info[dataset]
+    name = os.path.basename(path)
+    return next((e for e in info.values() if isinstance(e, dict) and e.get("file_name") == name),
+                None)
+
+
+def dataset_info_remap(entry: dict):
+    """A function turning records described by a ``dataset_info.json`` entry into the default
+    LLaMA-Factory shape (``messages`` with ``role``/``content``, or alpaca keys)."""
+    cols = entry.get("columns") or {}
+    tags = entry.get("tags") or {}
+    if entry.get("formatting", "alpaca") == "sharegpt":
+        mcol = cols.get("messages", "conversations")
+        role_tag, content_tag = tags.get("role_tag", "from"), tags.get("content_tag", "value")
+        roles = {tags.get("user_tag", "human"): "user",
+                 tags.get("assistant_tag", "gpt"): "assistant",
+                 tags.get("observation_tag", "observation"): "observation",
+                 tags.get("function_tag", "function_call"): "function_call",
+                 tags.get("system_tag", "system"): "system"}
+
+        def msg(m):
+            if not isinstance(m, dict) or role_tag not in m:
+                return m
+            r = m.get(role_tag)
+            return {"role": roles.get(r, r) if isinstance(r, str) else r,
+                    "content": m.get(content_tag)}
+
+        def remap(rec):
+            if not isinstance(rec, dict):
+                return rec
+            out = {k: rec[k] for k in ("id", "task", "language") if k in rec}
+            if mcol in rec:
+                m = rec[mcol]
+                out["messages"] = [msg(x) for x in m] if isinstance(m, list) else m
+            for std in ("images", "videos", "chosen", "rejected"):
+                k = cols.get(std, std)
+                if k in rec:
+                    out[std] = msg(rec[k]) if std in ("chosen", "rejected") else rec[k]
+            return out
+        return remap
+    names = {"instruction": cols.get("prompt", "instruction"), "input": cols.get("query", "input"),
+             "output": cols.get("response", "output"), "history": cols.get("history", "history"),
+             "images": cols.get("images", "images"), "videos": cols.get("videos", "videos"),
+             "chosen": cols.get("chosen", "chosen"), "rejected": cols.get("rejected", "rejected")}
+
+    def remap_alpaca(rec):
+        if not isinstance(rec, dict):
+            return rec
+        out = {k: rec[k] for k in ("id", "task", "language") if k in rec}
+        out.update({std: rec[k] for std, k in names.items() if k in rec})
+        return out
+    return remap_alpaca
+
+
+def iter_llamafactory(path: str, *, dataset_info: str | None = None,
+                      dataset: str | None = None):
+    """LLaMA-Factory records; column and role names from ``dataset_info.json`` when it names the
+    file (see :func:`dataset_info_entry`)."""
+    entry = dataset_info_entry(path, dataset_info, dataset)
+    remap = dataset_info_remap(entry) if entry else None
+    yield from iter_format_samples(path, "llamafactory", _converter("llamafactory", remap))
 
 
 def iter_samples(path: str):
@@ -325,10 +426,17 @@ def sniff_qwenvl(path: str, head: str) -> bool:
 
 
 def sniff_llamafactory(path: str, head: str) -> bool:
+    if not os.path.isdir(path):
+        try:  # a LLaMA-Factory data folder: its dataset_info.json names the file
+            if dataset_info_entry(path) is not None:
+                return True
+        except Exception:  # noqa: BLE001 - a broken dataset_info.json only means "not named"
+            pass
     if sniff(path, head):
         return '"messages"' in head and '"role"' in head and '"content"' in head
     # alpaca records: instruction/input/output (M3IT's have inputs/outputs and sniff first)
-    return '"instruction"' in head and '"output"' in head and '"outputs"' not in head
+    return '"instruction"' in head and ('"output"' in head or '"chosen"' in head) \
+        and '"outputs"' not in head
 
 
 def write(dataset, path: str, *, jsonl: bool | None = None):
@@ -368,7 +476,7 @@ register_format("llava", description="LLaVA / ShareGPT conversations (JSON or JS
                 iter_samples=iter_samples, write=write, priority=40)
 register_format("llamafactory", description="LLaMA-Factory sharegpt / OpenAI messages (content "
                 "parts too) / alpaca records, images list", sniff=sniff_llamafactory,
-                iter_samples=_iter("llamafactory"), write=_writer("llamafactory"), priority=36)
+                iter_samples=iter_llamafactory, write=_writer("llamafactory"), priority=36)
 register_format("internvl", description="InternVL / InternLM-XComposer conversations "
                 "(<ImageHere>, bot role, several images)", sniff=sniff_internvl,
                 iter_samples=_iter("internvl"), write=_writer("internvl"), priority=35)

@@ -31,6 +31,7 @@ from vlitq.data.dataset import Dataset, make_sample
 from vlitq.data.formats import register_format
 from vlitq.data.formats._common import (
     error_sample,
+    fix_surrogates,
     format_error,
     good_originals,
     iter_json_object_members,
@@ -160,10 +161,13 @@ def read(path: str, *, image_root=None, images: str | None = None,
                                        record_key=key,
                                        read_error="instruction has no 'instruction'/'answer'"))
             continue
-        samples.append(make_sample(
+        warns = [f"'{k}' is a {type(v).__name__}: coerced to text"
+                 for k, v in (("instruction", ins), ("answer", ans))
+                 if v is not None and not isinstance(v, str)]
+        samples.append(fix_surrogates(make_sample(
             key, [(None if ins is None else str(ins), None if ans is None else str(ans))], refs,
             task=str(rec["task"]) if rec.get("task") is not None else task, source=source,
-            original=raw, record_key=key))
+            original=raw, record_key=key, read_warning="; ".join(warns) or None), raw))
     return Dataset.from_records(samples, image_root=image_root, format="mimicit",
                                 meta={"meta": meta, "order": order,
                                       "images_path": images_path})

@@ -353,8 +353,8 @@ class LocalJudge(Judge):
 
         Single-token options (e.g. ``Yes`` / ``No``) are read from the next-token distribution
         of one forward pass over a batch of prompts (left-padded). Multi-token options are
-        scored per prompt with a shared-prefix KV cache: one forward pass over the prompt, then
-        one over all its options together (the cache repeated once per option).
+        scored with a shared-prefix KV cache: one forward pass over a batch of prompts, then one
+        over all their options together (each prompt's cache repeated once per option).
         """
         b = self._load()
         torch = b["torch"]
@@ -373,37 +373,48 @@ class LocalJudge(Judge):
                 lp = torch.log_softmax(logits, dim=-1)
                 for r, i in enumerate(part):
                     out[i] = [float(lp[r, x[0]]) for x in ids[i]]
-            for i in multi:
-                enc = self._encode_prompts([texts[i]], [images[i]])
+            for off in range(0, len(multi), bs):
+                part = multi[off: off + bs]
+                enc = self._encode_prompts([texts[i] for i in part], [images[i] for i in part])
                 res = model(**enc, use_cache=True)
-                first = torch.log_softmax(res.logits[0, -1, :].float(), dim=-1)
-                opts = ids[i]
-                n_opt, longest = len(opts), max(len(x) for x in opts)
-                totals = [float(first[x[0]]) for x in opts]
+                first = torch.log_softmax(res.logits[:, -1, :].float(), dim=-1)
+                n_opt = [len(ids[i]) for i in part]
+                longest = max(len(x) for i in part for x in ids[i])
+                totals = [[float(first[r, x[0]]) for x in ids[i]] for r, i in enumerate(part)]
                 if longest > 1:
+                    # every prompt's cache repeated once per option; the continuations (all
+                    # option tokens but the last, right-padded) run in one forward pass
+                    rows = [(r, j) for r, i in enumerate(part) for j in range(n_opt[r])]
                     pad = b["tokenizer"].pad_token_id or 0
-                    cont = torch.full((n_opt, longest - 1), pad, dtype=torch.long)
-                    for j, x in enumerate(opts):
+                    cont = torch.full((len(rows), longest - 1), pad, dtype=torch.long)
+                    for q, (r, j) in enumerate(rows):
+                        x = ids[part[r]][j]
                         if len(x) > 1:
-                            cont[j, : len(x) - 1] = torch.tensor(x[:-1])
+                            cont[q, : len(x) - 1] = torch.tensor(x[:-1])
                     cont = cont.to(b["device"])
                     past = res.past_key_values
-                    past.batch_repeat_interleave(n_opt)
-                    plen = enc["input_ids"].shape[1]
-                    start = int(enc["position_ids"][0, -1]) + 1
-                    pos = torch.arange(start, start + longest - 1, device=b["device"])
+                    if len(set(n_opt)) == 1:
+                        past.batch_repeat_interleave(n_opt[0])
+                    else:
+                        sel = torch.tensor([r for r, _ in rows], device=b["device"])
+                        past.batch_select_indices(sel)
+                    rep = torch.tensor([r for r, _ in rows], device=b["device"])
+                    p_am = enc["attention_mask"][rep]
+                    start = enc["position_ids"][rep, -1] + 1
+                    pos = start[:, None] + torch.arange(longest - 1, device=b["device"])[None, :]
                     # right-padded continuations: a real token never attends to padding after
-                    # it, so an all-ones mask is exact for the positions that are read
-                    am = torch.ones((n_opt, plen + longest - 1), dtype=torch.long,
-                                    device=b["device"])
+                    # it, so ones are exact for the positions that are read
+                    am = torch.cat([p_am, torch.ones((len(rows), longest - 1), dtype=p_am.dtype,
+                                                     device=b["device"])], dim=1)
                     logits = model(input_ids=cont, **_cache_kw(model, past), attention_mask=am,
-                                   position_ids=pos.unsqueeze(0).expand(n_opt, -1),
-                                   use_cache=True).logits.float()
+                                   position_ids=pos, use_cache=True).logits.float()
                     lp = torch.log_softmax(logits, dim=-1)
-                    for j, x in enumerate(opts):
+                    for q, (r, j) in enumerate(rows):
+                        x = ids[part[r]][j]
                         for t in range(1, len(x)):
-                            totals[j] += float(lp[j, t - 1, x[t]])
-                out[i] = totals
+                            totals[r][j] += float(lp[q, t - 1, x[t]])
+                for r, i in enumerate(part):
+                    out[i] = totals[r]
         return out
 
     def top_logprobs(self, messages: list[dict], n_tokens: int = 1, k: int = 20,

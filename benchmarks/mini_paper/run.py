@@ -1,0 +1,271 @@
+"""The paper's §5 in miniature: build datasets → score → filter → tune 3 MLLMs → evaluate →
+correlate / ICC. One command:
+
+    python benchmarks/mini_paper/run.py --out /tmp/mini-paper            # full run
+    python benchmarks/mini_paper/run.py --out /tmp/mini-fast --fast      # CI-sized
+
+Writes ``<out>/results/``: ``performance.csv`` (Table-3-style: accuracy per benchmark dimension
+per dataset and model), ``indicators.csv``, ``correlation.md`` / ``.csv`` (Pearson r, p and
+bootstrap interval of every indicator against every dimension, mean over models: Table 15 /
+Figure 5), ``fig5.html`` (the heatmap), ``icc.md`` (Table 4: ICC(3,1), ICC(3,k) per dataset
+across models), ``timings.json`` and ``summary.md`` (everything above, with the per-step times).
+The analysis steps run through the ``vlitq`` CLI exactly as a user would.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import data as mdata  # noqa: E402
+
+KINDS = ("llava", "blip2", "openflamingo")
+SCORERS = ["text_stats", "duplicates", "matching", "elements", "tasks", "task_diversity",
+           "balance", "instruction_diversity", "response_diversity"]
+FULL = {"n": 320, "per_dimension": 30, "encoder_steps": 300, "tune_steps": 60, "batch": 8,
+        "lm_layers": 2, "variants": list(mdata.VARIANTS), "kinds": list(KINDS),
+        "bootstrap": 1000, "scorers": SCORERS}
+FAST = {"n": 48, "per_dimension": 6, "encoder_steps": 60, "tune_steps": 30, "batch": 8,
+        "lm_layers": 2, "variants": [mdata.WORST], "kinds": ["llava"], "bootstrap": 200,
+        "scorers": ["text_stats", "matching", "tasks", "task_diversity", "balance",
+                    "instruction_diversity"]}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def vlitq(*args: str, check: bool = True) -> str:
+    """Run the vlitq CLI (``python -m vlitq.cli``) and return its output."""
+    proc = subprocess.run([sys.executable, "-m", "vlitq.cli", *args], capture_output=True,
+                          text=True, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"vlitq {' '.join(args)} failed ({proc.returncode}):\n"
+                           f"{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def qc_rules(path: str, n: int) -> str:
+    """The quality control: readable samples only, then the n best matched (CLIP) samples."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("scorers = [\"matching\"]\n\n[rules.errors]\nmax = 0\n\n"
+                 f"[strategy]\nname = \"top_k\"\nn = {n}\nweights = {{ matching = 1.0 }}\n")
+    return path
+
+
+def score_config(path: str, encoder: str) -> str:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"[matching]\nmodel = \"{encoder}\"\n\n[tasks]\ntask_source = \"given\"\n")
+    return path
+
+
+def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False) -> dict:
+    """Run every step; with ``resume``, reuse what a previous run with the same ``out`` left
+    (data, encoder, reports, finished tuning runs and their benchmark rows)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    from vlitq.validate.mini import build_mini
+    from vlitq.validate.tune import tune
+
+    os.makedirs(out, exist_ok=True)
+    res_dir = os.path.join(out, "results")
+    os.makedirs(res_dir, exist_ok=True)
+    times: dict[str, float] = {}
+    t_all = time.time()
+
+    # 1. data
+    t = time.time()
+    manifest = os.path.join(out, "paths.json")
+    if resume and os.path.isfile(manifest):
+        with open(manifest, encoding="utf-8") as fh:
+            paths = json.load(fh)
+    else:
+        paths = mdata.build_all(out, cfg["n"], cfg["per_dimension"], cfg["variants"])
+        with open(manifest, "w", encoding="utf-8") as fh:
+            json.dump(paths, fh)
+    images = paths["_images"]
+    times["data"] = time.time() - t
+    log(f"data: {len(cfg['variants'])} datasets of {cfg['n']} samples, benchmark of "
+        f"{5 * cfg['per_dimension']} questions ({times['data']:.0f} s)")
+
+    # 2. the vision encoder (also the matching scorer's CLIP)
+    from encoder import train_encoder
+
+    t = time.time()
+    enc_file = os.path.join(out, "encoder", "training.json")
+    if resume and os.path.isfile(enc_file):
+        with open(enc_file, encoding="utf-8") as fh:
+            enc = json.load(fh)
+    else:
+        enc = train_encoder(paths["_pairs"], images, os.path.join(out, "encoder"),
+                            steps=cfg["encoder_steps"], log=log)
+        with open(enc_file, "w", encoding="utf-8") as fh:
+            json.dump(enc, fh)
+    times["encoder"] = time.time() - t
+    log(f"encoder: {enc['steps']} steps, loss {enc['losses'][0]:.2f} -> "
+        f"{enc['losses'][-1]:.2f} ({times['encoder']:.0f} s)")
+
+    # 3. score every dataset; filter the worst set's pool into the quality-controlled set
+    t = time.time()
+    conf = score_config(os.path.join(out, "score.toml"), enc["folder"])
+    reports = os.path.join(out, "reports")
+    pool_rep = os.path.join(out, "pool_report")
+    qc = os.path.join(out, "data", "quality_controlled.json")
+    if not (resume and os.path.isfile(qc)):
+        vlitq("score", paths["_pool"], "--image-root", images, "--scorers", "matching",
+              "--config", conf, "--out", pool_rep, "--no-cache", "--quiet")
+        vlitq("filter", paths["_pool"], "--image-root", images, "--from-report", pool_rep,
+              "--rules", qc_rules(os.path.join(out, "qc.toml"), cfg["n"]), "--out", qc,
+              "--out-format", "llava", "--quiet")
+    datasets = {v: paths[v] for v in cfg["variants"]}
+    datasets["quality_controlled"] = qc
+    # the datasets are scored in this process (vlitq.score, what `vlitq score` runs), so the
+    # spaCy / MiniLM / CLIP models load once rather than once per dataset
+    import vlitq as vq
+
+    score_times = {}
+    for name, p in datasets.items():
+        if resume and os.path.isdir(os.path.join(reports, name)):
+            continue
+        ts = time.time()
+        rep = vq.score(p, cfg["scorers"], config=conf, cache=False, progress=False,
+                       image_root=images)
+        rep.save(os.path.join(reports, name))
+        n_err = rep.errors.height if hasattr(rep.errors, "height") else len(rep.errors)
+        score_times[name] = time.time() - ts
+        log(f"scored {name}: {n_err} error row(s) ({score_times[name]:.0f} s)")
+    times["score+filter"] = time.time() - t
+    log(f"scored {len(datasets)} datasets + the pool, filtered ({times['score+filter']:.0f} s)")
+
+    # 4. tune each architecture on each dataset, 5. evaluate on the benchmark
+    from vlitq.validate.evaluate import evaluate
+
+    perf_rows, tune_log = [], {}
+    rows_file = os.path.join(res_dir, "runs.jsonl")  # one line per finished tune + evaluate
+    done = {}
+    if resume and os.path.isfile(rows_file):
+        with open(rows_file, encoding="utf-8") as fh:
+            for line in fh:
+                r = json.loads(line)
+                done[(r["dataset"], r["model"])] = r
+    elif os.path.isfile(rows_file):
+        os.remove(rows_file)
+    times["tune"], times["evaluate"] = 0.0, 0.0
+    for kind in cfg["kinds"]:
+        base = os.path.join(out, "runs", f"base-{kind}")
+        model, _ = build_mini(kind, enc["folder"], lm_layers=cfg["lm_layers"])
+        model.save(base)
+        del model
+        for name, p in datasets.items():
+            if (name, kind) in done:
+                r = done[(name, kind)]
+                perf_rows.append(r["row"])
+                tune_log[f"{name}/{kind}"] = r["tune"]
+                times["tune"] += r["tune"]["seconds"]
+                times["evaluate"] += r["eval_seconds"]
+                continue
+            t = time.time()
+            run_dir = os.path.join(out, "runs", f"{name}-{kind}")
+            r = tune(p, model=kind, base=base, out=run_dir, image_root=images,
+                     max_steps=cfg["tune_steps"], batch_size=cfg["batch"])
+            dt = time.time() - t
+            times["tune"] += dt
+            tune_log[f"{name}/{kind}"] = {"losses": r.losses, "seconds": dt,
+                                          "trainable": r.trainable_parameters}
+            t = time.time()
+            ev = evaluate(run_dir, paths["_bench"], progress_bar=False)
+            de = time.time() - t
+            times["evaluate"] += de
+            perf_rows.append(ev.to_performance_row(name, kind))
+            with open(rows_file, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"dataset": name, "model": kind, "row": perf_rows[-1],
+                                     "tune": tune_log[f"{name}/{kind}"],
+                                     "eval_seconds": de}) + "\n")
+            log(f"{kind:12} {name:20} loss {r.losses[0]:.2f} -> {r.losses[-1]:.2f}  "
+                f"benchmark {ev.overall:5.1f} %  (tune {dt:.0f} s, eval {de:.0f} s)")
+    import polars as pl
+
+    perf = pl.DataFrame(perf_rows)
+    perf_csv = os.path.join(res_dir, "performance.csv")
+    perf.write_csv(perf_csv)
+
+    # 6. analysis through the CLI
+    t = time.time()
+    corr = vlitq("correlate", reports, perf_csv, "--bootstrap", str(cfg["bootstrap"]),
+                 "--table", os.path.join(res_dir, "correlation.csv"),
+                 "--out", os.path.join(res_dir, "fig5.html"),
+                 "--title", "mini §5: Pearson r, indicators x benchmark dimensions")
+    with open(os.path.join(res_dir, "correlation.md"), "w", encoding="utf-8") as fh:
+        fh.write(corr.split("table written")[0])
+    icc = vlitq("icc", perf_csv, "--table", os.path.join(res_dir, "icc.csv"),
+                check=len(cfg["kinds"]) > 1) if len(cfg["kinds"]) > 1 else "(one model)\n"
+    with open(os.path.join(res_dir, "icc.md"), "w", encoding="utf-8") as fh:
+        fh.write(icc.split("table written")[0])
+    from vlitq.validate.stats import indicator_table
+
+    ind = indicator_table(reports)
+    ind.write_csv(os.path.join(res_dir, "indicators.csv"))
+    times["analysis"] = time.time() - t
+    times["total"] = time.time() - t_all
+    summary = {"config": cfg, "times_s": {k: round(v, 1) for k, v in times.items()},
+               "tune": tune_log, "datasets": {k: mdata.VARIANTS.get(
+                   k, "vlitq filter of the worst set's pool: the n best matched samples")
+                   for k in datasets}}
+    with open(os.path.join(res_dir, "timings.json"), "w", encoding="utf-8") as fh:
+        json.dump(summary, fh, indent=1)
+    write_summary(res_dir, perf, ind, corr, icc, summary)
+    log(f"total {times['total']:.0f} s; results in {res_dir}")
+    return {"perf": perf, "indicators": ind, "summary": summary, "results": res_dir,
+            "correlation": corr, "icc": icc}
+
+
+def write_summary(res_dir, perf, ind, corr, icc, summary) -> None:
+    import polars as pl
+
+    from vlitq.validate.plots import to_markdown
+
+    dims = [c for c in perf.columns if c not in ("dataset", "model")]
+    perf = perf.with_columns(pl.mean_horizontal(dims).alias("mean"))
+    lines = ["# mini §5 results", "", "## Datasets", ""]
+    lines += [f"- `{k}`: {v}" for k, v in summary["datasets"].items()]
+    lines += ["", "## Benchmark accuracy (%) per dataset and model (Table 3)", "",
+              to_markdown(perf.sort("model", "dataset")), "",
+              "## Indicators per dataset", "", to_markdown(ind), "",
+              "## Pearson r of indicators vs benchmark dimensions, mean over models "
+              "(Table 15 / Figure 5)", "", corr.split("table written")[0].split(
+                  "heatmap written")[0], "", "## ICC across models (Table 4)", "", icc, "",
+              "## Time (s)", "", "```", json.dumps(summary["times_s"], indent=1), "```", ""]
+    with open(os.path.join(res_dir, "summary.md"), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="mini-paper-run")
+    ap.add_argument("--fast", action="store_true", help="CI size: 2 datasets, 1 model")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the data, encoder, reports and finished runs under --out")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a size, e.g. --set tune_steps=100 (JSON values)")
+    args = ap.parse_args(argv)
+    cfg = dict(FAST if args.fast else FULL)
+    for s in args.sets:
+        k, v = s.split("=", 1)
+        if k not in cfg:
+            ap.error(f"unknown setting {k!r}; known: {', '.join(cfg)}")
+        cfg[k] = json.loads(v) if not isinstance(cfg[k], str) else v
+    run(args.out, cfg, args.threads, args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
