@@ -65,9 +65,12 @@ def score_config(path: str, encoder: str) -> str:
     return path
 
 
-def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False) -> dict:
+def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
+        analyse_only: bool = False) -> dict:
     """Run every step; with ``resume``, reuse what a previous run with the same ``out`` left
-    (data, encoder, reports, finished tuning runs and their benchmark rows)."""
+    (data, encoder, reports, finished tuning runs and their benchmark rows); with
+    ``analyse_only`` (implies ``resume``), tune nothing new: analyse the finished runs."""
+    resume = resume or analyse_only
     import torch
 
     if threads:
@@ -161,10 +164,13 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False) -
     times["tune"], times["evaluate"] = 0.0, 0.0
     for kind in cfg["kinds"]:
         base = os.path.join(out, "runs", f"base-{kind}")
-        model, _ = build_mini(kind, enc["folder"], lm_layers=cfg["lm_layers"])
-        model.save(base)
-        del model
+        if not (analyse_only or all((n, kind) in done for n in datasets)):
+            model, _ = build_mini(kind, enc["folder"], lm_layers=cfg["lm_layers"])
+            model.save(base)
+            del model
         for name, p in datasets.items():
+            if analyse_only and (name, kind) not in done:
+                continue
             if (name, kind) in done:
                 r = done[(name, kind)]
                 perf_rows.append(r["row"])
@@ -252,6 +258,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="mini-paper-run")
     ap.add_argument("--fast", action="store_true", help="CI size: 2 datasets, 1 model")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--analyse-only", action="store_true",
+                    help="with the finished runs under --out only: the tables, no new tuning")
     ap.add_argument("--resume", action="store_true",
                     help="reuse the data, encoder, reports and finished runs under --out")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -263,7 +271,7 @@ def main(argv=None) -> int:
         if k not in cfg:
             ap.error(f"unknown setting {k!r}; known: {', '.join(cfg)}")
         cfg[k] = json.loads(v) if not isinstance(cfg[k], str) else v
-    run(args.out, cfg, args.threads, args.resume)
+    run(args.out, cfg, args.threads, args.resume, args.analyse_only)
     return 0
 
 
