@@ -128,8 +128,12 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
         vlitq("filter", paths["_pool"], "--image-root", images, "--from-report", pool_rep,
               "--rules", qc_rules(os.path.join(out, "qc.toml"), cfg["n"]), "--out", qc,
               "--out-format", "llava", "--quiet")
-    datasets = {v: paths[v] for v in cfg["variants"]}
-    datasets["quality_controlled"] = qc
+    datasets = {}
+    for v in cfg["variants"]:  # the quality-controlled set right after the set it repairs
+        datasets[v] = paths[v]
+        if v == mdata.WORST:
+            datasets["quality_controlled"] = qc
+    datasets.setdefault("quality_controlled", qc)
     # the datasets are scored in this process (vlitq.score, what `vlitq score` runs), so the
     # spaCy / MiniLM / CLIP models load once rather than once per dataset
     import vlitq as vq
