@@ -244,10 +244,24 @@ def write_summary(res_dir, perf, ind, corr, icc, summary) -> None:
 
     dims = [c for c in perf.columns if c not in ("dataset", "model")]
     perf = perf.with_columns(pl.mean_horizontal(dims).alias("mean"))
+    pivot = perf.pivot(on="model", index="dataset", values="mean", aggregate_function="first")
+    models = [c for c in pivot.columns if c != "dataset"]
+    pivot = pivot.with_columns(pl.mean_horizontal(models).alias("mean over models"))
+    try:
+        ct = pl.read_csv(os.path.join(res_dir, "correlation.csv"))
+        cells = ct.with_columns(pl.when(pl.col("r").is_null()).then(pl.lit("n/a")).otherwise(
+            pl.format("{} (p {}){}", pl.col("r").round(2), pl.col("p").round(3),
+                      pl.col("stars").fill_null(""))).alias("cell"))
+        rmat = to_markdown(cells.pivot(on="benchmark", index="indicator", values="cell",
+                                       aggregate_function="first"))
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        rmat = f"(no correlation table: {exc})"
     lines = ["# mini §5 results", "", "## Datasets", ""]
     lines += [f"- `{k}`: {v}" for k, v in summary["datasets"].items()]
     lines += ["", "## Benchmark accuracy (%) per dataset and model (Table 3)", "",
               to_markdown(perf.sort("model", "dataset")), "",
+              "Mean over the dimensions, per dataset and model:", "", to_markdown(pivot), "",
+              "## r (p) per indicator and dimension, mean over models", "", rmat, "",
               "## Indicators per dataset", "", to_markdown(ind), "",
               "## Pearson r of indicators vs benchmark dimensions, mean over models "
               "(Table 15 / Figure 5)", "", corr.split("table written")[0].split(
