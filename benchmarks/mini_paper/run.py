@@ -65,9 +65,12 @@ def score_config(path: str, encoder: str) -> str:
     return path
 
 
-def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False) -> dict:
+def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
+        analyse_only: bool = False) -> dict:
     """Run every step; with ``resume``, reuse what a previous run with the same ``out`` left
-    (data, encoder, reports, finished tuning runs and their benchmark rows)."""
+    (data, encoder, reports, finished tuning runs and their benchmark rows); with
+    ``analyse_only`` (implies ``resume``), tune nothing new: analyse the finished runs."""
+    resume = resume or analyse_only
     import torch
 
     if threads:
@@ -125,8 +128,12 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False) -
         vlitq("filter", paths["_pool"], "--image-root", images, "--from-report", pool_rep,
               "--rules", qc_rules(os.path.join(out, "qc.toml"), cfg["n"]), "--out", qc,
               "--out-format", "llava", "--quiet")
-    datasets = {v: paths[v] for v in cfg["variants"]}
-    datasets["quality_controlled"] = qc
+    datasets = {}
+    for v in cfg["variants"]:  # the quality-controlled set right after the set it repairs
+        datasets[v] = paths[v]
+        if v == mdata.WORST:
+            datasets["quality_controlled"] = qc
+    datasets.setdefault("quality_controlled", qc)
     # the datasets are scored in this process (vlitq.score, what `vlitq score` runs), so the
     # spaCy / MiniLM / CLIP models load once rather than once per dataset
     import vlitq as vq
@@ -161,10 +168,13 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False) -
     times["tune"], times["evaluate"] = 0.0, 0.0
     for kind in cfg["kinds"]:
         base = os.path.join(out, "runs", f"base-{kind}")
-        model, _ = build_mini(kind, enc["folder"], lm_layers=cfg["lm_layers"])
-        model.save(base)
-        del model
+        if not (analyse_only or all((n, kind) in done for n in datasets)):
+            model, _ = build_mini(kind, enc["folder"], lm_layers=cfg["lm_layers"])
+            model.save(base)
+            del model
         for name, p in datasets.items():
+            if analyse_only and (name, kind) not in done:
+                continue
             if (name, kind) in done:
                 r = done[(name, kind)]
                 perf_rows.append(r["row"])
@@ -234,10 +244,24 @@ def write_summary(res_dir, perf, ind, corr, icc, summary) -> None:
 
     dims = [c for c in perf.columns if c not in ("dataset", "model")]
     perf = perf.with_columns(pl.mean_horizontal(dims).alias("mean"))
+    pivot = perf.pivot(on="model", index="dataset", values="mean", aggregate_function="first")
+    models = [c for c in pivot.columns if c != "dataset"]
+    pivot = pivot.with_columns(pl.mean_horizontal(models).alias("mean over models"))
+    try:
+        ct = pl.read_csv(os.path.join(res_dir, "correlation.csv"))
+        cells = ct.with_columns(pl.when(pl.col("r").is_null()).then(pl.lit("n/a")).otherwise(
+            pl.format("{} (p {}){}", pl.col("r").round(2), pl.col("p").round(3),
+                      pl.col("stars").fill_null(""))).alias("cell"))
+        rmat = to_markdown(cells.pivot(on="benchmark", index="indicator", values="cell",
+                                       aggregate_function="first"))
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        rmat = f"(no correlation table: {exc})"
     lines = ["# mini §5 results", "", "## Datasets", ""]
     lines += [f"- `{k}`: {v}" for k, v in summary["datasets"].items()]
     lines += ["", "## Benchmark accuracy (%) per dataset and model (Table 3)", "",
               to_markdown(perf.sort("model", "dataset")), "",
+              "Mean over the dimensions, per dataset and model:", "", to_markdown(pivot), "",
+              "## r (p) per indicator and dimension, mean over models", "", rmat, "",
               "## Indicators per dataset", "", to_markdown(ind), "",
               "## Pearson r of indicators vs benchmark dimensions, mean over models "
               "(Table 15 / Figure 5)", "", corr.split("table written")[0].split(
@@ -252,6 +276,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="mini-paper-run")
     ap.add_argument("--fast", action="store_true", help="CI size: 2 datasets, 1 model")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--analyse-only", action="store_true",
+                    help="with the finished runs under --out only: the tables, no new tuning")
     ap.add_argument("--resume", action="store_true",
                     help="reuse the data, encoder, reports and finished runs under --out")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -263,7 +289,7 @@ def main(argv=None) -> int:
         if k not in cfg:
             ap.error(f"unknown setting {k!r}; known: {', '.join(cfg)}")
         cfg[k] = json.loads(v) if not isinstance(cfg[k], str) else v
-    run(args.out, cfg, args.threads, args.resume)
+    run(args.out, cfg, args.threads, args.resume, args.analyse_only)
     return 0
 
 
