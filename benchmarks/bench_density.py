@@ -51,6 +51,27 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS (Linux ``clear_refs``), so that the peak measured after
+    it is the algorithm's (input included), not the data generator's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _hwm_mib() -> float:
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return _peak_mib()
+
+
 def _load() -> str:
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
@@ -116,21 +137,20 @@ def make_data(n: int, seed: int = 0, dim_check: bool = True):
     centres = base[a] * (1 - w[:, None]) + base[b] * w[:, None]
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     spread = rng.uniform(0.35, 0.75, n_cl).astype(np.float32)
-    owner = np.repeat(np.arange(n_cl), sizes)
-    t = spread[owner]
-    src = centres[owner]
-    noise_src = base[rng.integers(0, m, n_noise)]
-    src = np.concatenate([src, noise_src])
-    t = np.concatenate([t, np.full(n_noise, 1.4, np.float32)])
-    del owner, noise_src
-    perm = rng.permutation(n)
+    # point i: cluster owner[i] >= 0, or noise around sentence -1 - owner[i]
+    owner = np.concatenate([np.repeat(np.arange(n_cl), sizes),
+                            -1 - rng.integers(0, m, n_noise)])
+    owner = owner[rng.permutation(n)]
     x = np.empty((n, d), np.float32)
     step = 65536
     for i in range(0, n, step):
-        p = perm[i:i + step]
-        g = rng.standard_normal((len(p), d), dtype=np.float32) / np.float32(np.sqrt(d))
-        blk = src[p] + t[p, None] * g
-        x[i:i + len(p)] = blk / np.linalg.norm(blk, axis=1, keepdims=True)
+        o = owner[i:i + step]
+        cl = o >= 0
+        src = np.where(cl[:, None], centres[np.maximum(o, 0)], base[np.maximum(-1 - o, 0)])
+        t = np.where(cl, spread[np.maximum(o, 0)], np.float32(1.4)).astype(np.float32)
+        g = rng.standard_normal((len(o), d), dtype=np.float32) / np.float32(np.sqrt(d))
+        blk = src + t[:, None] * g
+        x[i:i + len(o)] = blk / np.linalg.norm(blk, axis=1, keepdims=True)
     return x
 
 
@@ -151,6 +171,7 @@ def worker(kind: str, n: int, opt: str):
     x = make_data(n)
     gen_s = time.time() - t0
     rss_data = _peak_mib()
+    reset = _reset_peak()
     res: dict = {"n": n, "kind": kind, "opt": opt, "gen_s": round(gen_s, 1)}
     t = time.time()
     cpu0 = sum(os.times()[:2])
@@ -206,7 +227,7 @@ def worker(kind: str, n: int, opt: str):
         res["recall"] = round(float(np.mean([len(set(a) & set(b)) / k
                                              for a, b in zip(np.asarray(nbr)[q], truth)])), 4)
     res["cpu_s"] = round(sum(os.times()[:2]) - cpu0, 1)
-    res["peak_mib"] = round(_peak_mib())
+    res["peak_mib"] = round(_hwm_mib() if reset else _peak_mib())
     res["data_mib"] = round(rss_data)
     res["load"] = _load()
     print(json.dumps(res))

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import peak_rss_mib  # noqa: E402
+from _common import peak_rss_mib
 
 
 def synthetic_report(n: int, n_tasks: int, seed: int = 0):

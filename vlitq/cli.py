@@ -8,8 +8,15 @@ import sys
 
 import click
 
-from vlitq._cli import (cache_arg, data_options, exit_2_on_misconfiguration,
-                        parse_read_options, read_dataset, run_config, run_options)
+from vlitq._cli import (
+    cache_arg,
+    data_options,
+    exit_2_on_misconfiguration,
+    parse_read_options,
+    read_dataset,
+    run_config,
+    run_options,
+)
 
 __all__ = ["main", "parse_read_options", "write_report"]
 

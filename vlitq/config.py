@@ -30,7 +30,7 @@ class UnknownComponentError(ConfigError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def read_file(path: "str | os.PathLike") -> dict[str, Any]:
+def read_file(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a TOML, YAML or JSON file (by extension; JSON otherwise) into a dict.
 
     Malformed content raises :class:`ConfigError` naming the file and the parser's message.
@@ -74,7 +74,7 @@ def _kind(path: str) -> str:
     return "JSON"
 
 
-def load_config(config: "dict | str | os.PathLike | None") -> dict[str, dict[str, Any]]:
+def load_config(config: dict | str | os.PathLike | None) -> dict[str, dict[str, Any]]:
     """Normalise ``config`` to ``{name: {param: value}}``.
 
     >>> load_config({"matching": {"model": "ViT-B-32"}})
@@ -148,8 +148,8 @@ def check_config(config: dict) -> None:
         registry.check_params(registry.get(name), params)
 
 
-def load_run_config(config: "dict | str | os.PathLike | None" = None,
-                    assignments: "list[str] | tuple[str, ...]" = (),
+def load_run_config(config: dict | str | os.PathLike | None = None,
+                    assignments: list[str] | tuple[str, ...] = (),
                     *, base: dict | None = None) -> dict[str, dict[str, Any]]:
     """The configuration of one run, checked: ``base`` (e.g. a rules file's ``[config]``),
     then the ``--config`` file, then the ``--set`` pairs, later ones winning.

@@ -90,7 +90,7 @@ class NoisyEyes(Judge):
 
 
 def run(k, flip):
-    rep = vlitq.score(ds, [Correctness(judge=NoisyEyes(flip), k=k, judge_cache=False)],
+    rep = vlitq.score(ds, [Correctness(judge=NoisyEyes(flip), k=k, method="vote", judge_cache=False)],
                       cache=False, progress=False)
     s = rep.samples
     flagged = {sid for sid, v in zip(s["sample_id"], s["correctness"]) if v is False}
@@ -124,7 +124,8 @@ from judge_helpers import build_tiny_llava
 
 d = build_tiny_llava(tempfile.mkdtemp())
 small = ds.head(4)
-rep = vlitq.score(small, [Correctness(judge=d, k=3, max_tokens=4, judge_cache=False)],
+rep = vlitq.score(small, [Correctness(judge=d, k=3, max_tokens=4, method="vote",
+                                         judge_cache=False)],
                   cache=False, progress=False)
 for r in rep.samples.iter_rows(named=True):
     print(f"  tiny random LLaVA {r['sample_id']}: label={r['correctness']} "
@@ -133,4 +134,9 @@ assert rep.samples["correctness_votes"].drop_nulls().len() == 4
 for r in rep.samples.iter_rows(named=True):  # random words are '?', never votes
     assert r["correctness_invalid"] == sum(v.count("?") for v in r["correctness_votes"])
     assert (r["correctness"] is None) == (r["correctness_error"] is not None)
+# the default reading, by probability (calibrated on the judged examples), on the same model
+rep = vlitq.score(small, [Correctness(judge=d, judge_cache=False)], cache=False, progress=False)
+probs = rep.samples["correctness_prob"].to_list()
+print(f"  tiny random LLaVA by probability: P(correct) = {[round(p, 3) for p in probs]}")
+assert all(p is not None and 0 < p < 1 for p in probs)  # every sample gets a value
 print("correctness: validation finished")

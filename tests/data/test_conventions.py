@@ -182,6 +182,15 @@ def test_non_string_values_are_coerced_and_flagged(tmp_path):
     assert "message 1 'value' is a int: coerced to text" in warn
 
 
+def test_read_warnings_reach_the_report(tmp_path):
+    rec = {"id": "c", "conversations": [{"from": "human", "value": {"q": "What?"}},
+                                        {"from": "gpt", "value": "A."}]}
+    rep = vlitq.score(_dump(tmp_path / "d.jsonl", [rec], True), ["text_stats"], cache=False,
+                      progress=False)
+    assert "coerced to JSON text" in rep.samples["read_warning"][0]
+    assert any("1 samples were read with a read_warning" in w for w in rep.info["warnings"])
+
+
 def test_image_tokens_and_images_that_do_not_match_are_flagged(tmp_path):
     rec = {"messages": [{"role": "user", "content": "<image><image>Compare."},
                         {"role": "assistant", "content": "Same."}], "images": ["a.jpg"]}

@@ -69,7 +69,8 @@ def test_ray_reads_files_with_ray_tasks_and_matches_local(tmp_path, ray_local):
                         image_root=str(tmp_path))
     out = tmp_path / "ray_out"
     rr = vlitq.score(str(shards), names, cache=False, progress=False, engine="ray",
-                     num_actors=2, output_dir=str(out), image_root=str(tmp_path), chunk_size=8)
+                     num_actors=2, output_dir=str(out), image_root=str(tmp_path), chunk_size=8,
+                     batch_size=8)  # small bundles: both actors get rows
     assert rr.info["engine"] == "ray"
     cols = [c for c in local.samples.columns]
     # ids of records without one differ by file stem (part-1:13 vs whole:31): compare the rest

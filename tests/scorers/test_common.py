@@ -19,6 +19,7 @@ from vlitq.data.dataset import Dataset, make_sample
 from vlitq.indicators.base import Indicator
 from vlitq.scorers.base import Scorer, error_cause
 
+
 def _load_offline_params():
     import importlib.util
     import os
@@ -37,12 +38,6 @@ SCORERS = [n for n in registry.names("scorer") if not n.startswith("_")]
 #: Good samples on which a scorer's value is undefined by design (not a failure), and why.
 UNDEFINED = {"chair": {"textonly": "no image, so no object annotations: CHAIR is undefined"}}
 
-#: Scorers known to fail the "good sample gets a value" check with their offline model; each
-#: names what it gets wrong. Remove the entry when fixed (the test then checks it fully).
-KNOWN_FAILURES = {
-    "llm_complexity": "the packaged SmolLM2 judge replies '15' to a 1-10 rating prompt on "
-                      "good0 ('no rating 1-10 in the reply'): issue #15",
-}
 INDICATORS = [n for n in registry.names("indicator") if not n.startswith("_")]
 
 
@@ -60,8 +55,8 @@ def _dataset(image_dir):
     recs = [
         make_sample("good0", [("What is in the picture?", "A small red square on grey.")],
                     ["0.jpg"], task="vqa"),
-        make_sample("good1", [("Describe the image in detail.", "Noise in many colours, "
-                               "no object can be recognised."),
+        make_sample("good1", [("Describe the image in detail.", ("Noise in many colours, "
+                               "no object can be recognised.")),
                               ("Is there a dog?", "No.")], ["1.jpg"], task="caption"),
         make_sample("good2", [("How many people are there?", "Two people stand by a car.")],
                     ["2.jpg"], task="vqa"),
@@ -95,8 +90,6 @@ def _assert_good_samples_scored(name, cls, errs, main):
     fails here, not pass with an error column full of load errors."""
     good = ["good0", "good1", "good2"] + ([] if "images" in cls.inputs else ["textonly"])
     good = [g for g in good if g not in UNDEFINED.get(name, {})]
-    if name in KNOWN_FAILURES and any(errs[g] or main[g] is None for g in good):
-        pytest.xfail(KNOWN_FAILURES[name])
     for sid in good:
         assert errs[sid] is None, f"{name}: good sample {sid} got an error: {errs[sid]}"
         assert main[sid] is not None, f"{name}: good sample {sid} got no value"

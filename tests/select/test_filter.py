@@ -274,7 +274,7 @@ def test_readme_quick_start_runs_offline(tmp_path, monkeypatch):
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
-    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", readme, re.DOTALL).group(1)
     code = code.replace('"examples/data/', '"' + os.path.join(root, "examples", "data") + "/")
     monkeypatch.chdir(tmp_path)
     env: dict = {}

@@ -373,7 +373,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     produced = {c for s in scorers for c in s.output_columns()}
     # a scorer may own a data column's name (the ``language`` scorer: it copies the data's
     # value into ``language_given``); its output wins rather than clashing
-    base_cols = [c for c in ("sample_id", "task", "language", "read_error")
+    base_cols = [c for c in ("sample_id", "task", "language", "read_error", "read_warning")
                  if c in frame.columns and c not in produced]
     samples = frame.select(base_cols)
     if scored.width:
@@ -394,6 +394,12 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         for sid, e in zip(frame["sample_id"].to_list(), frame["read_error"].to_list()):
             if e:
                 add_error(sid, "read", e)
+    if "read_warning" in frame.columns:  # read, but not exactly as the file has it (#16.3)
+        n_warn = frame.height - frame["read_warning"].null_count()
+        if n_warn:
+            warnings.append(f"{n_warn} samples were read with a read_warning (a value coerced "
+                            "to text, a lone surrogate replaced, image tokens not matching the "
+                            "images ...): see the read_warning column")
     for s in scorers:
         ec = f"{s.name}_error"
         for sid, e in zip(samples["sample_id"].to_list(), samples[ec].to_list()):

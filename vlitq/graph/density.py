@@ -453,17 +453,22 @@ def dbscan_from_knn(nbr: np.ndarray, sim: np.ndarray, eps: float, min_samples: i
 
     n, k = nbr.shape
     thr = np.float32(1.0 - eps)
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    cols = nbr.reshape(-1)
-    s = sim.reshape(-1)
-    ok = (cols >= 0) & (s >= thr) & (cols != rows)
-    rows, cols, s = rows[ok], cols[ok], s[ok]
-    # one undirected edge per pair
-    u, v = np.minimum(rows, cols), np.maximum(rows, cols)
-    del rows, cols, ok
-    key, first = np.unique(u * n + v, return_index=True)
-    u, v, s = key // n, key % n, s[first]
-    del key, first
+    ok = (nbr >= 0) & (sim >= thr)
+    ok &= nbr != np.arange(n)[:, None]
+    # int32 indices: this runs at millions of points, next to the embeddings
+    idx = np.int32 if n < 2**31 else np.int64
+    rows = np.repeat(np.arange(n, dtype=idx), ok.sum(axis=1))
+    cols = nbr[ok].astype(idx)
+    s = sim[ok]
+    del ok
+    # one undirected edge per pair (the pair found from both ends counts once)
+    key = np.minimum(rows, cols).astype(np.int64) * n + np.maximum(rows, cols)
+    del rows, cols
+    key, first = np.unique(key, return_index=True)
+    s = s[first]
+    del first
+    u, v = (key // n).astype(idx), (key % n).astype(idx)
+    del key
     deg = 1 + np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
     core = deg >= min_samples
     labels = np.full(n, -1, dtype=np.int64)

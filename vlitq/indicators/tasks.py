@@ -106,7 +106,7 @@ class Tasks(Indicator):
     principle = "task diversity"
     direction = None
     size_dependent = True  # a count (or share of repeats) that grows with N
-    version = "2"
+    version = "3"  # 3: embedding labels independent of row order (validity suite)
 
     def __init__(self, *, task_source: str = "auto", judge: Any = None,
                  encoder: Any = "all-MiniLM-L6-v2", tag_samples: int = 3,
@@ -374,9 +374,11 @@ def label_confidence(uniq, emb, label_of, mode: str, seed: int = 0,
     """
     out: dict = {"silhouette": None, "labeller_agreement": None}
     lab = [label_of.get(t) for t in uniq]
-    keep = [i for i, x in enumerate(lab) if x is not None]
+    # canonical (sorted) order: the figures do not depend on the order of the rows
+    keep = sorted((i for i, x in enumerate(lab) if x is not None), key=uniq.__getitem__)
     if len(keep) > max_n:
-        keep = sorted(np.random.default_rng(seed).choice(keep, size=max_n, replace=False))
+        pick = np.sort(np.random.default_rng(seed).choice(len(keep), size=max_n, replace=False))
+        keep = [keep[j] for j in pick]
     names = sorted({lab[i] for i in keep})
     if len(names) < 2 or len(keep) <= len(names):
         return out

@@ -11,8 +11,15 @@ import sys
 
 import click
 
-from vlitq._cli import (Misconfigured, cache_arg, data_options, misconfiguration_is_exit_2,
-                        read_dataset, run_config, run_options)
+from vlitq._cli import (
+    Misconfigured,
+    cache_arg,
+    data_options,
+    misconfiguration_is_exit_2,
+    read_dataset,
+    run_config,
+    run_options,
+)
 
 #: Tables a rules file may hold.
 RULES_TABLES = ("rules", "strategy", "config", "gate", "scorers")

@@ -10,8 +10,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from vlitq.select.rules import (NotEvaluatedError, UnknownColumnError, error_count_column,
-                                evaluate, not_evaluated_mask, parse_rules)
+from vlitq.select.rules import (
+    NotEvaluatedError,
+    UnknownColumnError,
+    error_count_column,
+    evaluate,
+    not_evaluated_mask,
+    parse_rules,
+)
 from vlitq.select.selection import DROP_SCHEMA, Selection
 from vlitq.select.strategies import StrategyContext, create_strategy, strategy_names
 
@@ -144,7 +150,7 @@ def filter(report, rules: dict | None = None, *, strategy: dict | str | None = N
                               labels=[labels_all[r] for r in rows], dataset=dataset,
                               seed=seed)
         kept_pos, why = strat.select(ctx)
-        kept_set = set(int(k) for k in kept_pos)
+        kept_set = {int(k) for k in kept_pos}
         default = strat.default_reason()
         for j, r in enumerate(rows):
             if j not in kept_set:
@@ -204,8 +210,7 @@ def _not_evaluated(report, col: str) -> tuple[np.ndarray, list]:
             for i, sid in enumerate(samples["sample_id"].to_list()):
                 if null[i] and sid in why and not ne[i]:
                     ne[i] = True
-                    reasons[i] = why[sid][len(NOT_EVALUATED):] if why[sid].startswith(
-                        NOT_EVALUATED) else why[sid]
+                    reasons[i] = why[sid].removeprefix(NOT_EVALUATED)
     return ne, reasons
 
 

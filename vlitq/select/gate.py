@@ -194,8 +194,7 @@ def _strip(reason: str, limit: int = 400) -> str:
     from vlitq.scorers.base import NOT_EVALUATED
 
     reason = str(reason)
-    if reason.startswith(NOT_EVALUATED):
-        reason = reason[len(NOT_EVALUATED):]
+    reason = reason.removeprefix(NOT_EVALUATED)
     return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 

@@ -14,8 +14,9 @@ valid ones listed (:func:`create_strategy`).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -119,7 +120,7 @@ def get_strategy(name: str) -> type:
                          f"{tuple(strategy_names())}") from None
 
 
-def create_strategy(spec: "dict | str | Strategy", seed: int | None = None) -> Strategy:
+def create_strategy(spec: dict | str | Strategy, seed: int | None = None) -> Strategy:
     """A strategy from ``{"name": ..., option: value}`` (or a name, or an instance).
     ``seed`` fills the strategy's ``seed`` option when the spec does not set it."""
     if isinstance(spec, Strategy):
