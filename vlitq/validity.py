@@ -318,7 +318,7 @@ def easyvqa_caption_records(n: int = 200, split: str = "test") -> list[dict]:
 
 def easyvqa_captions(split: str):
     """(image path, "a <colour> <shape>") for easy-vqa images whose colour and shape the
-    questions give (the caption builder of ``metrics/matching/validate.py``)."""
+    questions give (also the captions ``metrics/matching/validate.py`` trains on)."""
     import re
 
     import easy_vqa

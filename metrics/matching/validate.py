@@ -12,12 +12,10 @@ AUROC >= 0.9.
 Runs in about 2 minutes on 2 (shared) CPU cores; training is 300 seeded steps.
 """
 import os
-import re
 import sys
 import tempfile
 import time
 
-import easy_vqa
 import numpy as np
 import open_clip
 import torch
@@ -28,8 +26,6 @@ import vlitq
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.models.clip import save_open_clip
 
-COLOURS = {"red", "green", "blue", "black", "gray", "teal", "brown", "yellow"}
-SHAPES = {"circle", "rectangle", "triangle"}
 CFG = {"embed_dim": 64,
        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8,
                       "head_width": 32},
@@ -39,25 +35,11 @@ TRAIN_STEPS = int(os.environ.get("VLITQ_VALIDATE_TRAIN_STEPS", "300"))
 
 
 def captions(split):
-    qs, ans, ids = (easy_vqa.get_train_questions() if split == "train"
-                    else easy_vqa.get_test_questions())
-    paths = (easy_vqa.get_train_image_paths() if split == "train"
-             else easy_vqa.get_test_image_paths())
-    colour, shape = {}, {}
-    for q, a, i in zip(qs, ans, ids):
-        if a in COLOURS:
-            colour[i] = a
-        elif a in SHAPES:
-            shape[i] = a
-        if a == "yes":  # "is there a red shape?" / "does the image contain a circle?"
-            words = set(re.findall(r"[a-z]+", q))
-            if "not" not in words and "no" not in words:
-                for w in words & COLOURS:
-                    colour[i] = w
-                for w in words & SHAPES:
-                    shape[i] = w
-    keep = sorted(i for i in paths if i in colour and i in shape)
-    return [(paths[i], f"a {colour[i]} {shape[i]}") for i in keep]
+    """(image path, "a <colour> <shape>") for the easy-vqa images whose colour and shape the
+    questions give; one builder, shared with the validity suite."""
+    from vlitq.validity import easyvqa_captions
+
+    return easyvqa_captions(split)
 
 
 def train(steps: int = TRAIN_STEPS, seed: int = 0, folder: str | None = None,
