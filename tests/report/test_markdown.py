@@ -41,11 +41,15 @@ def test_tasks_errors_warnings_and_escaping(scored, payloads):
     for raw in payloads.raw:
         assert raw not in md
     assert "<" not in md and ">" not in md.replace("&gt;", "")
-    err_rows = _table_rows(md, "| scorer | errors |")
-    counts = {_cells(r)[0]: _cells(r)[1] for r in err_rows[2:]}
-    assert counts == {k: str(v) for k, v in scored.error_counts().items()}
+    err_rows = _table_rows(md, "| scorer | defects (sample) |")
+    # every scorer with errors, its defects and its not-evaluated samples apart
+    counts = {_cells(r)[0]: (_cells(r)[1], _cells(r)[3]) for r in err_rows[2:]}
+    defects, missing = scored.error_counts(cause="sample"), scored.error_counts(cause="component")
+    assert counts == {k: (str(defects.get(k, 0)), str(missing.get(k, 0)))
+                      for k in scored.error_counts()}
     assert "### Warnings" in md and "window.\\_\\_pwned=7" in md
-    detail_rows = _table_rows(md, "| sample | scorer | reason |")
+    detail_rows = _table_rows(md, "| sample | scorer | cause | reason |")
+    assert {_cells(r)[2] for r in detail_rows[2:]} <= {"sample", "component"}
     assert len(detail_rows) == 2 + min(5, scored.errors.height) and scored.errors.height >= 3
 
 

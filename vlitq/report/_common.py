@@ -200,6 +200,26 @@ def details_text(details: dict, limit: int = 6) -> str:
     return ", ".join(parts)
 
 
+def error_counts_by_cause(report) -> list[tuple[str, int, int]]:
+    """(scorer, defects of samples, samples the component could not evaluate) per scorer with
+    errors: the two causes are told apart in every error table (a missing model is not a
+    defect of the data).
+
+    >>> import polars as pl
+    >>> from vlitq.report import Report
+    >>> errs = pl.DataFrame({"sample_id": ["a", "b", "b"], "scorer": ["image_check", "matching",
+    ...                      "image_check"], "reason": ["broken", "not evaluated: no weights",
+    ...                      "broken"], "cause": ["sample", "component", "sample"]})
+    >>> error_counts_by_cause(Report(samples=pl.DataFrame({"sample_id": ["a", "b"]}),
+    ...                              indicators=pl.DataFrame(), errors=errs, info={}))
+    [('image_check', 2, 0), ('matching', 0, 1)]
+    """
+    defects = report.error_counts(cause="sample")
+    missing = report.error_counts(cause="component")
+    return [(k, defects.get(k, 0), missing.get(k, 0))
+            for k in sorted(set(defects) | set(missing))]
+
+
 def scorer_names(report) -> list[str]:
     """Per-sample scorers of the report (their main column is in ``samples``)."""
     names = []

@@ -29,6 +29,7 @@ from vlitq.report._common import (
     arrow,
     details_text,
     directions,
+    error_counts_by_cause,
     esc,
     fmt,
     html_table,
@@ -317,10 +318,11 @@ def _errors_section(report, figs: Figures, max_rows: int) -> str:
     if not ec:
         return '<p class="good">No errors: every sample was read and scored.</p>'
     total = sum(ec.values())
-    out = [html_table(["scorer", "errors", "% of samples"],
-                      [[esc(k), esc(fmt(v)),
-                        esc(fmt(100.0 * v / max(1, report.samples.height)))]
-                       for k, v in ec.items()], (1, 2))]
+    out = [html_table(["scorer", "defects (sample)", "% of samples",
+                       "not evaluated (component)"],
+                      [[esc(k), esc(fmt(d)),
+                        esc(fmt(100.0 * d / max(1, report.samples.height))), esc(fmt(m))]
+                       for k, d, m in error_counts_by_cause(report)], (1, 2, 3))]
     # the commonest reasons per scorer: most errors repeat one cause
     common = (errors.group_by(["scorer", "reason"]).len()
               .sort(["len", "scorer"], descending=[True, False]).head(15))
@@ -332,11 +334,11 @@ def _errors_section(report, figs: Figures, max_rows: int) -> str:
     out.append(f"<h3>First {shown.height} of {total:,} errors</h3>")
     rows = []
     for r in shown.iter_rows(named=True):
-        rows.append([esc(r.get("sample_id")), esc(r.get("scorer")),
+        rows.append([esc(r.get("sample_id")), esc(r.get("scorer")), esc(r.get("cause") or ""),
                      f'<span class="text">{esc(_cut(r.get("reason"), 600))}</span>',
                      esc(r.get("file") or ""), esc(fmt(r.get("index")) if r.get("index") is not None
                                                    else "")])
-    out.append(f'<div class="scroll">{html_table(["sample", "scorer", "reason", "file", "line / index"], rows, (4,))}</div>')
+    out.append(f'<div class="scroll">{html_table(["sample", "scorer", "cause", "reason", "file", "line / index"], rows, (5,))}</div>')
     return "".join(out)
 
 

@@ -9,6 +9,7 @@ from vlitq.report._common import (
     PAPER_NAMES,
     arrow,
     details_text,
+    error_counts_by_cause,
     fmt,
     indicator_rows,
     label,
@@ -102,15 +103,19 @@ def render_markdown(report, *, title: str | None = None, max_tasks: int = 30,
     ec = report.error_counts()
     if ec:
         n = max(1, report.samples.height)
-        out += ["| scorer | errors | % of samples |", "|---|---:|---:|"]
-        out += [f"| {md_escape(k)} | {v:,} | {fmt(100.0 * v / n)} |" for k, v in ec.items()]
+        out += ["| scorer | defects (sample) | % of samples | not evaluated (component) |",
+                "|---|---:|---:|---:|"]
+        out += [f"| {md_escape(k)} | {d:,} | {fmt(100.0 * d / n)} | {m:,} |"
+                for k, d, m in error_counts_by_cause(report)]
         out.append("")
         if max_error_rows > 0:
-            out += ["| sample | scorer | reason | file | line / index |", "|---|---|---|---|---:|"]
+            out += ["| sample | scorer | cause | reason | file | line / index |",
+                    "|---|---|---|---|---|---:|"]
             for r in report.errors.head(max_error_rows).iter_rows(named=True):
                 reason = str(r.get("reason") or "")
                 reason = reason if len(reason) <= 200 else reason[:200] + " …"
                 out.append(f"| {md_escape(r['sample_id'])} | {md_escape(r['scorer'])} | "
+                           f"{md_escape(r.get('cause') or '')} | "
                            f"{md_escape(reason)} | {md_escape(r.get('file') or '')} | "
                            f"{'' if r.get('index') is None else r['index']} |")
             out.append("")
