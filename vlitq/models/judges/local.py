@@ -275,20 +275,7 @@ class LocalJudge(Judge):
             msgs = messages[off : off + bs]
             imgs = images[off : off + bs]
             texts = [self.render(m, len(im)) for m, im in zip(msgs, imgs)]
-            if b["vision"]:
-                flat = [load_image(x) for im in imgs for x in im]
-                if any(len(im) == 0 for im in imgs) and flat:
-                    raise JudgeError("mixing prompts with and without images in one batch is not "
-                                     "supported by this vision model; batch them apart")
-                enc = b["processor"](text=texts, images=flat or None, return_tensors="pt",
-                                     padding=True)
-            else:
-                if any(imgs):
-                    raise JudgeError(f"{self.model!r} is a text-only model; it cannot take "
-                                     "images")
-                enc = b["tokenizer"](texts, return_tensors="pt", padding=True,
-                                     add_special_tokens=False)
-            enc = {kk: v.to(b["device"]) for kk, v in enc.items()}
+            enc = self._tokenize(texts, imgs)
             gen_kwargs = {"max_new_tokens": int(max_tokens),
                           "pad_token_id": b["tokenizer"].pad_token_id}
             if temperature > 0:
@@ -328,7 +315,8 @@ class LocalJudge(Judge):
             out = [x + [eos] for x in out]
         return out
 
-    def _encode_prompts(self, texts, imgs):
+    def _tokenize(self, texts, imgs):
+        """The batch's model inputs (left-padded), on the model's device."""
         b = self._load()
         if b["vision"]:
             flat = [load_image(x) for im in imgs for x in im]
@@ -342,7 +330,10 @@ class LocalJudge(Judge):
                 raise JudgeError(f"{self.model!r} is a text-only model; it cannot take images")
             enc = b["tokenizer"](texts, return_tensors="pt", padding=True,
                                  add_special_tokens=False)
-        enc = {kk: v.to(b["device"]) for kk, v in enc.items()}
+        return {kk: v.to(b["device"]) for kk, v in enc.items()}
+
+    def _encode_prompts(self, texts, imgs):
+        enc = self._tokenize(texts, imgs)
         # left padding: positions count real tokens only, so batched = unbatched
         am = enc["attention_mask"]
         enc["position_ids"] = (am.long().cumsum(-1) - 1).clamp(min=0)
