@@ -29,6 +29,27 @@ def clip_text(text: str | None, max_chars: int) -> str:
     return text + " [...]" if cut else text
 
 
+def turn_error(failed: list[str], problems: list[str]) -> str | None:
+    """A sample's error from its turns' troubles: a judge that failed (the component could not
+    evaluate the sample) comes before a reply that could not be read (a finding on the sample);
+    None when every turn was read.
+
+    >>> turn_error([], ["turn 1: no rating"])
+    'turn 1: no rating'
+    >>> turn_error(["turn 2: the judge failed: 503"], ["turn 1: no rating"])
+    'not evaluated: turn 2: the judge failed: 503'
+    >>> turn_error([], []) is None
+    True
+    """
+    from vlitq.scorers.base import component_error
+
+    if failed:
+        return component_error("; ".join(failed))
+    if problems:
+        return "; ".join(problems)
+    return None
+
+
 def second_reading(scorer, primary: dict, run) -> None:
     """Fill ``<name>_check`` with a second, independent reading (``scorer.check``): the same
     judge on the prompt variant (``check="prompt"``: the judged examples in reverse order) or a

@@ -13,6 +13,7 @@ from vlitq.scorers._judging import (
     approx_tokens,
     clip_text,
     second_reading,
+    turn_error,
 )
 from vlitq.scorers.base import Scorer
 
@@ -318,7 +319,6 @@ class Correctness(JudgeScorerMixin, Scorer):
 
     def _by_vote(self, prompts, imgs, owner, out):
         from vlitq.models.judges import majority_vote, parse_yes_no
-        from vlitq.scorers.base import component_error
 
         answers = self._generate(prompts, imgs, n=self.k, temperature=self.temperature,
                                  max_tokens=self.max_tokens, seed=self.seed)
@@ -347,18 +347,15 @@ class Correctness(JudgeScorerMixin, Scorer):
                     p_yes.append(v.counts.get(True, 0) / v.n_valid)
             out["correctness_votes"][i] = votes
             out["correctness_invalid"][i] = invalid
-            if failed:
-                out["correctness_error"][i] = component_error("; ".join(failed))
-                continue
-            if problems:
-                out["correctness_error"][i] = "; ".join(problems)
+            err = turn_error(failed, problems)
+            if err:
+                out["correctness_error"][i] = err
                 continue
             out["correctness"][i] = all(labels)
             out["correctness_agreement"][i] = round(min(agreements), 4)
             out["correctness_prob"][i] = round(math.prod(p_yes), 4)
 
     def _by_probability(self, prompts, imgs, owner, out, variant=False):
-        from vlitq.scorers.base import component_error
 
         bias = self._calibration(variant)
         res = self._score_options(prompts, list(OPTIONS), imgs, votes=self.k,
@@ -376,11 +373,9 @@ class Correctness(JudgeScorerMixin, Scorer):
                 p = r.probs[0]
                 probs.append(calibrated(p, bias) if r.method == "logprobs" else p)
             out["correctness_invalid"][i] = 0
-            if failed:
-                out["correctness_error"][i] = component_error("; ".join(failed))
-                continue
-            if problems:
-                out["correctness_error"][i] = "; ".join(problems)
+            err = turn_error(failed, problems)
+            if err:
+                out["correctness_error"][i] = err
                 continue
             out["correctness"][i] = all(p >= 0.5 for p in probs)
             out["correctness_prob"][i] = round(math.prod(probs), 4)

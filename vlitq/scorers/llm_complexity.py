@@ -6,7 +6,13 @@ from __future__ import annotations
 import math
 
 from vlitq.registry import register
-from vlitq.scorers._judging import JudgeScorerMixin, approx_tokens, clip_text, second_reading
+from vlitq.scorers._judging import (
+    JudgeScorerMixin,
+    approx_tokens,
+    clip_text,
+    second_reading,
+    turn_error,
+)
 from vlitq.scorers.base import Scorer
 
 SYSTEM = ("You rate how complex a visual instruction is to follow, from 1 to 10. 1: a yes/no "
@@ -215,7 +221,6 @@ class LLMComplexity(JudgeScorerMixin, Scorer):
         return out
 
     def _by_expectation(self, prompts, owner, out):
-        from vlitq.scorers.base import component_error
 
         res = self._score_options(prompts, list(RATINGS), votes=max(5, self.repeats),
                                   temperature=0.7, seed=self.seed)
@@ -237,11 +242,9 @@ class LLMComplexity(JudgeScorerMixin, Scorer):
                 scores.append([round(p, 4) for p in r.probs])
             out["llm_complexity_scores"][i] = scores
             out["llm_complexity_invalid"][i] = 0
-            if failed:
-                out["llm_complexity_error"][i] = component_error("; ".join(failed))
-                continue
-            if problems:
-                out["llm_complexity_error"][i] = "; ".join(problems)
+            err = turn_error(failed, problems)
+            if err:
+                out["llm_complexity_error"][i] = err
                 continue
             out["llm_complexity"][i] = round(sum(mus) / len(mus), 4)
             out["llm_complexity_spread"][i] = round(sum(sds) / len(sds), 4)
@@ -249,7 +252,6 @@ class LLMComplexity(JudgeScorerMixin, Scorer):
 
     def _by_sampling(self, prompts, owner, out):
         from vlitq.models.judges import numeric_summary, parse_rating
-        from vlitq.scorers.base import component_error
 
         replies = self._generate(prompts, None, n=self.repeats, temperature=self._temperature(),
                                  max_tokens=self.max_tokens, seed=self.seed)
@@ -275,11 +277,9 @@ class LLMComplexity(JudgeScorerMixin, Scorer):
                     spreads.append(sd)
             out["llm_complexity_scores"][i] = scores
             out["llm_complexity_invalid"][i] = invalid
-            if failed:
-                out["llm_complexity_error"][i] = component_error("; ".join(failed))
-                continue
-            if problems:
-                out["llm_complexity_error"][i] = "; ".join(problems)
+            err = turn_error(failed, problems)
+            if err:
+                out["llm_complexity_error"][i] = err
                 continue
             out["llm_complexity"][i] = round(sum(means) / len(means), 4)
             out["llm_complexity_spread"][i] = round(sum(spreads) / len(spreads), 4)
