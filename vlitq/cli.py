@@ -9,6 +9,7 @@ import sys
 import click
 
 from vlitq._cli import (
+    Misconfigured,
     cache_arg,
     data_options,
     exit_2_on_misconfiguration,
@@ -64,33 +65,64 @@ def scorers_cmd():
 @click.option("--out", default=None, type=click.Path(), help="Folder to save the report data in.")
 @click.option("--report", "report_path", default=None, type=click.Path(),
               help="Write the report: .html, .md or .json by extension.")
-@click.option("--engine", default="local", type=click.Choice(["local", "ray"]))
+@click.option("--engine", default="local", type=click.Choice(["local", "ray"]),
+              help="ray: PATH (a file, or a folder of shards) is read by Ray tasks, never "
+                   "parsed on this process; scores are written as Parquet.")
+@click.option("--num-actors", default=None, type=int,
+              help="Ray: actors per scorer (default: cluster CPUs / 2).")
+@click.option("--num-gpus", default=None, type=float,
+              help="Ray: GPUs per actor (0.25-1; default 0).")
+@click.option("--address", default=None, help="Ray: cluster address (e.g. auto).")
+@click.option("--output-dir", default=None, type=click.Path(),
+              help="Ray: where the scored rows are written as Parquet (default: a temp folder).")
 @click.option("--chunk-size", default=1024, show_default=True)
 @click.option("--dry-run", is_flag=True, help="Only estimate model calls and tokens.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @exit_2_on_misconfiguration()
 def score_cmd(path, fmt, image_root, allow_outside_root, read_opts, scorers, config, assignments,
-              cache_dir, no_cache, out, report_path, engine, chunk_size, dry_run, quiet):
+              cache_dir, no_cache, out, report_path, engine, num_actors, num_gpus, address,
+              output_dir, chunk_size, dry_run, quiet):
     """Score the dataset at PATH and print its indicators.
 
     An unknown scorer or parameter (--scorers, --config, --set) is reported on one line with
-    exit status 2 before anything runs."""
+    exit status 2 before anything runs. With --engine ray the files are read by Ray tasks (one
+    per file of a folder of shards), as ``vlitq.score(PATH, engine="ray")`` does."""
     from vlitq.api import build_components, score
 
-    ds = read_dataset(path, fmt, image_root, allow_outside_root, read_opts)
     cfg = run_config(config, assignments)
     names = [s.strip() for s in scorers.split(",") if s.strip()] if scorers else None
     comps = build_components(names, cfg)  # unknown names fail here, before any model loads
+    ray_opts = {k: v for k, v in (("num_actors", num_actors), ("num_gpus", num_gpus),
+                                  ("address", address), ("output_dir", output_dir))
+                if v is not None}
+    if ray_opts and engine != "ray":
+        raise click.UsageError(f"--{next(iter(ray_opts)).replace('_', '-')} needs --engine ray")
+    if engine == "ray" and not dry_run:
+        # the driver never parses PATH: Ray tasks read it (vlitq.engine.ray.RayFiles)
+        from vlitq.data.formats import FormatError
+
+        try:
+            from vlitq.engine.ray import RayFiles
+
+            ds = RayFiles(path, format=fmt, image_root=image_root,
+                          allow_outside_root=allow_outside_root,
+                          **parse_read_options(read_opts))
+        except (FormatError, ValueError, OSError, TypeError) as exc:
+            raise Misconfigured(f"cannot read {path}: {exc}") from None
+    else:
+        ds = read_dataset(path, fmt, image_root, allow_outside_root, read_opts)
     if dry_run:
         click.echo(json.dumps({c.name: c.estimate_cost(ds) for c in comps}, indent=2))
         return
     rep = score(ds, comps, config=cfg, cache=cache_arg(no_cache, cache_dir), engine=engine,
-                chunk_size=chunk_size, progress=not quiet)
+                chunk_size=chunk_size, progress=not quiet, **ray_opts)
     click.echo(rep.summary())
     if out:
         rep.save(out)
         click.echo(f"report data saved to {out}")
     if report_path:
+        if hasattr(ds, "gathered"):  # Ray: the light rows the Ray tasks read
+            ds = ds.gathered()
         write_report(rep, report_path, dataset=ds)
         click.echo(f"report written to {report_path}")
 

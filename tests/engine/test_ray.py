@@ -86,3 +86,40 @@ def test_ray_reads_files_with_ray_tasks_and_matches_local(tmp_path, ray_local):
 
     back = pl.read_parquet(out / "*.parquet")
     assert "original" not in back.columns and {"turns", "images"} <= set(back.columns)
+
+
+def test_cli_engine_ray_reads_in_ray_tasks_not_on_the_driver(tmp_path, ray_local, monkeypatch):
+    """`vlitq score PATH --engine ray` hands PATH to Ray tasks: the driver never parses it."""
+    from click.testing import CliRunner
+
+    import vlitq.data.formats as formats
+    from vlitq.cli import main
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    recs = _records(20)
+    for j, part in enumerate((recs[:9], recs[9:])):
+        with open(shards / f"part-{j}.jsonl", "w") as fh:
+            fh.write("\n".join(json.dumps(r) for r in part) + "\n")
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join((shards / f"part-{j}.jsonl").read_text() for j in range(2)))
+    names = ["text_stats", "duplicates"]
+    local = vlitq.score(str(whole), names, cache=False, progress=False)
+
+    def no_driver_read(*a, **k):  # Ray workers are other processes: unaffected
+        raise AssertionError("the driver parsed the input")
+
+    monkeypatch.setattr(formats, "read", no_driver_read)
+    monkeypatch.setattr(formats, "iter_samples", no_driver_read)
+    out, rep_dir = tmp_path / "parquet", tmp_path / "rep"
+    res = CliRunner().invoke(main, ["score", str(shards), "--scorers", ",".join(names),
+                                    "--engine", "ray", "--num-actors", "1", "--output-dir",
+                                    str(out), "--no-cache", "--quiet", "--out", str(rep_dir)])
+    assert res.exit_code == 0, res.output
+    assert list(out.glob("*.parquet"))
+    saved = vlitq.Report.load(str(rep_dir))
+    assert saved.samples.height == 20
+    assert saved.samples["text_stats"].to_list() == local.samples["text_stats"].to_list()
+    # a Ray option without --engine ray is a usage error, not silently ignored
+    res = CliRunner().invoke(main, ["score", str(whole), "--num-actors", "2", "--no-cache"])
+    assert res.exit_code == 2 and "--engine ray" in res.output
