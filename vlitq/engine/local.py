@@ -213,9 +213,10 @@ def _to_series(name: str, values: list) -> pl.Series:
 
 def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
                 chunk_size: int = 1024, show_progress: bool = True,
-                timings: dict | None = None) -> pl.DataFrame:
+                timings: dict | None = None, hasher: _ImageHasher | None = None
+                ) -> pl.DataFrame:
     """Per-sample columns of every scorer, row-aligned with ``dataset.frame``."""
-    hasher = _ImageHasher(cache)
+    hasher = hasher if hasher is not None else _ImageHasher(cache)
     timings = timings if timings is not None else {}
     pieces: dict[str, list[list]] = {c: [] for s in scorers for c in s.output_columns()}
     total = len(dataset) * max(1, len(scorers)) if getattr(dataset, "length_known", True) else None
@@ -252,15 +253,17 @@ def _frame_digest(df: pl.DataFrame) -> str | None:
     return blake2b(buf.getvalue())
 
 
-def dataset_digest(dataset, cache: Cache | None) -> str | None:
+def dataset_digest(dataset, cache: Cache | None,
+                   hasher: _ImageHasher | None = None) -> str | None:
     """Digest of everything a dataset-level indicator may read from the dataset: its frame
     (without the raw ``original`` records and the file locations in ``source``, so a moved
-    file costs nothing) and the content hash of every image."""
+    file costs nothing) and the content hash of every image (``hasher``: the run's, whose
+    memo already holds the images the scorers hashed)."""
     frame = dataset.frame
     cols = [c for c in frame.columns if c not in ("original", "source")]
     df = frame.select(cols)
     if "images" in df.columns:
-        hasher = _ImageHasher(cache)
+        hasher = hasher if hasher is not None else _ImageHasher(cache)
         root, allow = dataset.image_root, bool(getattr(dataset, "allow_outside_root", False))
         hashes = ["|".join(hasher(r, root, allow) for r in (refs or []))
                   for refs in df["images"].to_list()]
@@ -365,8 +368,13 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     streaming = hasattr(dataset, "gathered")
     if not streaming:
         frame = dataset.frame
-    scored = (score_fn or run_scorers)(dataset, scorers, cache, chunk_size=chunk_size,
-                                       show_progress=show_progress, timings=timings)
+    hasher = _ImageHasher(cache)  # one image-hash memo for the scorers and the digest
+    if score_fn is None:
+        scored = run_scorers(dataset, scorers, cache, chunk_size=chunk_size,
+                             show_progress=show_progress, timings=timings, hasher=hasher)
+    else:
+        scored = score_fn(dataset, scorers, cache, chunk_size=chunk_size,
+                          show_progress=show_progress, timings=timings)
     if streaming:  # indicators see the light frame gathered while streaming
         dataset = dataset.gathered()
         frame = dataset.frame
@@ -418,7 +426,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     comp_info: dict[str, Any] = {}
     from_cache: set[str] = set()
     task_column = "task"
-    data_digest = dataset_digest(dataset, cache) if cache is not None and indicators else None
+    data_digest = (dataset_digest(dataset, cache, hasher)
+                   if cache is not None and indicators else None)
     for ind in indicators:
         ctx = IndicatorContext(dataset=dataset, samples=samples, cache=cache)
         ctx.task_column = task_column

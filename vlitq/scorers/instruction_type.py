@@ -270,7 +270,8 @@ class InstructionTypeScorer(Scorer):
     extra_columns = ("turns", "rule")
     inputs = ("turns",)
     aggregate = "none"
-    cacheable = False
+    # cached: a look-up costs ~1/5 of the rule pass (10k LLaVA-665K-shaped samples: 0.6 vs
+    # 3.3 CPU-s); text_stats stays uncached, its pass costs what a look-up does
     batch_size = 4096
 
     def __init__(self, *, short_max_words: float = 10.0, turns: str = "majority"):
