@@ -157,3 +157,34 @@ def test_length_cap_bounds_the_parse_and_flags_the_sample():
     assert uncapped["elements_truncated"] == [False, False]
     assert out["elements"][0] < uncapped["elements"][0]
     assert out["elements"][1] == uncapped["elements"][1]
+
+
+def test_each_distinct_instruction_is_parsed_once_per_run(monkeypatch):
+    """Repeated instructions (VQA questions, caption prompts) are parsed once, within a batch
+    and across batches, and give the same elements as a fresh parse."""
+    from vlitq.models import nlp
+    from vlitq.scorers.elements import ElementsScorer
+
+    s = ElementsScorer()
+    s.load()
+    model = nlp.load_spacy(s.spacy_model)
+    parsed = []
+    real_pipe = type(model).pipe
+
+    def counting_pipe(self, texts, **kw):
+        texts = list(texts)
+        parsed.extend(texts)
+        return real_pipe(self, texts, **kw)
+
+    monkeypatch.setattr(type(model), "pipe", counting_pipe)
+    qs = ["What colour is the bus in the picture?", "Describe the image in detail.",
+          "What colour is the bus in the picture?"]
+    batch = {"sample_id": ["a", "b", "c"],
+             "turns": [[{"instruction": q, "response": "x"}] for q in qs]}
+    first = s(batch)["elements"]
+    again = s(batch)["elements"]  # a later batch of the same run: nothing new to parse
+    assert sorted(parsed) == sorted(set(qs))
+    assert first == again and first[0] == first[2]
+    fresh = ElementsScorer()
+    fresh.load()
+    assert fresh(batch)["elements"] == first

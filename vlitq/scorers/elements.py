@@ -171,11 +171,15 @@ class ElementsScorer(Scorer):
             model = nlp.load_spacy(self.spacy_model)
             if self.check_language:
                 live = self._check_language(live, model.lang, out)
-            docs = model.pipe([t for _, _, t in live], batch_size=max(1, int(self.batch_size)),
-                              n_process=1)
-            for (i, k, _), doc in zip(live, docs):
-                results[(i, k)] = ("spacy", nlp.spacy_elements(doc,
-                                                               np_modifiers=self.np_modifiers))
+            # each distinct text is parsed once per run: instructions repeat a lot in real
+            # VLIT data (VQA questions, caption prompts), within a batch and across batches
+            memo = self._parsed()
+            new = list(dict.fromkeys(t for _, _, t in live if t not in memo))
+            docs = model.pipe(new, batch_size=max(1, int(self.batch_size)), n_process=1)
+            for t, doc in zip(new, docs):
+                memo[t] = nlp.spacy_elements(doc, np_modifiers=self.np_modifiers)
+            for i, k, t in live:
+                results[(i, k)] = ("spacy", memo[t])
         live = [j for j in jobs["jieba"] if out["elements_error"][j[0]] is None]
         for i, k, text in live:
             results[(i, k)] = ("jieba", nlp.jieba_elements(text))
@@ -200,6 +204,15 @@ class ElementsScorer(Scorer):
             out["elements_truncated"][i] = truncated[i]
         return out
 
+
+    #: Distinct texts whose parse is kept for the rest of the run (memory bound).
+    memo_size = 200_000
+
+    def _parsed(self) -> dict:
+        memo = self.__dict__.setdefault("_memo", {})
+        if len(memo) > self.memo_size:
+            memo.clear()
+        return memo
 
     def _check_language(self, jobs, lang, out):
         from vlitq.models.nlp import detect_language
