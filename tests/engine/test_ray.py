@@ -48,18 +48,22 @@ def _records(n, start=0, ids=True):
     return recs
 
 
+def _write_shards(folder, recs, split):
+    """Two JSON Lines shards (records before / from ``split``) in ``folder``."""
+    folder.mkdir()
+    for j, part in enumerate((recs[:split], recs[split:])):
+        with open(folder / f"part-{j}.jsonl", "w") as fh:
+            fh.write("\n".join(json.dumps(r) for r in part) + "\n")
+    return folder
+
+
 def test_ray_reads_files_with_ray_tasks_and_matches_local(tmp_path, ray_local):
     from PIL import Image
 
     for k in range(3):
         Image.new("RGB", (24, 16), (80 * k, 20, 200)).save(tmp_path / f"img{k}.png")
     # two JSON Lines shards in a folder, and the same records in one file for the local engine
-    shards = tmp_path / "shards"
-    shards.mkdir()
-    recs = _records(30)
-    for j, part in enumerate((recs[:12], recs[12:])):
-        with open(shards / f"part-{j}.jsonl", "w") as fh:
-            fh.write("\n".join(json.dumps(r) for r in part) + "\n")
+    shards = _write_shards(tmp_path / "shards", _records(30), 12)
     with open(shards / "part-1.jsonl", "a") as fh:
         fh.write("{not json\n")  # a broken line: an error row in both engines
     whole = tmp_path / "whole.jsonl"
@@ -95,12 +99,7 @@ def test_cli_engine_ray_reads_in_ray_tasks_not_on_the_driver(tmp_path, ray_local
     import vlitq.data.formats as formats
     from vlitq.cli import main
 
-    shards = tmp_path / "shards"
-    shards.mkdir()
-    recs = _records(20)
-    for j, part in enumerate((recs[:9], recs[9:])):
-        with open(shards / f"part-{j}.jsonl", "w") as fh:
-            fh.write("\n".join(json.dumps(r) for r in part) + "\n")
+    shards = _write_shards(tmp_path / "shards", _records(20), 9)
     whole = tmp_path / "whole.jsonl"
     whole.write_text("".join((shards / f"part-{j}.jsonl").read_text() for j in range(2)))
     names = ["text_stats", "duplicates"]
