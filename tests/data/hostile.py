@@ -34,15 +34,17 @@ def good(i: int, **extra) -> dict:
     return {"id": f"good-{i}", "image": "img/ok.png", "conversations": [GOOD, ANSWER], **extra}
 
 
-def _png(size=(32, 24)) -> bytes:
+def png(color=(200, 30, 30), size=(32, 24)) -> bytes:
+    """A small valid PNG."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", size, (200, 30, 30)).save(buf, format="PNG")
+    Image.new("RGB", size, color).save(buf, format="PNG")
     return buf.getvalue()
 
 
-def _bomb_png(width=30000, height=30000) -> bytes:
+def bomb_png(width=30000, height=30000) -> bytes:
+    """A tiny file whose header claims width × height pixels: PIL refuses it before decoding."""
     def chunk(kind, data):
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
@@ -179,7 +181,7 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
     add("empty.json", b"", None)
     add("blank_lines.jsonl", b"\n\n   \n\t\n", None)
     add("only_bracket.json", b"[", None)
-    add("binary.jpg.json", _png(), None)
+    add("binary.jpg.json", png(), None)
     add("utf16.json", json.dumps([good(0)]).encode("utf-16"), None)
     # --- other readers
     add("flat_missing_fields.jsonl", b'{"q": "Q?", "a": "A."}\n{"zzz": 1}\n{"q": "Q?"}\n'
@@ -218,9 +220,9 @@ def generate(root: str) -> tuple[list[dict], list[dict]]:
 
     # --- image references
     with open(os.path.join(root, "img", "ok.png"), "wb") as fh:
-        fh.write(_png())
+        fh.write(png())
     with open(os.path.join(root, "img", "bomb.png"), "wb") as fh:
-        fh.write(_bomb_png())
+        fh.write(bomb_png())
     with open(os.path.join(root, "img", "truncated.jpg"), "wb") as fh:
         fh.write(b"\xff\xd8\xff\xe0" + b"\0" * 20)
     open(os.path.join(root, "img", "empty.jpg"), "wb").close()

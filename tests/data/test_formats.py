@@ -1,10 +1,8 @@
 """Readers and writers of every format: round trips, detection, bad input."""
 import base64
-import io
+import importlib.util
 import json
 import os
-import struct
-import zlib
 
 import polars as pl
 import pytest
@@ -17,25 +15,21 @@ ALL = ("llava", "m3it", "mimicit", "multiinstruct", "coco_arc", "flat", "hf")
 
 
 # ----------------------------------------------------------------------------- image bytes
-def png(color=(200, 30, 30), size=(32, 24)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, format="PNG")
-    return buf.getvalue()
+# the image-byte builders live with the hostile corpus (tests/data/hostile.py)
+_spec = importlib.util.spec_from_file_location(
+    "vlitq_test_hostile", os.path.join(os.path.dirname(__file__), "hostile.py"))
+_hostile = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_hostile)
+png, bomb_png = _hostile.png, _hostile.bomb_png
 
 
-def bomb_png(width=20000, height=20000) -> bytes:
-    """A tiny file whose header claims 400 M pixels: PIL refuses it before decoding."""
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+def _bomb() -> bytes:
+    return bomb_png(20000, 20000)  # 400 M pixels
 
 
 OK, OK2 = png(), png((20, 20, 220), (40, 30))
 CORRUPT = OK[:40]
-BOMB = bomb_png()
+BOMB = _bomb()
 B64 = {k: base64.b64encode(v).decode() for k, v in
        {"ok": OK, "ok2": OK2, "corrupt": CORRUPT, "bomb": BOMB}.items()}
 
