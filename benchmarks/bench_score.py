@@ -5,6 +5,8 @@ each component, cold vs warm cache, linear or not.
     nice python benchmarks/bench_score.py --n 10000 100000           # + linearity
     python benchmarks/bench_score.py --n 10000 --shape simple --scorers text_stats,image_check
     python benchmarks/bench_score.py --n 10000 --engine both --scorers text_stats,duplicates
+    python benchmarks/bench_score.py --n 100000 --set response_diversity.model=minilm-static \
+        --set tasks.encoder=minilm-static         # component parameters, as `vlitq score --set`
 
 The data comes from :func:`_llava665k.make_llava665k` (the LLaVA-v1.5 mix's task shares, turn
 counts, short VQA vs long free-form answers, COCO-style shared images written as small JPEGs
@@ -42,7 +44,7 @@ t0 = time.perf_counter()
 import vlitq
 names = {names!r}
 kw = dict(engine={engine!r}, stream={stream!r}, progress=False, cache={cache!r},
-          image_root={image_root!r}, chunk_size={chunk!r},
+          image_root={image_root!r}, chunk_size={chunk!r}, config={config!r},
           )
 if {engine!r} == "ray":
     import ray; ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
@@ -67,9 +69,9 @@ def loadavg() -> str:
         return "?"
 
 
-def run_child(path, names, engine, stream, cache, image_root, chunk):
+def run_child(path, names, engine, stream, cache, image_root, chunk, config=None):
     code = CHILD.format(bench=__file__, names=names, engine=engine, stream=stream, cache=cache,
-                        path=path, image_root=image_root, chunk=chunk)
+                        path=path, image_root=image_root, chunk=chunk, config=config or {})
     env = {**os.environ, "VLITQ_DISABLE_PROGRESS_BARS": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1"}
     la = loadavg()
@@ -91,13 +93,18 @@ def main():
     ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--no-warm", action="store_true")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--set", dest="assignments", action="append", default=[],
+                    metavar="COMPONENT.PARAM=VALUE", help="a component parameter (repeatable)")
     args = ap.parse_args()
+    from vlitq.config import load_run_config
+
+    config = load_run_config(None, args.assignments)
     names = [s for s in args.scorers.split(",") if s]
     engines = ["local", "ray"] if args.engine == "both" else [args.engine]
     stream = not args.no_stream
     print(f"# vlitq.score benchmark, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}, "
           f"load {loadavg()}")
-    print(f"# components: {', '.join(names)}")
+    print(f"# components: {', '.join(names)}" + (f"; config {config}" if config else ""))
     results = []
     for n in args.n:
         d = tempfile.mkdtemp(prefix="vlitq-bench-")
@@ -111,9 +118,9 @@ def main():
         print(f"\n# data ({time.perf_counter() - t0:.0f} s to generate): {stats}")
         for eng in engines:
             cache = os.path.join(d, f"cache-{eng}")
-            cold = run_child(path, names, eng, stream, cache, d, args.chunk_size)
+            cold = run_child(path, names, eng, stream, cache, d, args.chunk_size, config)
             warm = None if args.no_warm else run_child(path, names, eng, stream, cache, d,
-                                                      args.chunk_size)
+                                                      args.chunk_size, config)
             results.append({"n": n, "engine": eng, "data": stats, "cold": cold, "warm": warm})
             print(f"\nn={n} engine={eng} stream={stream}")
             print(f"  cold: {cold['seconds']:.1f} s  ({n / cold['seconds']:.0f} samples/s, "
