@@ -47,10 +47,10 @@ os.environ["TOKENIZERS_PARALLELISM"] = "true" if args.threads > 1 else "false"
 os.environ.setdefault("VLITQ_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import resource  # noqa: E402
-import tempfile  # noqa: E402
+import resource
+import tempfile
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -262,7 +262,7 @@ def main():
                 enc = encoders[kind]
                 enc.batch_size = bs
                 c0 = cpu()
-                e = enc.encode(texts, use_cache=False)
+                enc.encode(texts, use_cache=False)
                 c = cpu() - c0
                 res["batch"].setdefault(kind, {})[bs] = {"cpu_s": c, "texts_per_cpu_s":
                                                          len(texts) / c}

@@ -63,7 +63,8 @@ def test_distilled_static_model_follows_the_recipe(tmp_path):
     src, ids = _tiny_bert(str(tmp_path / "bert"))
     out = distill_static(src, str(tmp_path / "static"), pca_dims=8)
     assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "tokenizer.json"]
-    cfg = json.load(open(os.path.join(out, "config.json")))
+    with open(os.path.join(out, "config.json")) as fh:
+        cfg = json.load(fh)
     assert cfg["model_type"] == "model2vec" and cfg["hidden_dim"] == 8
 
     from safetensors.numpy import load_file
@@ -81,7 +82,7 @@ def test_distilled_static_model_follows_the_recipe(tmp_path):
         inp = torch.tensor([[2, i, 3] for i in kept])
         h = model(input_ids=inp).last_hidden_state.mean(1).double().numpy()
     xc = h - h.mean(0)
-    vals, vecs = np.linalg.eigh(xc.T @ xc / (len(h) - 1))
+    _, vecs = np.linalg.eigh(xc.T @ xc / (len(h) - 1))
     scores = xc @ vecs[:, ::-1][:, :8]
     want = scores * zipf_sif_weights(len(kept))[:, None]
     got = table[kept].astype(np.float64)

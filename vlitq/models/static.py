@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import uuid
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def _pca(x: np.ndarray, dims: int) -> np.ndarray:
     largest score of each component is positive)."""
     xc = x - x.mean(axis=0)
     cov = xc.T @ xc / max(1, len(x) - 1)
-    vals, vecs = np.linalg.eigh(cov)
+    _, vecs = np.linalg.eigh(cov)
     comp = vecs[:, ::-1][:, :dims]
     scores = xc @ comp
     sign = np.sign(scores[np.argmax(np.abs(scores), axis=0), np.arange(scores.shape[1])])

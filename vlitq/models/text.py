@@ -151,7 +151,10 @@ class SentenceEncoder:
 
             return f"{name.lower()}@r{RECIPE_VERSION}"
         if name.startswith("static:"):
-            return f"static@{_fingerprint(os.path.expanduser(name[7:]), 'model.safetensors')}"
+            if getattr(self, "_static_id", None) is None:  # read once, not per encode call
+                self._static_id = "static@" + _fingerprint(os.path.expanduser(name[7:]),
+                                                           "model.safetensors")
+            return self._static_id
         return name if quant is None else f"{name}:{quant}"
 
     def _load(self):
