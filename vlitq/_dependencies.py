@@ -18,6 +18,8 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "accelerate": ("llm", "accelerate"),
     "gguf": ("llm", "gguf"),
     "sentence_transformers": ("text", "sentence-transformers"),
+    "tokenizers": ("text", "tokenizers"),  # static sentence encoders (vlitq.models.static)
+    "safetensors": ("text", "safetensors"),
     "spacy": ("nlp", "spacy"),
     "jieba": ("nlp", "jieba"),
     "stopwordsiso": ("nlp", "stopwordsiso"),

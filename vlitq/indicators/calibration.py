@@ -134,6 +134,10 @@ DIFFERENT_PAIRS: tuple[tuple[str, str], ...] = (
 #: with ``metrics/response_diversity/calibrate.py``; see the card for the figures.
 CALIBRATED_EPS: dict[str, float] = {
     "all-minilm-l6-v2": 0.4343,
+    # the same pairs through SentenceEncoder's faster variants (benchmarks/bench_encoders.py;
+    # fidelity of their clusters on real answers: benchmarks/README.md, "Sentence encoders")
+    "all-minilm-l6-v2:int8": 0.4341,
+    "minilm-static": 0.3608,
 }
 
 
