@@ -180,3 +180,20 @@ def test_diverse_real_captions_score_above_templated_answers():
     assert vd > 0 and vd > vt + 1.0, (vd, vt)
     assert (rd.details("response_diversity")["rarefied"]
             > rt.details("response_diversity")["rarefied"] + 0.5)
+
+
+def test_result_key_follows_the_encoder_build(monkeypatch):
+    """A cached indicator result is keyed by the encoder's own id: a new static recipe
+    version (or int8) never serves a result computed with another build."""
+    import vlitq.models.static as static
+    from vlitq.indicators.response_diversity import ResponseDiversity
+    from vlitq.indicators.tasks import Tasks
+
+    assert ResponseDiversity().model_id() == "all-MiniLM-L6-v2"  # default keys unchanged
+    before = (ResponseDiversity(model="minilm-static").model_id(),
+              Tasks(encoder="minilm-static").model_id())
+    monkeypatch.setattr(static, "RECIPE_VERSION", str(static.RECIPE_VERSION) + "-next")
+    after = (ResponseDiversity(model="minilm-static").model_id(),
+             Tasks(encoder="minilm-static").model_id())
+    assert before[0] != after[0] and before[1] != after[1]
+    assert ResponseDiversity(model="all-MiniLM-L6-v2:int8").model_id().endswith(":int8")

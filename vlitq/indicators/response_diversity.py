@@ -268,7 +268,13 @@ class ResponseDiversity(Indicator):
         self.vendi = vendi
 
     def model_id(self) -> str:
-        return self.model
+        if self.model.startswith("simcse:"):
+            return self.model
+        from vlitq.models.text import SentenceEncoder  # light: loads nothing
+
+        # the encoder's own id (a static model's recipe version, ``:int8``), so a result
+        # cached for one build of an encoder is never served for another
+        return SentenceEncoder(self.model).model_id()
 
     def _encoder(self, cache):
         if self.model.startswith("simcse:"):

@@ -135,7 +135,12 @@ class Tasks(Indicator):
     def model_id(self) -> str | None:
         if self.task_source == "given":
             return None
-        enc = self.encoder if isinstance(self.encoder, str) else type(self.encoder).__name__
+        if isinstance(self.encoder, str):
+            from vlitq.models.text import SentenceEncoder  # light: loads nothing
+
+            enc = SentenceEncoder(self.encoder).model_id()  # e.g. a static recipe's version
+        else:
+            enc = type(self.encoder).__name__
         if self.task_source in ("embedding", "auto"):
             return enc
         j = self.judge
