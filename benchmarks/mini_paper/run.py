@@ -293,6 +293,14 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
     ind.write_csv(os.path.join(res_dir, "indicators.csv"))
     times["analysis"] = time.time() - t
     times["total"] = time.time() - t_all
+    prev_file = os.path.join(res_dir, "timings.json")
+    if resume and os.path.isfile(prev_file):  # steps reused from the earlier run keep its times
+        with open(prev_file, encoding="utf-8") as fh:
+            prev = json.load(fh).get("times_s", {})
+        for k in ("data", "encoder", "score+filter"):
+            if prev.get(k) and times.get(k, 0) < 1:
+                times[k] = prev[k]
+        times["total"] = max(times["total"], prev.get("total", 0))
     summary = {"config": cfg, "times_s": {k: round(v, 1) for k, v in times.items()},
                "quality_control": check, "worst": mdata.WORST,
                "tune": tune_log, "datasets": {k: mdata.VARIANTS.get(
