@@ -262,8 +262,11 @@ def task_plan(variant: str, n: int, rng) -> list[str]:
     return [plan[i] for i in rng.permutation(n)]
 
 
-def make_dataset(variant: str, n: int, bank: ImageBank, seed: int) -> list[dict]:
-    """``n`` LLaVA records of ``variant`` (one turn each, ``task`` label kept)."""
+def make_dataset(variant: str, n: int, bank: ImageBank, seed: int,
+                 truth: dict | None = None) -> list[dict]:
+    """``n`` LLaVA records of ``variant`` (one turn each, ``task`` label kept). ``truth``, when
+    given, receives ``{id: response is correct}`` (kept out of the records, so no scorer or
+    filter can read it)."""
     rng = np.random.default_rng(seed)
     recs = []
     plan = task_plan(variant, n, rng)
@@ -281,6 +284,8 @@ def make_dataset(variant: str, n: int, bank: ImageBank, seed: int) -> list[dict]
                 int(rng.integers(len(qa["options"]) - 1))]
         resp = _response(answer, rng, [TEMPLATED] if variant == "templated_responses"
                          else RESPONSES)
+        if truth is not None:
+            truth[f"{variant}-{i}"] = answer == qa["answer"]
         recs.append({"id": f"{variant}-{i}", "image": qa["image"], "task": task,
                      "conversations": [{"from": "human", "value": "<image>\n" + qa["question"]},
                                        {"from": "gpt", "value": resp}]})
@@ -306,22 +311,78 @@ def make_benchmark(bank: ImageBank, per_dimension: int, seed: int) -> list[dict]
     return out
 
 
-def caption(item: dict) -> list[str]:
-    """Captions of a training image for the contrastive encoder (a scene's full description,
-    and one per object)."""
+def _wrong(value, values, rng):
+    others = [v for v in values if v != value]
+    return others[int(rng.integers(len(others)))]
+
+
+def _qa_pair(question: str, answer: str, wrong: str, rng) -> tuple[str, str]:
+    """A question with a right and with a wrong answer, same response template: the hard
+    negative a correctness check must tell apart."""
+    t = RESPONSES[int(rng.integers(len(RESPONSES)))]
+    return f"{question} {t.format(a=answer)}", f"{question} {t.format(a=wrong)}"
+
+
+def caption_pairs(item: dict, rng) -> list[tuple[str, str]]:
+    """``(caption, hard negative)`` pairs of a training image for the contrastive encoder.
+
+    Captions are descriptions ("a red circle at the top left") and question-answer texts in the
+    datasets' wording (the ``matching`` scorer reads a turn's instruction + response); each hard
+    negative is the same text with one fact swapped (another colour, shape, count, position,
+    subject, or the other yes/no answer), so the encoder must bind the answer to the image
+    rather than recognise the kind of question.
+    """
+    def tmpl(task):
+        pool = INSTRUCTIONS[task] + (COMPLEX[task] if rng.random() < 0.2 else [])
+        return pool[int(rng.integers(len(pool)))]
+
+    out = []
     if item["kind"] == "photo":
-        return [f"a photo of {item['subject']}"]
+        subj = item["subject"]
+        other = _wrong(subj, list(PHOTOS), rng)
+        out.append((f"a photo of {subj}", f"a photo of {other}"))
+        for _ in range(2):
+            t = [x for x in INSTRUCTIONS["yesno"] + COMPLEX["yesno"] if "{subject}" in x]
+            t = t[int(rng.integers(len(t)))]
+            v = subj if rng.random() < 0.5 else other
+            a = "yes" if v == subj else "no"
+            out.append(_qa_pair(_fill(t, {"subject": v}), a, "no" if a == "yes" else "yes",
+                                rng))
+        return out
     objs = item["objects"]
-    parts = [f"a {o['colour']} {o['shape']} at the {o['position']}" for o in objs]
     n = NUMBERS[len(objs) - 1]
-    out = [f"{n} shape{'s' if len(objs) > 1 else ''}: " + ", ".join(parts)] + parts
-    # question-answer phrasings too: the matching scorer reads a turn's instruction+response
-    out.append(f"{INSTRUCTIONS['count'][len(objs) % 8]} {n.capitalize()}.")
+
+    def desc(o):
+        return f"a {o['colour']} {o['shape']} at the {o['position']}"
+
+    def swapped(o):
+        k = ["colour", "shape", "position"][int(rng.integers(3))]
+        vals = {"colour": COLOURS, "shape": SHAPES, "position": QUADRANTS}[k]
+        return {**o, k: _wrong(o[k], vals, rng)}
+
+    full = f"{n} shape{'s' if len(objs) > 1 else ''}: " + ", ".join(desc(o) for o in objs)
+    j = int(rng.integers(len(objs)))
+    neg = [swapped(o) if i == j else o for i, o in enumerate(objs)]
+    out.append((full, f"{n} shape{'s' if len(objs) > 1 else ''}: "
+                + ", ".join(desc(o) for o in neg)))
+    wrong_n = _wrong(n, NUMBERS, rng)
+    out.append((full, f"{wrong_n} shape{'s' if wrong_n != 'one' else ''}: "
+                + ", ".join(desc(o) for o in objs)))
+    out.append(_qa_pair(_fill(tmpl("count"), {}), n, wrong_n, rng))
     if len(objs) == 1:
         o = objs[0]
-        out += [f"{INSTRUCTIONS['colour'][int(item['image'][-9:-4]) % 8]} {o['colour']}.",
-                f"{INSTRUCTIONS['shape'][1]} It is a {o['shape']}.",
-                f"{INSTRUCTIONS['position'][0]} {o['position'].capitalize()}."]
+        out.append((desc(o), desc(swapped(o))))
+        for task, key, vals in (("colour", "colour", COLOURS), ("shape", "shape", SHAPES),
+                                ("position", "position", QUADRANTS)):
+            out.append(_qa_pair(_fill(tmpl(task), o), o[key], _wrong(o[key], vals, rng), rng))
+        for _ in range(2):
+            t = [x for x in INSTRUCTIONS["yesno"] + COMPLEX["yesno"] if "{subject}" not in x]
+            t = t[int(rng.integers(len(t)))]
+            need = "colour" if "{colour}" in t else "shape"
+            vals = COLOURS if need == "colour" else SHAPES
+            v = o[need] if rng.random() < 0.5 else _wrong(o[need], vals, rng)
+            a = "yes" if v == o[need] else "no"
+            out.append(_qa_pair(_fill(t, {need: v}), a, "no" if a == "yes" else "yes", rng))
     return out
 
 
@@ -332,7 +393,7 @@ def write_json(path: str, obj) -> str:
 
 
 def build_all(out: str, n: int, per_dimension: int, variants: list[str], seed: int = 0,
-              pool_factor: int = 2) -> dict:
+              pool_factor: int = 2, encoder_images: int = 2000) -> dict:
     """Write every dataset (``data/<name>.json``), the QC source pool, the benchmark
     (``bench/bench.json`` + its images) and the encoder's training pairs. Returns the paths."""
     img = os.path.join(out, "images")
@@ -344,17 +405,24 @@ def build_all(out: str, n: int, per_dimension: int, variants: list[str], seed: i
                               make_dataset(v, n, bank, seed + 1 + k))
     # the pool the quality-controlled set is filtered from: drawn exactly like the worst set,
     # pool_factor times its size, so the filtered set keeps the common size n
-    pool = make_dataset(WORST, pool_factor * n, bank, seed + 100)
+    truth: dict = {}
+    pool = make_dataset(WORST, pool_factor * n, bank, seed + 100, truth)
     for r in pool:
         r["id"] = "pool-" + r["id"]
     paths["_pool"] = write_json(os.path.join(out, "data", "_pool.json"), pool)
+    # which pool responses are correct: only for reporting (the AUROC of the matching degree,
+    # the quality-controlled set's share of correct responses), never for selecting
+    paths["_truth"] = write_json(os.path.join(out, "pool_truth.json"),
+                                 {"pool-" + k: v for k, v in truth.items()})
     # contrastive pairs: fresh training images with their captions (the encoder never sees a
     # dataset's responses, right or wrong)
-    pairs = []
-    for _ in range(3 * n):
-        item = bank.photo() if bank.rng.random() < 0.15 else bank.scene(
-            int(bank.rng.integers(1, 4)))
-        pairs.append((item["image"], caption(item)))
+    pairs, crng = [], np.random.default_rng(seed + 200)
+    for _ in range(encoder_images):
+        r = bank.rng.random()  # as the datasets: mostly single shapes, some counts, photos
+        item = bank.photo() if r < 0.1 else bank.scene(
+            1 if r < 0.7 else int(bank.rng.integers(2, 4)))
+        # several draws of the random templates per image
+        pairs.append((item["image"], [p for _ in range(3) for p in caption_pairs(item, crng)]))
     paths["_pairs"] = write_json(os.path.join(out, "pairs.json"), pairs)
     bench_dir = os.path.join(out, "bench")
     tbank = ImageBank(bench_dir, "test", seed + 7)

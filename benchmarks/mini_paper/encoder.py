@@ -1,5 +1,5 @@
 """The one vision encoder of the miniature experiment: a small open_clip model trained
-contrastively on the benchmark's own training images and their captions.
+contrastively on fresh training images, their captions and hard negatives.
 
 No CLIP weights exist offline. As in ``metrics/matching/validate.py`` (same open_clip ``CLIP``
 class, the real CLIP BPE tokenizer, a frozen token table, class-style InfoNCE over the distinct
@@ -21,8 +21,14 @@ CFG = {"embed_dim": 64,
                     "layers": 2}}
 
 
-def train_encoder(pairs_file: str, image_root: str, out: str, steps: int = 300,
-                  batch: int = 128, seed: int = 0, log=print) -> dict:
+def train_encoder(pairs_file: str, image_root: str, out: str, steps: int = 600,
+                  batch: int = 96, lr: float = 2e-3, seed: int = 0, log=print) -> dict:
+    """Train and save the encoder; ``pairs_file`` holds ``[image, [[caption, hard negative],
+    ...]]`` per image (:func:`data.caption_pairs`). Loss: InfoNCE of each image against the
+    batch's distinct captions plus its own hard negative, and of each caption against the
+    batch's images; AdamW, 5 % linear warm-up then cosine decay."""
+    import math
+
     import numpy as np
     import open_clip
     import torch
@@ -42,20 +48,40 @@ def train_encoder(pairs_file: str, image_root: str, out: str, steps: int = 300,
     tok = open_clip.tokenizer.SimpleTokenizer(context_length=CFG["text_cfg"]["context_length"])
     net = open_clip.CLIP(**CFG)
     net.token_embedding.weight.requires_grad_(False)  # see metrics/matching/validate.py
-    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=2e-3,
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr,
                             weight_decay=0.01)
+    warm = max(1, steps // 20)
+
+    def lr_at(step):
+        if step < warm:
+            return lr * (step + 1) / warm
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+
     net.train()
     losses = []
     for step in range(steps):
-        idx = rng.integers(0, len(pairs), batch)
-        texts = [pairs[i][1][int(rng.integers(len(pairs[i][1])))] for i in idx]
-        uniq = sorted(set(texts))
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        idx = rng.choice(len(pairs), batch, replace=False)
+        chosen = [pairs[i][1][int(rng.integers(len(pairs[i][1])))] for i in idx]
+        pos = [c[0] for c in chosen]
+        uniq = sorted(set(pos) | {c[1] for c in chosen})
+        where = {t: k for k, t in enumerate(uniq)}
         img = F.normalize(net.encode_image(x[idx]), dim=-1)
         txt = F.normalize(net.encode_text(tok(uniq)), dim=-1)
-        logits = net.logit_scale.exp() * img @ txt.T
-        # an image's positive is its caption; other captions that fit it too (same colour and
-        # shape elsewhere) are rare at this batch size and left as negatives
-        loss = F.cross_entropy(logits, torch.tensor([uniq.index(t) for t in texts]))
+        scale = net.logit_scale.exp()
+        logits = scale * img @ txt.T
+        target = torch.tensor([where[t] for t in pos])
+        # image -> text: its caption against every other caption of the batch and every hard
+        # negative (another image's caption that happens to fit it too is rare and stays a
+        # negative); text -> image: a caption against the batch's images, images sharing the
+        # same caption masked out
+        loss_i = F.cross_entropy(logits, target)
+        lt = logits[:, target].T  # [caption of image j, image i]
+        same = target[:, None] == target[None, :]
+        lt = lt.masked_fill(same & ~torch.eye(batch, dtype=torch.bool), float("-inf"))
+        loss_t = F.cross_entropy(lt, torch.arange(batch))
+        loss = (loss_i + loss_t) / 2
         opt.zero_grad()
         loss.backward()
         opt.step()

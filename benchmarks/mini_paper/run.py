@@ -28,10 +28,12 @@ import data as mdata  # noqa: E402
 KINDS = ("llava", "blip2", "openflamingo")
 SCORERS = ["text_stats", "duplicates", "matching", "elements", "tasks", "task_diversity",
            "balance", "instruction_diversity", "response_diversity"]
-FULL = {"n": 320, "per_dimension": 30, "encoder_steps": 300, "tune_steps": 60, "batch": 8,
+FULL = {"n": 320, "per_dimension": 16, "encoder_steps": 600, "encoder_batch": 96,
+        "encoder_images": 2000, "pool_factor": 2, "tune_steps": 100, "batch": 8,
         "lm_layers": 2, "variants": list(mdata.VARIANTS), "kinds": list(KINDS),
         "bootstrap": 1000, "scorers": SCORERS}
-FAST = {"n": 48, "per_dimension": 6, "encoder_steps": 60, "tune_steps": 30, "batch": 8,
+FAST = {"n": 48, "per_dimension": 6, "encoder_steps": 60, "encoder_batch": 96,
+        "encoder_images": 400, "pool_factor": 2, "tune_steps": 30, "batch": 8,
         "lm_layers": 2, "variants": [mdata.WORST], "kinds": ["llava"], "bootstrap": 200,
         "scorers": ["text_stats", "matching", "tasks", "task_diversity", "balance",
                     "instruction_diversity"]}
@@ -51,10 +53,65 @@ def vlitq(*args: str, check: bool = True) -> str:
     return proc.stdout
 
 
-def qc_rules(path: str, n: int) -> str:
-    """The quality control: readable samples only, then the n best matched (CLIP) samples."""
+def auroc(pos, neg) -> float | None:
+    """Probability that a random positive scores above a random negative (ties count half):
+    the Mann-Whitney form of the area under the ROC curve.
+
+    >>> auroc([3, 4], [1, 2]), auroc([1], [1]), auroc([1, 2], [2, 3])
+    (1.0, 0.5, 0.125)
+    """
+    import numpy as np
+
+    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
+    if not len(pos) or not len(neg):
+        return None
+    gt = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(gt / (len(pos) * len(neg)))
+
+
+def pool_check(pool_report: str, truth_file: str, qc_file: str | None = None) -> dict:
+    """How well the ``matching`` degree separates correct from mismatched responses in the pool
+    (AUROC overall and per task), and the share of correct responses in the pool and in the
+    quality-controlled set. Uses the pool's truth sidecar, which no filter reads."""
+    import polars as pl
+
+    with open(truth_file, encoding="utf-8") as fh:
+        truth = json.load(fh)
+    samples = pl.read_parquet(os.path.join(pool_report, "samples.parquet"))
+    with open(os.path.join(os.path.dirname(truth_file), "data", "_pool.json"),
+              encoding="utf-8") as fh:
+        task = {r["id"]: r["task"] for r in json.load(fh)}
+    rows = [(sid, m, truth[sid], task[sid]) for sid, m in
+            zip(samples["sample_id"].to_list(), samples["matching"].to_list()) if m is not None]
+    out = {"pool_n": len(truth), "pool_correct_share": round(
+        sum(truth.values()) / len(truth), 4), "matching_auroc": auroc(
+        [m for _, m, c, _ in rows if c], [m for _, m, c, _ in rows if not c])}
+    out["matching_auroc_per_task"] = {
+        t: auroc([m for _, m, c, tt in rows if c and tt == t],
+                 [m for _, m, c, tt in rows if not c and tt == t])
+        for t in sorted({r[3] for r in rows})}
+    if qc_file and os.path.isfile(qc_file):
+        with open(qc_file, encoding="utf-8") as fh:
+            qc = json.load(fh)
+        ids = [r["id"] for r in qc]
+        out["qc_n"] = len(ids)
+        out["qc_correct_share"] = round(sum(truth[i] for i in ids) / len(ids), 4)
+        counts: dict = {}
+        for i in ids:
+            counts[task[i]] = counts.get(task[i], 0) + 1
+        out["qc_tasks"] = dict(sorted(counts.items()))
+    return out
+
+
+def qc_rules(path: str, n: int, pool_n: int) -> str:
+    """The quality control: readable samples only, then within each task the better matched
+    (CLIP) share that leaves n of the pool (a per-task quantile: the matching degree's level
+    differs by kind of question, and a global cut would select tasks, not correct samples),
+    then the n best by matching should rounding leave a few more."""
+    q = max(0.0, 1.0 - n / pool_n)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("scorers = [\"matching\"]\n\n[rules.errors]\nmax = 0\n\n"
+                 f"[rules.matching]\nquantile_min = {q:g}\nby = \"task\"\n\n"
                  f"[strategy]\nname = \"top_k\"\nn = {n}\nweights = {{ matching = 1.0 }}\n")
     return path
 
@@ -91,7 +148,9 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
         with open(manifest, encoding="utf-8") as fh:
             paths = json.load(fh)
     else:
-        paths = mdata.build_all(out, cfg["n"], cfg["per_dimension"], cfg["variants"])
+        paths = mdata.build_all(out, cfg["n"], cfg["per_dimension"], cfg["variants"],
+                                pool_factor=cfg["pool_factor"],
+                                encoder_images=cfg["encoder_images"])
         with open(manifest, "w", encoding="utf-8") as fh:
             json.dump(paths, fh)
     images = paths["_images"]
@@ -109,7 +168,7 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
             enc = json.load(fh)
     else:
         enc = train_encoder(paths["_pairs"], images, os.path.join(out, "encoder"),
-                            steps=cfg["encoder_steps"], log=log)
+                            steps=cfg["encoder_steps"], batch=cfg["encoder_batch"], log=log)
         with open(enc_file, "w", encoding="utf-8") as fh:
             json.dump(enc, fh)
     times["encoder"] = time.time() - t
@@ -126,8 +185,17 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
         vlitq("score", paths["_pool"], "--image-root", images, "--scorers", "matching",
               "--config", conf, "--out", pool_rep, "--no-cache", "--quiet")
         vlitq("filter", paths["_pool"], "--image-root", images, "--from-report", pool_rep,
-              "--rules", qc_rules(os.path.join(out, "qc.toml"), cfg["n"]), "--out", qc,
+              "--rules", qc_rules(os.path.join(out, "qc.toml"), cfg["n"],
+                                  cfg["pool_factor"] * cfg["n"]), "--out", qc,
               "--out-format", "llava", "--quiet")
+    # what the matching degree (the encoder) can tell, and what the filter kept: reported every
+    # run, from the pool's truth sidecar (which nothing selects on)
+    check = pool_check(pool_rep, paths["_truth"], qc)
+    with open(os.path.join(res_dir, "quality_control.json"), "w", encoding="utf-8") as fh:
+        json.dump(check, fh, indent=1)
+    log(f"matching AUROC on the pool (correct vs mismatched) {check['matching_auroc']:.3f}; "
+        f"correct responses: pool {check['pool_correct_share']:.1%}, quality_controlled "
+        f"{check.get('qc_correct_share', float('nan')):.1%}")
     datasets = {}
     for v in cfg["variants"]:  # the quality-controlled set right after the set it repairs
         datasets[v] = paths[v]
@@ -225,7 +293,16 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
     ind.write_csv(os.path.join(res_dir, "indicators.csv"))
     times["analysis"] = time.time() - t
     times["total"] = time.time() - t_all
+    prev_file = os.path.join(res_dir, "timings.json")
+    if resume and os.path.isfile(prev_file):  # steps reused from the earlier run keep its times
+        with open(prev_file, encoding="utf-8") as fh:
+            prev = json.load(fh).get("times_s", {})
+        for k in ("data", "encoder", "score+filter"):
+            if prev.get(k) and times.get(k, 0) < 1:
+                times[k] = prev[k]
+        times["total"] = max(times["total"], prev.get("total", 0))
     summary = {"config": cfg, "times_s": {k: round(v, 1) for k, v in times.items()},
+               "quality_control": check, "worst": mdata.WORST,
                "tune": tune_log, "datasets": {k: mdata.VARIANTS.get(
                    k, "vlitq filter of the worst set's pool: the n best matched samples")
                    for k in datasets}}
@@ -258,6 +335,27 @@ def write_summary(res_dir, perf, ind, corr, icc, summary) -> None:
         rmat = f"(no correlation table: {exc})"
     lines = ["# mini §5 results", "", "## Datasets", ""]
     lines += [f"- `{k}`: {v}" for k, v in summary["datasets"].items()]
+    qc = summary.get("quality_control") or {}
+    if qc:
+        per = ", ".join(f"{t} {a:.3f}" for t, a in qc["matching_auroc_per_task"].items()
+                        if a is not None)
+        lines += ["", "## Encoder and quality control", "",
+                  f"- `matching` AUROC, correct vs mismatched responses in the "
+                  f"{qc['pool_n']}-sample pool: {qc['matching_auroc']:.3f} (per task: {per})",
+                  f"- correct responses: pool {qc['pool_correct_share']:.1%}, "
+                  f"`quality_controlled` {qc.get('qc_correct_share', float('nan')):.1%} "
+                  f"(tasks kept: {qc.get('qc_tasks')})"]
+        wins = []
+        for m in models:
+            row = {r["dataset"]: r[m] for r in pivot.iter_rows(named=True)}
+            if "quality_controlled" in row and summary.get("worst") in row:
+                a, b = row["quality_controlled"], row[summary["worst"]]
+                wins.append(a > b)
+                lines.append(f"- {m}: quality_controlled {a:.1f} % vs {summary['worst']} "
+                             f"{b:.1f} % ({'beats' if a > b else 'does not beat'} it)")
+        if wins:
+            lines.append(f"- the quality-controlled set beats the worst set for {sum(wins)} of "
+                         f"{len(wins)} model(s)")
     lines += ["", "## Benchmark accuracy (%) per dataset and model (Table 3)", "",
               to_markdown(perf.sort("model", "dataset")), "",
               "Mean over the dimensions, per dataset and model:", "", to_markdown(pivot), "",

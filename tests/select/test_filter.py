@@ -320,3 +320,39 @@ def test_cli_filter_rule_on_missing_model(tmp_path, needs_model):
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     assert "kept 4 of 4" in r.output and "kept      4  not evaluated by _needs_model_f" in r.output
+
+
+def test_quantile_by_task_ranks_within_each_task():
+    # a score whose level differs by task: a global quantile would drop whole tasks
+    recs = [make_sample(f"s{i}", [(f"Q {i}?", "word " * (1 + i % 5 + 20 * (i % 2)))],
+                        task=f"t{i % 2}") for i in range(20)]
+    ds = Dataset.from_records(recs, format="llava")
+    rep = vlitq.score(ds, ["text_stats"], cache=False, progress=False)
+    glob = vlitq.filter(rep, {"text_stats": {"quantile_min": 0.5}})
+    assert {int(s[1:]) % 2 for s in glob.kept} == {1}  # the global rule kept one task only
+    sel = vlitq.filter(rep, {"text_stats": {"quantile_min": 0.5, "by": "task"}})
+    _partition_ok(sel, 20)
+    kept = rep.samples.filter(pl.col("sample_id").is_in(sel.kept))
+    assert kept.group_by("task").len().sort("task")["len"].to_list() == [5, 5]
+    for t in ("t0", "t1"):
+        grp = rep.samples.filter(pl.col("task") == t)
+        k = kept.filter(pl.col("task") == t)["text_stats"]
+        d = grp.filter(~pl.col("sample_id").is_in(sel.kept))["text_stats"]
+        assert d.max() <= k.min()
+    reasons = set(sel.dropped["rule"].to_list())
+    assert any("of its task t0" in r for r in reasons) and any("task t1" in r for r in reasons)
+    # thresholds differ by task and are recorded per drop
+    assert sel.dropped["threshold"].n_unique() == 2
+
+
+def test_quantile_by_column_and_misuse():
+    rep = vlitq.score(_ds(12), ["text_stats"], cache=False, progress=False)
+    rep.samples = rep.samples.with_columns((pl.col("text_stats") > 3).alias("long"))
+    sel = vlitq.filter(rep, {"text_stats": {"quantile_max": 0.5, "by": "long"}})
+    _partition_ok(sel, 12)
+    with pytest.raises(KeyError, match="no such per-sample column"):
+        vlitq.filter(rep, {"text_stats": {"quantile_min": 0.5, "by": "nope"}})
+    with pytest.raises(ConfigError, match="quantile_min / quantile_max only"):
+        vlitq.filter(rep, {"text_stats": {"min": 1, "by": "task"}})
+    with pytest.raises(ConfigError, match="column name"):
+        vlitq.filter(rep, {"text_stats": {"quantile_min": 0.5, "by": 3}})

@@ -1,13 +1,18 @@
 """The miniature §5 experiment (benchmarks/mini_paper) end to end in its fast variant: the worst
 dataset and the set `vlitq filter` makes from its pool, one architecture (LLaVA-style), a few
 steps. Asserts only what must hold: losses fall, every table is produced, the filter raised
-the matching degree it selected on.
+the matching degree it selected on, and its per-task quantile kept every task (a global cut by
+matching selected tasks).
 
-Not asserted, because it does not hold at this budget (measured, see
+Not asserted, because it does not hold reliably at this size (measured, see
 benchmarks/mini_paper/README.md): that the quality-controlled set beats the worst set on the
-benchmark. The tuned miniatures stay near chance (30 questions: 33.3 % vs 43.3 % in one run,
-46.7 % vs 33.3 % in another), so the comparison is printed, not asserted."""
+benchmark, or that it holds more correct responses. The fast variant's encoder (60 steps)
+does not separate correct from mismatched responses (matching AUROC 0.544 on its 96-sample
+pool; the QC set held 50.0 % correct vs 52.1 % in the pool), so the benchmark difference on 30
+questions (50.0 % vs 43.3 % in one run, 33.3 % vs 43.3 % with the earlier encoder) is noise,
+not the effect of quality control; the comparison and the figures are printed."""
 import importlib.util
+import json
 import os
 
 import pytest
@@ -52,7 +57,7 @@ def test_fast_variant(tmp_path, monkeypatch):
     # every table exists and has the rows it should
     res = out["results"]
     for f in ("performance.csv", "indicators.csv", "correlation.csv", "correlation.md",
-              "fig5.html", "icc.md", "summary.md", "timings.json"):
+              "fig5.html", "icc.md", "summary.md", "timings.json", "quality_control.json"):
         assert os.path.getsize(os.path.join(res, f)) > 0, f
     perf = pl.read_csv(os.path.join(res, "performance.csv"))
     assert sorted(perf["dataset"].to_list()) == ["mismatched", "quality_controlled"]
@@ -69,5 +74,17 @@ def test_fast_variant(tmp_path, monkeypatch):
     mean = perf.with_columns(pl.mean_horizontal(sorted(dims)).alias("mean"))
     acc = dict(zip(mean["dataset"].to_list(), mean["mean"].to_list()))
     assert all(0 <= a <= 100 for a in acc.values())
+    # what the encoder can tell and what the per-task filter kept, reported every run
+    with open(os.path.join(res, "quality_control.json"), encoding="utf-8") as fh:
+        qc = json.load(fh)
+    assert 0 <= qc["matching_auroc"] <= 1
+    assert set(qc["matching_auroc_per_task"]) == {"colour", "shape", "count", "position",
+                                                  "yesno"}
+    assert qc["qc_n"] == cfg["n"]
+    # the per-task quantile keeps about each task's share of the pool (a global cut by
+    # matching selected tasks: 7 colour samples of 320 in the first measured run)
+    counts = [qc["qc_tasks"].get(t, 0) for t in qc["matching_auroc_per_task"]]
+    assert max(counts) - min(counts) <= 3, qc["qc_tasks"]
     print(f"benchmark mean accuracy: quality_controlled {acc['quality_controlled']:.1f} %, "
-          f"mismatched {acc['mismatched']:.1f} %")
+          f"mismatched {acc['mismatched']:.1f} %; matching AUROC {qc['matching_auroc']:.3f}, "
+          f"correct share pool {qc['pool_correct_share']:.3f} qc {qc['qc_correct_share']:.3f}")

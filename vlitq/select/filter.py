@@ -11,10 +11,12 @@ import numpy as np
 import polars as pl
 
 from vlitq.select.rules import (
+    OPTIONS,
     NotEvaluatedError,
     UnknownColumnError,
     error_count_column,
     evaluate,
+    evaluate_by,
     not_evaluated_mask,
     parse_rules,
 )
@@ -89,9 +91,10 @@ def filter(report, rules: dict | None = None, *, strategy: dict | str | None = N
     parsed = parse_rules(rules)
     keep_null = {r.column: bool(r.value) for r in parsed if r.op == "keep_null"}
     policy = {r.column: r.value for r in parsed if r.op == "not_evaluated"}
+    group_by = {r.column: r.value for r in parsed if r.op == "by"}
     not_evaluated: dict[str, dict] = {}
     for rule in parsed:
-        if rule.op in ("keep_null", "not_evaluated"):
+        if rule.op in OPTIONS:
             continue
         col = rule.column
         if col == "errors":
@@ -125,8 +128,19 @@ def filter(report, rules: dict | None = None, *, strategy: dict | str | None = N
                 f"rule {rule.describe()!r}: column {col!r} has no value for any of the "
                 f"{int(evaluated.sum())} samples still in (never computed); it would keep 0. "
                 f"Check that its component ran, or set keep_null = true.")
-        # quantiles are taken over the evaluated samples still alive, in rule order
-        mask_sub, thr = evaluate(rule, sub, keep_null.get(col, False))
+        # quantiles are taken over the evaluated samples still alive, in rule order (within
+        # each group when the rule has ``by``)
+        by = group_by.get(col) if rule.op in ("quantile_min", "quantile_max") else None
+        thr_of = None
+        if by is not None:
+            groups = group_labels(report, by)
+            ev_rows = np.flatnonzero(evaluated)
+            mask_sub, thr_sub = evaluate_by(rule, sub, [groups[i] for i in ev_rows],
+                                            keep_null.get(col, False))
+            thr_of = dict(zip(ev_rows.tolist(), thr_sub))
+            thr = None
+        else:
+            mask_sub, thr = evaluate(rule, sub, keep_null.get(col, False))
         mask = np.ones(n, dtype=bool)
         mask[np.flatnonzero(evaluated)] = mask_sub.to_numpy()
         if live_ne.any():
@@ -137,9 +151,15 @@ def filter(report, rules: dict | None = None, *, strategy: dict | str | None = N
         vals = values.to_list()
         desc = rule.describe(thr)
         for i in np.flatnonzero(newly):
-            reason = f"{col} not evaluated: {reasons[i]}" if ne[i] else desc
+            t = thr if thr_of is None else thr_of.get(int(i))
+            if ne[i]:
+                reason = f"{col} not evaluated: {reasons[i]}"
+            elif thr_of is not None:
+                reason = rule.describe(t, by=f"{by} {groups[i]}")
+            else:
+                reason = desc
             drops.append({"sample_id": ids[i], "row": int(i), "stage": "rule", "rule": reason,
-                          "column": col, "value": _fmt(vals[i]), "threshold": _fmt(thr)})
+                          "column": col, "value": _fmt(vals[i]), "threshold": _fmt(t)})
         alive &= mask
     strat = None
     if strategy is not None:
@@ -242,6 +262,18 @@ def check_aligned(report, dataset) -> None:
     if dataset.frame["sample_id"].to_list() != report.samples["sample_id"].to_list():
         raise ValueError("the report's sample ids differ from the dataset's (another dataset, "
                          "or another order): score this dataset, or pass its own report")
+
+
+def group_labels(report, by: str) -> list[str]:
+    """Group of every row for a rule's ``by``: ``"task"`` gives :func:`task_labels`, another
+    name a per-sample column of the report (its values as text; null is a group of its own)."""
+    if by == "task":
+        return task_labels(report)
+    if by not in report.samples.columns:
+        raise UnknownColumnError(
+            f"rule option by = {by!r}: no such per-sample column in the report (use \"task\" "
+            f"for the task labels){_suggest_column(by, report.samples.columns)}")
+    return ["null" if v is None else str(v) for v in report.samples[by].to_list()]
 
 
 def task_labels(report) -> list[str]:

@@ -9,7 +9,14 @@ Operators (on per-sample columns of a :class:`~vlitq.report.Report`):
 ``in``           keep values in a list     ``not_in``      keep values not in a list
 ``quantile_min`` drop the bottom q share   ``quantile_max`` drop the top q share
 ``not_null``     (true) drop nulls         ``keep_null``   (true) nulls pass the rule
+``by``           a quantile within each group: ``"task"`` (the report's task labels) or a
+                 per-sample column
 ===============  ==================================================================
+
+``{"matching": {"quantile_min": 0.5, "by": "task"}}`` drops the bottom half of *each task*
+(⌊q·n_t⌋ of its n_t samples), not the bottom half overall: a score whose level differs by task
+(CLIP matching is higher for some kinds of question) then ranks samples against samples of the
+same kind instead of selecting whole tasks.
 
 A null value fails every rule except ``keep_null``, because a sample that could not be scored
 has not shown it meets the bar. The pseudo-column ``errors`` counts a sample's *defects*: its
@@ -36,10 +43,10 @@ OPS = {
     "min": ">=", ">=": ">=", "max": "<=", "<=": "<=", ">": ">", "<": "<", "eq": "==", "==": "==",
     "ne": "!=", "!=": "!=", "in": "in", "not_in": "not_in", "quantile_min": "quantile_min",
     "quantile_max": "quantile_max", "not_null": "not_null", "keep_null": "keep_null",
-    "not_evaluated": "not_evaluated",
+    "not_evaluated": "not_evaluated", "by": "by",
 }
 #: Options of a rule, not conditions.
-OPTIONS = ("keep_null", "not_evaluated")
+OPTIONS = ("keep_null", "not_evaluated", "by")
 NOT_EVALUATED_CHOICES = ("error", "drop", "keep")
 
 
@@ -63,12 +70,14 @@ class Rule:
     op: str
     value: Any
 
-    def describe(self, threshold: Any = None) -> str:
+    def describe(self, threshold: Any = None, by: str | None = None) -> str:
         v = self.value if threshold is None else threshold
         if self.op in ("quantile_min", "quantile_max"):
             side = "bottom" if self.op == "quantile_min" else "top"
-            return f"{self.column} in the {side} {self.value:g} share (<= {v!r})" if side == "bottom" \
-            else f"{self.column} in the top {self.value:g} share (>= {v!r})"
+            within = f" of its {by}" if by else ""
+            return f"{self.column} in the {side} {self.value:g} share{within} (<= {v!r})" \
+                if side == "bottom" else \
+                f"{self.column} in the top {self.value:g} share{within} (>= {v!r})"
         return f"{self.column} {self.op} {v!r}"
 
 
@@ -103,6 +112,13 @@ def parse_rules(rules: dict | None) -> list[Rule]:
             elif OPS[op] in (">=", "<=", ">", "<") and (isinstance(v, bool) or not
                                                        isinstance(v, (int, float))):
                 raise ConfigError(f"rule on {col!r}: {op} needs a number, got {v!r}")
+            elif OPS[op] == "by" and not (isinstance(v, str) and v):
+                raise ConfigError(f"rule on {col!r}: by needs a column name (or \"task\"), "
+                                  f"got {v!r}")
+            elif OPS[op] == "by" and not any(OPS.get(o) in ("quantile_min", "quantile_max")
+                                             for o in conds):
+                raise ConfigError(f"rule on {col!r}: by applies to quantile_min / "
+                                  f"quantile_max only")
             elif OPS[op] == "not_evaluated" and v not in NOT_EVALUATED_CHOICES:
                 raise ConfigError(f"rule on {col!r}: not_evaluated must be one of "
                                   f"{', '.join(NOT_EVALUATED_CHOICES)}, got {v!r}")
@@ -145,6 +161,29 @@ def not_evaluated_mask(samples: pl.DataFrame, owner_error: str | None) -> pl.Ser
     if owner_error is None or owner_error not in samples.columns:
         return pl.Series([False] * samples.height)
     return samples[owner_error].cast(pl.Utf8).str.starts_with(NOT_EVALUATED).fill_null(False)
+
+
+def evaluate_by(rule: Rule, values: pl.Series, groups: list, keep_null: bool
+                ) -> tuple[pl.Series, list]:
+    """:func:`evaluate` of a quantile rule within each group of ``groups`` (one label per
+    value): the mask, and per value the threshold of its group.
+
+    >>> r = Rule("m", "quantile_min", 0.5)
+    >>> mask, thr = evaluate_by(r, pl.Series([1.0, 2.0, 10.0, 20.0]), ["a", "a", "b", "b"],
+    ...                         False)
+    >>> mask.to_list(), thr
+    ([False, True, False, True], [1.0, 1.0, 10.0, 10.0])
+    """
+    mask = [False] * values.len()
+    thr: list = [None] * values.len()
+    members: dict = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    for idx in members.values():
+        m, t = evaluate(rule, values.gather(idx), keep_null)
+        for i, keep in zip(idx, m.to_list()):
+            mask[i], thr[i] = bool(keep), t
+    return pl.Series(mask, dtype=pl.Boolean), thr
 
 
 def evaluate(rule: Rule, values: pl.Series, keep_null: bool) -> tuple[pl.Series, Any]:

@@ -317,11 +317,14 @@ def _real_class():
             return tokens
 
         def forward(self, input_ids=None, attention_mask=None, pixel_values=None, labels=None,
-                    logits_to_keep: int = 0):
+                    logits_to_keep: int = 0, image_tokens=None):
+            """``image_tokens`` (the frozen vision tower's patch tokens, as
+            :meth:`image_tokens` returns them) replace ``pixel_values`` when given: tuning
+            computes them once per image instead of once per step."""
             emb = self.lm.get_input_embeddings()(input_ids)
             if attention_mask is None:
                 attention_mask = torch.ones_like(input_ids)
-            patches = self.image_tokens(pixel_values)
+            patches = self.image_tokens(pixel_values) if image_tokens is None else image_tokens
             n_vis = 0
             if self.kind == "openflamingo":
                 media = self.connector(patches)
@@ -518,8 +521,9 @@ def tune_mini(subset, base: str, out: str, *, image_root: str | None = None,
     for ref, segs in items:
         if ref not in cache:
             try:
-                cache[ref] = proc.pixels([open_image(ref, ds.image_root,
-                                                     ds.allow_outside_root)])[0]
+                # the vision tower is frozen and deterministic: its patch tokens once per image
+                cache[ref] = model.image_tokens(proc.pixels([open_image(
+                    ref, ds.image_root, ds.allow_outside_root)]))[0]
             except ImageError as exc:
                 cache[ref] = exc
         if isinstance(cache[ref], Exception):
@@ -560,7 +564,7 @@ def tune_mini(subset, base: str, out: str, *, image_root: str | None = None,
                 lab[i, :len(bl)] = torch.tensor(bl)
                 att[i, :len(bi)] = 1
             loss = model(input_ids=ids, attention_mask=att,
-                         pixel_values=torch.stack([b[0] for b in batch]), labels=lab).loss
+                         image_tokens=torch.stack([b[0] for b in batch]), labels=lab).loss
             (loss / hp["grad_accum"]).backward()
             run.append(loss.item())
         opt.step()
