@@ -172,7 +172,8 @@ def worker(kind: str, n: int, opt: str):
     gen_s = time.time() - t0
     rss_data = _peak_mib()
     reset = _reset_peak()
-    res: dict = {"n": n, "kind": kind, "opt": opt, "gen_s": round(gen_s, 1)}
+    res: dict = {"n": n, "kind": kind, "opt": opt, "gen_s": round(gen_s, 1),
+                 "load0": _load()}
     t = time.time()
     cpu0 = sum(os.times()[:2])
     if kind == "dbscan":
@@ -278,7 +279,7 @@ def mode_agree(sizes, index, reuse_exact=False):
             print(f"| {n} | {name} | {r.get('clusters', r.get('error'))} | {r.get('noise')} | "
                   f"{r.get('seconds')} | {r.get('cpu_s')} | {r.get('peak_mib')} | "
                   + " | ".join(agree)
-                  + f" | {r.get('load')} |", flush=True)
+                  + f" | {r.get('load0')} → {r.get('load')} |", flush=True)
 
 
 def mode_scale(sizes, index):
@@ -290,7 +291,8 @@ def mode_scale(sizes, index):
             r = _run_worker(["dbscan", str(n), f"knn/{idx}"])
             print(f"| {n} | knn/{idx} | {r.get('clusters', r.get('error'))} | {r.get('noise')} "
                   f"| {r.get('core_share')} | {r.get('seconds')} (+{r.get('gen_s')}) | "
-                  f"{r.get('cpu_s')} | {r.get('peak_mib')} ({r.get('data_mib')}) | {r.get('load')} |", flush=True)
+                  f"{r.get('cpu_s')} | {r.get('peak_mib')} ({r.get('data_mib')}) | {r.get('load0')} → {r.get('load')} |",
+                  flush=True)
 
 
 def main(argv=None):
