@@ -247,10 +247,10 @@ def test_faiss_graph_path_agrees_with_exact_above_one_cell():
     assert adjusted_rand_score(exact.labels, ours.labels) > 0.99
 
 
-@pytest.mark.parametrize("index", ["faiss", "numpy"])
+@pytest.mark.parametrize("index", ["faiss", "numpy", "torch"])
 def test_link_pass_joins_what_the_knn_graph_splits(index):
-    if index == "faiss":
-        pytest.importorskip("faiss")
+    if index != "numpy":
+        pytest.importorskip(index)
     from vlitq.graph.density import _dbscan_knn
 
     # two tight blobs of 60 points whose centres are 0.1 apart in cosine distance: every
@@ -264,8 +264,11 @@ def test_link_pass_joins_what_the_knn_graph_splits(index):
                    rng.normal(size=(30, 16))]).astype(np.float32)
     exact = dbscan_cosine(x, 0.2, 3, method="exact")
     assert exact.n_clusters == 1
-    kw = dict(n_neighbors=5, index=index, device=None, max_chunk_bytes=1 << 20, progress=False)
+    dev = "cpu" if index == "torch" else None
+    kw = dict(n_neighbors=5, index=index, device=dev, max_chunk_bytes=1 << 20, progress=False)
     assert _dbscan_knn(x, 0.2, 3, link=False, **kw).n_clusters == 2   # the graph alone splits
-    ours = dbscan_cosine(x, 0.2, 3, method="knn", index=index, n_neighbors=5)
+    ours = dbscan_cosine(x, 0.2, 3, method="knn", index=index, n_neighbors=5, device=dev,
+                         max_chunk_bytes=20_000)                      # several link tiles
+    assert ours.method == f"knn/{index}"
     _same_clustering(ours, exact)
     assert ((ours.labels < 0) == (exact.labels < 0)).all()

@@ -431,6 +431,41 @@ def _ivf_link(x: np.ndarray, probes: np.ndarray, nlist: int, labels: np.ndarray,
     return connected_components(g, directed=False)[1]
 
 
+def _torch_link(x: np.ndarray, labels: np.ndarray, active: np.ndarray, thr: float, *,
+                device: str, max_chunk_bytes: int = 256 * _MiB) -> np.ndarray:
+    """:func:`_ivf_link` for the exact top-k graph of ``device``: the ``active`` core points
+    against each other in blocks (upper triangle), every ε-pair joining two clusters."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from vlitq._dependencies import import_optional
+
+    torch = import_optional("torch", purpose="DBSCAN on an accelerator")
+    nc = int(labels.max()) + 1
+    idx = np.flatnonzero(active)
+    dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+    xa = torch.empty((len(idx), x.shape[1]), dtype=dtype, device=device)
+    for a in range(0, len(idx), 65536):
+        xa[a:a + 65536] = torch.from_numpy(_as_unit(x[idx[a:a + 65536]])).to(device, dtype)
+    lab = torch.from_numpy(labels[idx]).to(device)
+    side = _tile_rows(max_chunk_bytes)
+    keys = []
+    for a in range(0, len(idx), side):
+        for c in range(a, len(idx), side):
+            hit = (xa[a:a + side] @ xa[c:c + side].T >= thr)
+            hit &= lab[a:a + side, None] != lab[None, c:c + side]
+            r, q = hit.nonzero(as_tuple=True)
+            if len(r):
+                la, lb = lab[a + r], lab[c + q]
+                keys.append(torch.unique(torch.minimum(la, lb) * nc
+                                         + torch.maximum(la, lb)).cpu().numpy())
+    if not keys:
+        return np.arange(nc)
+    key = np.unique(np.concatenate(keys))
+    g = coo_matrix((np.ones(len(key), np.int8), (key // nc, key % nc)), shape=(nc, nc))
+    return connected_components(g, directed=False)[1]
+
+
 def _spherical_kmeans(x: np.ndarray, k: int, *, iters: int, seed: int,
                       max_chunk_bytes: int = 64 * _MiB) -> np.ndarray:
     """k unit centres of unit rows ``x`` (assignments in row blocks within the budget)."""
@@ -630,9 +665,13 @@ def _dbscan_knn(x: np.ndarray, eps: float, min_samples: int, *, n_neighbors: int
     del nbr, sim
     res.method = f"knn/{which}"
     active = res.core & full
-    if link and probes is not None and res.n_clusters > 1 and active.any():
-        merged = _ivf_link(x, probes, nlist, res.labels, active, thr,
-                           max_chunk_bytes=max_chunk_bytes, progress=progress)
+    if link and res.n_clusters > 1 and active.any():
+        if probes is None:
+            merged = _torch_link(x, res.labels, active, thr, device=device or "cpu",
+                                 max_chunk_bytes=max_chunk_bytes)
+        else:
+            merged = _ivf_link(x, probes, nlist, res.labels, active, thr,
+                               max_chunk_bytes=max_chunk_bytes, progress=progress)
         _, merged = np.unique(merged, return_inverse=True)
         lab = res.labels >= 0
         res.labels[lab] = merged[res.labels[lab]]
