@@ -265,7 +265,8 @@ def test_link_pass_joins_what_the_knn_graph_splits(index):
     exact = dbscan_cosine(x, 0.2, 3, method="exact")
     assert exact.n_clusters == 1
     dev = "cpu" if index == "torch" else None
-    kw = dict(n_neighbors=5, index=index, device=dev, max_chunk_bytes=1 << 20, progress=False)
+    kw = {"n_neighbors": 5, "index": index, "device": dev, "max_chunk_bytes": 1 << 20,
+          "progress": False}
     assert _dbscan_knn(x, 0.2, 3, link=False, **kw).n_clusters == 2   # the graph alone splits
     ours = dbscan_cosine(x, 0.2, 3, method="knn", index=index, n_neighbors=5, device=dev,
                          max_chunk_bytes=20_000)                      # several link tiles
