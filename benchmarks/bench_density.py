@@ -21,12 +21,15 @@ average of the machine is printed beside each figure):
   agreement, clusters, seconds, peak RSS.
 - ``scale --n 1000000``: the graph path alone: seconds and peak RSS (the input array itself,
   1.5 GB at 1M × 384 float32, is inside the peak).
+- ``kgraph --n 200000 --k-max 64 --nprobe 8``: the k-NN graph without the link pass, DBSCAN
+  on its best k neighbours for k = 16 ... k-max, against the exact labels ``agree`` saved.
 
 Usage::
 
     nice python benchmarks/bench_density.py ann --n 50000 --extra-path /tmp/scale-ann
     nice python benchmarks/bench_density.py agree --n 50000 200000
     nice python benchmarks/bench_density.py scale --n 1000000 --index faiss
+    nice python benchmarks/bench_density.py kgraph --n 200000 --k-max 64
 """
 from __future__ import annotations
 
@@ -172,7 +175,8 @@ def worker(kind: str, n: int, opt: str):
     gen_s = time.time() - t0
     rss_data = _peak_mib()
     reset = _reset_peak()
-    res: dict = {"n": n, "kind": kind, "opt": opt, "gen_s": round(gen_s, 1)}
+    res: dict = {"n": n, "kind": kind, "opt": opt, "gen_s": round(gen_s, 1),
+                 "load0": _load()}
     t = time.time()
     cpu0 = sum(os.times()[:2])
     if kind == "dbscan":
@@ -278,7 +282,7 @@ def mode_agree(sizes, index, reuse_exact=False):
             print(f"| {n} | {name} | {r.get('clusters', r.get('error'))} | {r.get('noise')} | "
                   f"{r.get('seconds')} | {r.get('cpu_s')} | {r.get('peak_mib')} | "
                   + " | ".join(agree)
-                  + f" | {r.get('load')} |", flush=True)
+                  + f" | {r.get('load0')} → {r.get('load')} |", flush=True)
 
 
 def mode_scale(sizes, index):
@@ -290,7 +294,42 @@ def mode_scale(sizes, index):
             r = _run_worker(["dbscan", str(n), f"knn/{idx}"])
             print(f"| {n} | knn/{idx} | {r.get('clusters', r.get('error'))} | {r.get('noise')} "
                   f"| {r.get('core_share')} | {r.get('seconds')} (+{r.get('gen_s')}) | "
-                  f"{r.get('cpu_s')} | {r.get('peak_mib')} ({r.get('data_mib')}) | {r.get('load')} |", flush=True)
+                  f"{r.get('cpu_s')} | {r.get('peak_mib')} ({r.get('data_mib')}) | {r.get('load0')} → {r.get('load')} |",
+                  flush=True)
+
+
+def mode_kgraph(n: int, k_max: int, nprobe: int):
+    """Neighbours kept vs agreement, without the link pass: one ``k_max``-NN graph (faiss
+    cells + scan), DBSCAN on its best k columns for several k, against the exact labels
+    saved by ``agree`` (same n)."""
+    import numpy as np
+    from sklearn.metrics import adjusted_rand_score
+
+    from vlitq.graph import density as dn
+
+    saved = os.path.join(CACHE, f"density_{n}_exact.npz")
+    if not os.path.exists(saved):
+        raise SystemExit(f"run `agree --n {n}` first ({saved})")
+    e = np.load(saved)
+    x = make_data(n)
+    t, c0 = time.time(), sum(os.times()[:2])
+    nbr, sim = dn._knn_faiss(x, k_max + 1, nprobe=nprobe)
+    print(f"# {k_max}-NN graph, nprobe {nprobe}: {time.time() - t:.1f} s, "
+          f"{sum(os.times()[:2]) - c0:.1f} CPU s, load {_load()}")
+    o = np.argsort(-sim, axis=1)
+    nbr, sim = np.take_along_axis(nbr, o, 1), np.take_along_axis(sim, o, 1)
+    print("| k | clusters | ARI all | ARI core | core agree | noise agree |")
+    print("|---|---|---|---|---|---|")
+    for k in (16, 24, 32, 48, 64, 96, 128):
+        if k > k_max:
+            break
+        r = dn.dbscan_from_knn(np.ascontiguousarray(nbr[:, :k + 1]),
+                               np.ascontiguousarray(sim[:, :k + 1]), EPS, MIN_SAMPLES)
+        both = e["core"] & r.core
+        print(f"| {k} | {r.n_clusters} | {adjusted_rand_score(e['labels'], r.labels):.4f} | "
+              f"{adjusted_rand_score(e['labels'][both], r.labels[both]):.4f} | "
+              f"{np.mean(e['core'] == r.core):.4f} | "
+              f"{np.mean((e['labels'] < 0) == (r.labels < 0)):.4f} |", flush=True)
 
 
 def main(argv=None):
@@ -298,7 +337,9 @@ def main(argv=None):
     if argv and argv[0] == "_worker":
         return worker(argv[1], int(argv[2]), argv[3] if len(argv) > 3 else "")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["ann", "agree", "scale", "data"])
+    ap.add_argument("mode", choices=["ann", "agree", "scale", "kgraph", "data"])
+    ap.add_argument("--k-max", type=int, default=64, help="kgraph: neighbours of the graph")
+    ap.add_argument("--nprobe", type=int, default=8, help="kgraph: cells probed per point")
     ap.add_argument("--n", type=int, nargs="+", default=[50000])
     ap.add_argument("--index", nargs="+", default=["faiss"])
     ap.add_argument("--reuse-exact", action="store_true",
@@ -312,6 +353,8 @@ def main(argv=None):
         mode_agree(a.n, a.index, a.reuse_exact)
     elif a.mode == "scale":
         mode_scale(a.n, a.index)
+    elif a.mode == "kgraph":
+        mode_kgraph(a.n[0], a.k_max, a.nprobe)
     else:
         import numpy as np
 

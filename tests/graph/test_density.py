@@ -178,3 +178,98 @@ def test_dbscan_from_knn_makes_edges_undirected():
     # 0 has neighbours 1, 2 (2 lists 0) and 3: core; the others join it as border points
     assert r.core.tolist() == [True, False, False, False]
     assert r.labels.tolist() == [0, 0, 0, 0]
+
+
+def _cells(x, nlist, nprobe, seed=0):
+    faiss = pytest.importorskip("faiss")
+    xn = np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
+    km = faiss.Kmeans(x.shape[1], nlist, niter=5, seed=seed, spherical=True)
+    km.train(xn)
+    q = faiss.IndexFlatIP(x.shape[1])
+    q.add(km.centroids)
+    return xn, q, q.search(xn, nprobe)[1]
+
+
+def test_ivf_scan_over_the_input_equals_faiss_ivfflat_on_the_same_cells():
+    # the graph path's index keeps row numbers, not vectors: its neighbours must be those of
+    # faiss IndexIVFFlat (which stores a copy of every vector) searched with the same cells
+    faiss = pytest.importorskip("faiss")
+    from faiss.contrib.ivf_tools import add_preassigned, search_preassigned
+
+    from vlitq.graph.density import _ivf_scan
+
+    x = _mixture(n_clusters=40, per=100, noise=1000, d=32, seed=6)
+    xn, quantizer, probes = _cells(x, 50, 6)
+    ix = faiss.IndexIVFFlat(quantizer, x.shape[1], 50, faiss.METRIC_INNER_PRODUCT)
+    ix.nprobe = 6
+    add_preassigned(ix, xn, np.ascontiguousarray(probes[:, 0]))
+    ref_sim, ref_nbr = search_preassigned(ix, xn, 12, probes)
+    nbr, sim = _ivf_scan(3.0 * x, 12, probes.astype(np.int32), 50,   # unnormalised input
+                         max_chunk_bytes=50_000)                     # many row blocks
+    order = np.argsort(-sim, axis=1)
+    nbr, sim = np.take_along_axis(nbr, order, 1), np.take_along_axis(sim, order, 1)
+    assert np.allclose(sim, ref_sim, atol=1e-5)
+    assert (nbr == ref_nbr).mean() > 0.999   # up to ties
+    # the similarities are exact float32 cosines against the input
+    assert np.allclose(sim, np.take_along_axis(xn @ xn.T, nbr.astype(np.int64), 1), atol=1e-5)
+    # probing every cell is the exact k-NN
+    _, _, every = _cells(x, 8, 8)
+    nbr, _ = _ivf_scan(x, 12, every.astype(np.int32), 8)
+    truth = np.argsort(-(xn @ xn.T), axis=1)[:, :12]
+    assert (np.sort(nbr, 1) == np.sort(truth, 1)).mean() > 0.999
+
+
+def test_ivf_scan_holds_no_copy_of_the_vectors():
+    from vlitq.graph.density import _ivf_scan
+
+    n, d, k = 20000, 128, 10
+    x = np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)   # 10 MB
+    probes = np.random.default_rng(1).integers(0, 100, (n, 8)).astype(np.int32)
+    probes[:, 1:] = (probes[:, :1] + np.arange(1, 8)) % 100   # 8 distinct cells each
+    tracemalloc.start()
+    nbr, sim = _ivf_scan(x, k, probes, 100, max_chunk_bytes=1 << 20)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    out = nbr.nbytes + sim.nbytes                                          # 1.6 MB
+    # results + probe lists sorted by cell (~2 MB) + blocks, far below a copy of x
+    assert peak - out < 0.5 * x.nbytes, (peak - out) / x.nbytes
+    assert nbr.dtype == np.int32 and (nbr >= 0).all()
+
+
+def test_faiss_graph_path_agrees_with_exact_above_one_cell():
+    pytest.importorskip("faiss")
+    # 6,000 points: 155 cells, so the inverted file is really used (below 4,096: one cell)
+    x = _mixture(n_clusters=100, per=50, noise=1000, d=32, spread=0.3, seed=7)
+    exact = dbscan_cosine(x, 0.15, 4, method="exact")
+    ours = dbscan_cosine(x, 0.15, 4, method="knn", index="faiss")
+    assert ours.method == "knn/faiss" and exact.n_clusters > 50
+    assert (ours.core == exact.core).mean() > 0.999
+    assert adjusted_rand_score(exact.labels, ours.labels) > 0.99
+
+
+@pytest.mark.parametrize("index", ["faiss", "numpy", "torch"])
+def test_link_pass_joins_what_the_knn_graph_splits(index):
+    if index != "numpy":
+        pytest.importorskip(index)
+    from vlitq.graph.density import _dbscan_knn
+
+    # two tight blobs of 60 points whose centres are 0.1 apart in cosine distance: every
+    # point's 5 nearest neighbours are in its own blob, yet all cross pairs lie within eps
+    rng = np.random.default_rng(8)
+    a = np.zeros(16)
+    a[0] = 1.0
+    b = np.zeros(16)
+    b[0], b[1] = 0.9, np.sqrt(1 - 0.81)
+    x = np.vstack([a + 0.01 * rng.normal(size=(60, 16)), b + 0.01 * rng.normal(size=(60, 16)),
+                   rng.normal(size=(30, 16))]).astype(np.float32)
+    exact = dbscan_cosine(x, 0.2, 3, method="exact")
+    assert exact.n_clusters == 1
+    dev = "cpu" if index == "torch" else None
+    kw = {"n_neighbors": 5, "index": index, "device": dev, "max_chunk_bytes": 1 << 20,
+          "progress": False}
+    assert _dbscan_knn(x, 0.2, 3, link=False, **kw).n_clusters == 2   # the graph alone splits
+    ours = dbscan_cosine(x, 0.2, 3, method="knn", index=index, n_neighbors=5, device=dev,
+                         max_chunk_bytes=20_000)                      # several link tiles
+    assert ours.method == f"knn/{index}"
+    _same_clustering(ours, exact)
+    assert ((ours.labels < 0) == (exact.labels < 0)).all()

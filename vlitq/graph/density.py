@@ -22,15 +22,22 @@ clusters may go to the other one: scikit-learn assigns it by scan order, this by
 point).
 
 Graph path (``method="knn"``, the default above :data:`EXACT_MAX_N` points): each point's
-``n_neighbors`` nearest neighbours from an index — faiss ``IndexIVFFlat`` (``pip install
-"vlitq[ann]"``), else a pure-numpy inverted file (with a warning), or exact top-k with torch on
-a ``device`` — then :func:`dbscan_from_knn`: the edges within ``eps``, made undirected; core =
-at least ``min_samples`` points in the neighbourhood; clusters = connected components of the
-core-core edges; border points join their most similar core neighbour. It is exact DBSCAN when
-``n_neighbors`` reaches the largest ε-neighbourhood and the index finds every neighbour;
-otherwise a link between two core points is missed only when neither is among the other's
-``n_neighbors`` nearest. Measured against the exact path on clustered MiniLM-like embeddings
-(``benchmarks/bench_density.py``): see ``benchmarks/README.md``.
+``n_neighbors`` nearest neighbours from an inverted file over the input itself — k-means cells
+(2√n) trained by faiss (``pip install "vlitq[ann]"``) or, without faiss, by numpy (with a
+warning); each point compared with the members of its 8 nearest cells in float32 matrix
+products straight from the input (:func:`_ivf_scan`: the lists hold row numbers, not a second
+copy of the vectors as faiss ``IndexIVFFlat`` does, and the similarities are exact) — or exact
+top-k with torch on a ``device``; then :func:`dbscan_from_knn`: the edges within ``eps``,
+made undirected; core = at least ``min_samples`` points in the neighbourhood; clusters =
+connected components of the core-core edges; border points join their most similar core
+neighbour. A link between two core points is missing from that graph only when neither is
+among the other's ``n_neighbors`` nearest, i.e. both have ``n_neighbors`` neighbours within
+``eps`` already: the link pass (:func:`_ivf_link`, :func:`_torch_link`) compares just those
+points again, over the same cells, and merges the clusters any of their ε-pairs join. So the
+result is exact DBSCAN up to the index's recall (pairs outside a point's probed cells).
+Measured against the exact path on clustered MiniLM-like embeddings
+(``benchmarks/bench_density.py``): 200k points, the same 1,303 clusters, ARI 1.0000, 20× less
+CPU; 1M points in 315 CPU-s and 2.7 GiB (see ``benchmarks/README.md``).
 
 :func:`eps_neighbourhood_graph` builds the sparse ε-graph in row blocks for users who want
 scikit-learn's ``DBSCAN(metric="precomputed")`` (used in the tests as the reference).
@@ -112,8 +119,8 @@ class _Backend:
 _PAIR_BYTES = 72
 
 #: Above this many points ``method="auto"`` builds a k-nearest-neighbour graph (approximate
-#: index) instead of the exact blocked similarity matrix, whose cost grows with N² (50k
-#: clustered 384-d points on two shared cores: exact 216 s, graph 47 s, ARI 0.997).
+#: index) instead of the exact blocked similarity matrix, whose cost grows with N² (200k
+#: clustered 384-d points, one thread: exact 670 CPU-s, graph 34 CPU-s, the same clusters).
 EXACT_MAX_N = 20_000
 #: Neighbours kept per point in the graph path (at least ``min_samples``).
 DEFAULT_NEIGHBOURS = 24
@@ -180,8 +187,8 @@ def dbscan_cosine(embeddings, eps: float = 0.2, min_samples: int = 3, *,
         Neighbours per point in the graph path (raised to ``min_samples`` when smaller).
     index : {"auto", "faiss", "numpy", "torch"}
         Nearest-neighbour index of the graph path. ``"auto"``: torch when ``device`` is given,
-        else faiss (``pip install "vlitq[ann]"``), else the pure-numpy inverted-file index
-        (slower; a warning says so).
+        else the inverted file with faiss's k-means (``pip install "vlitq[ann]"``), else with
+        numpy's (slower training; a warning says so). Both search the same way.
     exact_max_n : int
         Size threshold of ``method="auto"``.
 
@@ -281,107 +288,250 @@ def _unit_chunks(x: np.ndarray, rows: int = 65536):
         yield a, _as_unit(x[a:a + rows])
 
 
-def _knn_faiss(x: np.ndarray, k: int, *, nlist: int | None = None, nprobe: int = 8,
-               seed: int = 0, progress: bool = False):
-    """k nearest neighbours (inner product of unit rows) with a faiss inverted-file index
-    (``IndexIVFFlat``: k-means cells, each query scans its ``nprobe`` nearest cells).
-
-    The queries are the indexed points themselves, so each point's ``nprobe`` nearest cells
-    are found once (one pass of the coarse quantizer) and serve both to add it to its cell and
-    to search."""
+def _cells_faiss(x: np.ndarray, *, nlist: int | None = None, nprobe: int = 8, seed: int = 0,
+                 progress: bool = False) -> tuple[np.ndarray, int]:
+    """Each point's ``nprobe`` nearest k-means cells (nearest first), cells trained by faiss
+    (``nlist``, 2√n by default, 24 training points per cell) and found with ``IndexFlatIP``."""
     from vlitq._dependencies import import_optional
     from vlitq._utils import progress as _progress
 
     faiss = import_optional("faiss")
-    from faiss.contrib.ivf_tools import add_preassigned, search_preassigned
-
     n, d = x.shape
     if nlist is None:
         nlist = 1 if n < 4096 else int(round(2 * np.sqrt(n)))
     nlist = max(1, min(nlist, n // 39 or 1))
     nprobe = min(nprobe, nlist)
-    quantizer = faiss.IndexFlatIP(d)
-    ix = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-    ix.cp.niter = 10
-    ix.cp.seed = seed
-    ix.cp.min_points_per_centroid = 20
-    # 24 training points per cell: the cells only need to be roughly balanced
+    km = faiss.Kmeans(d, nlist, niter=10, seed=seed, spherical=True,
+                      min_points_per_centroid=20, max_points_per_centroid=10**9)
+    # the cells only need to be roughly balanced
     train = np.sort(np.random.default_rng(seed).choice(n, min(n, 24 * nlist), replace=False))
-    ix.train(_as_unit(x[train]))
+    km.train(_as_unit(x[train]))
+    quantizer = faiss.IndexFlatIP(d)
+    quantizer.add(km.centroids)
+    probes = np.empty((n, nprobe), np.int32)
     chunks = list(range(0, n, 65536))
-    probes = np.empty((n, nprobe), np.int64)
     for a, xa in _progress(_unit_chunks(x), total=len(chunks), disable=not progress,
-                           desc="dbscan: indexing"):
-        _, probes[a:a + len(xa)] = quantizer.search(xa, nprobe)
-        add_preassigned(ix, xa, np.ascontiguousarray(probes[a:a + len(xa), 0]))
-    ix.nprobe = nprobe
-    nbr = np.empty((n, k), np.int64)
-    sim = np.empty((n, k), np.float32)
-    for a, xa in _progress(_unit_chunks(x), total=len(chunks), disable=not progress,
-                           desc="dbscan: searching"):
-        s, i = search_preassigned(ix, xa, k, np.ascontiguousarray(probes[a:a + len(xa)]))
-        sim[a:a + len(xa)], nbr[a:a + len(xa)] = s, i
+                           desc="dbscan: cells"):
+        probes[a:a + len(xa)] = quantizer.search(xa, nprobe)[1]
+    return probes, nlist
+
+
+def _knn_faiss(x: np.ndarray, k: int, *, nlist: int | None = None, nprobe: int = 8,
+               seed: int = 0, max_chunk_bytes: int = 64 * _MiB, progress: bool = False):
+    """k nearest neighbours (cosine) of every point with an inverted file whose lists hold
+    row numbers into ``x``, not copies of the vectors: faiss's cells (:func:`_cells_faiss`),
+    then :func:`_ivf_scan`. The index costs 4·nprobe bytes per point instead of faiss
+    ``IndexIVFFlat``'s copy of the vectors (1.5 GiB at 1M × 384), and the similarities kept
+    are exact float32, not those of a compressed copy."""
+    probes, nlist = _cells_faiss(x, nlist=nlist, nprobe=nprobe, seed=seed, progress=progress)
+    return _ivf_scan(x, k, probes, nlist, max_chunk_bytes=max_chunk_bytes, progress=progress)
+
+
+def _inv_norms(x: np.ndarray) -> np.ndarray:
+    inv = np.empty(x.shape[0], np.float32)
+    for a in range(0, x.shape[0], 65536):
+        xa = np.asarray(x[a:a + 65536], np.float32)
+        inv[a:a + 65536] = 1.0 / np.maximum(np.sqrt(np.einsum("ij,ij->i", xa, xa)), 1e-12)
+    return inv
+
+
+def _cell_blocks(x: np.ndarray, probes: np.ndarray, nlist: int, *, max_chunk_bytes: int,
+                 row_bytes: int, only: np.ndarray | None = None, progress: bool = False,
+                 desc: str = "dbscan: searching"):
+    """The blocks of an inverted file over ``x`` itself: point ``i`` lives in cell
+    ``probes[i, 0]`` and probes the cells ``probes[i]``. Yields ``(q, m, s)``: for each cell,
+    its members ``m`` and a row block ``q`` of the points probing it, ``s`` their cosine
+    similarities (float32 matrix product of rows normalised as they are gathered; no copy of
+    ``x``). ``only``: a mask of the points taking part (as queries and as members).
+    ``row_bytes``: the caller's bytes per similarity (the block budget)."""
+    from vlitq._utils import progress as _progress
+
+    n = x.shape[0]
+    inv = _inv_norms(x)
+    idx = np.int32 if n < 2**31 else np.int64
+    home = probes[:, 0]
+    members = np.argsort(home, kind="stable").astype(idx)
+    if only is not None:
+        members = members[only[members]]
+    mstart = np.searchsorted(home[members], np.arange(nlist + 1))
+    flat = probes.ravel()
+    who = np.argsort(flat, kind="stable")        # (point, probe) pairs sorted by cell
+    if only is not None:
+        who = who[only[who // probes.shape[1]]]
+    qstart = np.searchsorted(flat[who], np.arange(nlist + 1))
+    who = (who // probes.shape[1]).astype(idx)   # the probing points
+    del flat
+    for cell in _progress(range(nlist), disable=not progress, desc=desc):
+        m = members[mstart[cell]:mstart[cell + 1]]
+        qs = who[qstart[cell]:qstart[cell + 1]]
+        if len(m) == 0 or len(qs) == 0:
+            continue
+        xm = np.asarray(x[m], np.float32) * inv[m, None]
+        step = max(1, int(max_chunk_bytes // (row_bytes * len(m) + 8 * x.shape[1])))
+        for a in range(0, len(qs), step):
+            q = qs[a:a + step]
+            yield q, m, (np.asarray(x[q], np.float32) * inv[q, None]) @ xm.T
+
+
+def _ivf_scan(x: np.ndarray, k: int, probes: np.ndarray, nlist: int, *,
+              max_chunk_bytes: int = 64 * _MiB, progress: bool = False):
+    """k nearest neighbours in an inverted file over ``x`` itself (:func:`_cell_blocks`):
+    each block's best ``k`` merged into the running best ``k`` of its rows. Memory: the (n, k)
+    results, the probe lists sorted by cell, and one block; time: n · nprobe · (cell size) · d
+    multiply-adds, as faiss IVF, in matrix products."""
+    n = x.shape[0]
+    k_eff = min(k, n)
+    idx = np.int32 if n < 2**31 else np.int64
+    nbr = np.full((n, k_eff), -1, idx)
+    sim = np.full((n, k_eff), -np.inf, np.float32)
+    # per similarity: itself + argpartition's int64 index
+    for q, m, s in _cell_blocks(x, probes, nlist, max_chunk_bytes=max_chunk_bytes,
+                                row_bytes=12, progress=progress):
+        kk = min(k_eff, len(m))
+        if kk < len(m):
+            top = np.argpartition(s, len(m) - kk, axis=1)[:, len(m) - kk:]
+            s = np.take_along_axis(s, top, axis=1)
+            c = m[top]
+        else:
+            c = np.broadcast_to(m, s.shape)
+        # merge with the best k so far (a point is in one cell: no duplicates)
+        s = np.concatenate([sim[q], s], axis=1)
+        c = np.concatenate([nbr[q], c], axis=1)
+        top = np.argpartition(s, s.shape[1] - k_eff, axis=1)[:, s.shape[1] - k_eff:]
+        sim[q] = np.take_along_axis(s, top, axis=1)
+        nbr[q] = np.take_along_axis(c, top, axis=1)
     return nbr, sim
 
 
-def _spherical_kmeans(x: np.ndarray, k: int, *, iters: int, seed: int) -> np.ndarray:
+def _ivf_link(x: np.ndarray, probes: np.ndarray, nlist: int, labels: np.ndarray,
+              active: np.ndarray, thr: float, *, max_chunk_bytes: int = 64 * _MiB,
+              progress: bool = False) -> np.ndarray:
+    """The link pass of the graph path: clusters of the k-NN graph that the ε-graph joins.
+
+    ``labels``: cluster of each core point (the k-NN graph's components); ``active``: the core
+    points whose k nearest neighbours all lie within eps — only between two of those can an
+    ε-edge be missing from the graph (a point with a neighbour beyond eps holds its whole
+    ε-neighbourhood among the probed cells). The same cell blocks as the search, restricted to
+    them, find every ε-pair whose ends are in different clusters. Returns the merged cluster
+    of each cluster id (renumbered 0..)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    nc = int(labels.max()) + 1
+    keys = []
+    for q, m, s in _cell_blocks(x, probes, nlist, max_chunk_bytes=max_chunk_bytes,
+                                row_bytes=6, only=active, progress=progress,
+                                desc="dbscan: linking"):
+        r, c = np.nonzero(s >= thr)
+        la, lb = labels[q[r]], labels[m[c]]
+        cross = la != lb
+        if cross.any():
+            keys.append(np.unique(np.minimum(la[cross], lb[cross]).astype(np.int64) * nc
+                                  + np.maximum(la[cross], lb[cross])))
+    if not keys:
+        return np.arange(nc)
+    key = np.unique(np.concatenate(keys))
+    g = coo_matrix((np.ones(len(key), np.int8), (key // nc, key % nc)), shape=(nc, nc))
+    return connected_components(g, directed=False)[1]
+
+
+def _torch_link(x: np.ndarray, labels: np.ndarray, active: np.ndarray, thr: float, *,
+                device: str, max_chunk_bytes: int = 256 * _MiB) -> np.ndarray:
+    """:func:`_ivf_link` for the exact top-k graph of ``device``: the ``active`` core points
+    against each other in blocks (upper triangle), every ε-pair joining two clusters."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from vlitq._dependencies import import_optional
+
+    torch = import_optional("torch", purpose="DBSCAN on an accelerator")
+    nc = int(labels.max()) + 1
+    idx = np.flatnonzero(active)
+    dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+    xa = torch.empty((len(idx), x.shape[1]), dtype=dtype, device=device)
+    for a in range(0, len(idx), 65536):
+        xa[a:a + 65536] = torch.from_numpy(_as_unit(x[idx[a:a + 65536]])).to(device, dtype)
+    lab = torch.from_numpy(labels[idx]).to(device)
+    side = _tile_rows(max_chunk_bytes)
+    keys = []
+    for a in range(0, len(idx), side):
+        for c in range(a, len(idx), side):
+            hit = (xa[a:a + side] @ xa[c:c + side].T >= thr)
+            hit &= lab[a:a + side, None] != lab[None, c:c + side]
+            r, q = hit.nonzero(as_tuple=True)
+            if len(r):
+                la, lb = lab[a + r], lab[c + q]
+                keys.append(torch.unique(torch.minimum(la, lb) * nc
+                                         + torch.maximum(la, lb)).cpu().numpy())
+    if not keys:
+        return np.arange(nc)
+    key = np.unique(np.concatenate(keys))
+    g = coo_matrix((np.ones(len(key), np.int8), (key // nc, key % nc)), shape=(nc, nc))
+    return connected_components(g, directed=False)[1]
+
+
+def _spherical_kmeans(x: np.ndarray, k: int, *, iters: int, seed: int,
+                      max_chunk_bytes: int = 64 * _MiB) -> np.ndarray:
+    """k unit centres of unit rows ``x`` (assignments in row blocks within the budget)."""
+    from scipy.sparse import csr_matrix
+
     rng = np.random.default_rng(seed)
     c = x[rng.choice(len(x), k, replace=False)].copy()
+    step = _rows_per_block(k, max_chunk_bytes)
+    a = np.empty(len(x), np.int64)
     for _ in range(iters):
-        a = np.argmax(x @ c.T, axis=1)
-        s = np.zeros_like(c)
-        np.add.at(s, a, x)
+        for i in range(0, len(x), step):
+            a[i:i + step] = np.argmax(x[i:i + step] @ c.T, axis=1)
+        s = csr_matrix((np.ones(len(x), np.float32), (a, np.arange(len(x)))),
+                       shape=(k, len(x))) @ x
         empty = np.bincount(a, minlength=k) == 0
         s[empty] = x[rng.choice(len(x), int(empty.sum()), replace=False)]
         c = _as_unit(s)
     return c
 
 
-def _knn_numpy(x: np.ndarray, k: int, *, max_chunk_bytes: int = 256 * _MiB,
-               nlist: int | None = None, nprobe: int = 8, seed: int = 0,
-               progress: bool = False):
-    """k nearest neighbours with a pure-numpy inverted-file index: spherical k-means cells;
-    the points of a cell are compared (one matrix product) with the points of the ``nprobe``
-    cells whose centres are nearest to its centre."""
+def _cells_numpy(x: np.ndarray, *, nlist: int | None = None, nprobe: int = 8, seed: int = 0,
+                 max_chunk_bytes: int = 64 * _MiB, progress: bool = False):
+    """:func:`_cells_faiss` in numpy: spherical k-means cells (on a sample of 64 points per
+    cell), each point's ``nprobe`` nearest, nearest first."""
     from vlitq._utils import progress as _progress
 
-    x = _as_unit(x)
     n = x.shape[0]
-    k_eff = min(k, n)
     if nlist is None:
         # below a few thousand points one cell, i.e. the exact k-NN, is as fast
         nlist = 1 if n < 4096 else int(round(2 * np.sqrt(n)))
     nlist = max(1, min(nlist, n))
     if nlist <= nprobe:  # every cell is probed: the exact k-NN
         nlist = 1
-    sample = x if n <= 64 * nlist else x[np.random.default_rng(seed).choice(
-        n, 64 * nlist, replace=False)]
-    cent = _spherical_kmeans(sample, nlist, iters=8, seed=seed) if nlist > 1 \
-        else _as_unit(x.sum(0, keepdims=True) + 1e-12)
-    assign = np.empty(n, np.int64)
-    step = _rows_per_block(nlist, max_chunk_bytes)
-    for a in range(0, n, step):
-        assign[a:a + step] = np.argmax(x[a:a + step] @ cent.T, axis=1)
-    order = np.argsort(assign, kind="stable")
-    starts = np.searchsorted(assign[order], np.arange(nlist + 1))
-    probe = np.argsort(-(cent @ cent.T), axis=1)[:, :min(nprobe, nlist)]
-    nbr = np.full((n, k_eff), -1, np.int64)
-    sim = np.full((n, k_eff), -np.inf, np.float32)
-    for cell in _progress(range(nlist), disable=not progress, desc="dbscan: searching"):
-        q = order[starts[cell]:starts[cell + 1]]
-        if len(q) == 0:
-            continue
-        cand = np.concatenate([order[starts[p]:starts[p + 1]] for p in probe[cell]])
-        xc = x[cand]
-        kk = min(k_eff, len(cand))
-        for a in range(0, len(q), _rows_per_block(len(cand), max_chunk_bytes // 2)):
-            qa = q[a:a + _rows_per_block(len(cand), max_chunk_bytes // 2)]
-            s = x[qa] @ xc.T
-            top = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < len(cand) else \
-                np.broadcast_to(np.arange(len(cand)), s.shape)
-            nbr[qa, :kk] = cand[top]
-            sim[qa, :kk] = np.take_along_axis(s, top, axis=1)
-    return nbr, sim
+    nprobe = min(nprobe, nlist)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, 64 * nlist, replace=False)) if n > 64 * nlist else None
+    xs = _as_unit(x if sample is None else x[sample])
+    cent = _spherical_kmeans(xs, nlist, iters=8, seed=seed) if nlist > 1 \
+        else _as_unit(xs.sum(0, keepdims=True) + 1e-12)
+    del xs
+    probes = np.empty((n, nprobe), np.int32)
+    # per similarity: itself, its negation and argpartition's int64 index
+    step = max(1, min(65536, int(max_chunk_bytes // (16 * nlist))))
+    for a in _progress(range(0, n, step), disable=not progress, desc="dbscan: cells"):
+        s = _as_unit(x[a:a + step]) @ cent.T
+        if nprobe < nlist:
+            top = np.argpartition(-s, nprobe - 1, axis=1)[:, :nprobe]
+            s = np.take_along_axis(s, top, axis=1)
+        else:
+            top = np.broadcast_to(np.arange(nlist), s.shape)
+        probes[a:a + step] = np.take_along_axis(top, np.argsort(-s, axis=1), axis=1)
+    return probes, nlist
+
+
+def _knn_numpy(x: np.ndarray, k: int, *, max_chunk_bytes: int = 64 * _MiB,
+               nlist: int | None = None, nprobe: int = 8, seed: int = 0,
+               progress: bool = False):
+    """k nearest neighbours with the pure-numpy cells (:func:`_cells_numpy`) and the same
+    :func:`_ivf_scan` as the faiss path (lists of row numbers, no copy of the vectors)."""
+    probes, nlist = _cells_numpy(x, nlist=nlist, nprobe=nprobe, seed=seed,
+                                 max_chunk_bytes=max_chunk_bytes, progress=progress)
+    return _ivf_scan(x, k, probes, nlist, max_chunk_bytes=max_chunk_bytes, progress=progress)
 
 
 def _knn_torch(x: np.ndarray, k: int, *, device: str, max_chunk_bytes: int = 256 * _MiB,
@@ -423,8 +573,8 @@ def _pick_index(index: str, device: str | None) -> str:
     if importlib.util.find_spec("faiss") is not None:
         return "faiss"
     if not _warned_numpy:
-        logger.warning("faiss is not installed: DBSCAN builds its nearest-neighbour graph with "
-                       "the pure-numpy index (several times slower at 1M points); "
+        logger.warning("faiss is not installed: DBSCAN trains the cells of its "
+                       "nearest-neighbour index with numpy (slower than faiss's k-means); "
                        "pip install \"vlitq[ann]\" for faiss-cpu")
         _warned_numpy = True
     return "numpy"
@@ -462,7 +612,9 @@ def dbscan_from_knn(nbr: np.ndarray, sim: np.ndarray, eps: float, min_samples: i
     s = sim[ok]
     del ok
     # one undirected edge per pair (the pair found from both ends counts once)
-    key = np.minimum(rows, cols).astype(np.int64) * n + np.maximum(rows, cols)
+    key = np.minimum(rows, cols).astype(np.int64)
+    key *= n
+    key += np.maximum(rows, cols)
     del rows, cols
     key, first = np.unique(key, return_index=True)
     s = s[first]
@@ -495,19 +647,39 @@ def dbscan_from_knn(nbr: np.ndarray, sim: np.ndarray, eps: float, min_samples: i
 
 
 def _dbscan_knn(x: np.ndarray, eps: float, min_samples: int, *, n_neighbors: int, index: str,
-                device: str | None, max_chunk_bytes: int, progress: bool) -> DBSCANResult:
+                device: str | None, max_chunk_bytes: int, progress: bool,
+                link: bool = True) -> DBSCANResult:
     which = _pick_index(index, device)
     # the point itself comes back as its own first neighbour: ask for one more
     k = max(int(n_neighbors), int(min_samples)) + 1
-    if which == "faiss":
-        nbr, sim = _knn_faiss(x, k, progress=progress)
-    elif which == "torch":
+    probes = None
+    if which == "torch":
         nbr, sim = _knn_torch(x, k, device=device or "cpu", max_chunk_bytes=max_chunk_bytes,
                               progress=progress)
     else:
-        nbr, sim = _knn_numpy(x, k, max_chunk_bytes=max_chunk_bytes, progress=progress)
+        cells = _cells_faiss if which == "faiss" else _cells_numpy
+        kw = {} if which == "faiss" else {"max_chunk_bytes": max_chunk_bytes}
+        probes, nlist = cells(x, progress=progress, **kw)
+        nbr, sim = _ivf_scan(x, k, probes, nlist, max_chunk_bytes=max_chunk_bytes,
+                             progress=progress)
+    thr = np.float32(1.0 - eps)
+    # points whose k nearest all lie within eps may have more ε-neighbours than listed
+    full = sim.min(axis=1) >= thr
     res = dbscan_from_knn(nbr, sim, eps, min_samples)
+    del nbr, sim
     res.method = f"knn/{which}"
+    active = res.core & full
+    if link and res.n_clusters > 1 and active.any():
+        if probes is None:
+            merged = _torch_link(x, res.labels, active, thr, device=device or "cpu",
+                                 max_chunk_bytes=max_chunk_bytes)
+        else:
+            merged = _ivf_link(x, probes, nlist, res.labels, active, thr,
+                               max_chunk_bytes=max_chunk_bytes, progress=progress)
+        _, merged = np.unique(merged, return_inverse=True)
+        lab = res.labels >= 0
+        res.labels[lab] = merged[res.labels[lab]]
+        res.n_clusters = int(merged.max()) + 1
     return res
 
 
