@@ -66,10 +66,13 @@ def parse_read_options(pairs) -> dict:
     return out
 
 
-def read_dataset(path, fmt, image_root, allow_outside_root, read_opts):
-    """Read PATH with the data options; an unreadable dataset is exit 2."""
+def read_dataset(path, fmt, image_root, allow_outside_root, read_opts, *, ray: bool = False):
+    """Read PATH with the data options; an unreadable dataset is exit 2. With ``ray``, PATH is
+    only listed here (:class:`~vlitq.engine.ray.RayFiles`): Ray tasks read it."""
     from vlitq.data.formats import FormatError, read
 
+    if ray:
+        from vlitq.engine.ray import RayFiles as read  # same options, files read in Ray tasks
     try:
         return read(path, format=fmt, image_root=image_root,
                     allow_outside_root=allow_outside_root, **parse_read_options(read_opts))

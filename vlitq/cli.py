@@ -9,7 +9,6 @@ import sys
 import click
 
 from vlitq._cli import (
-    Misconfigured,
     cache_arg,
     data_options,
     exit_2_on_misconfiguration,
@@ -97,20 +96,9 @@ def score_cmd(path, fmt, image_root, allow_outside_root, read_opts, scorers, con
                 if v is not None}
     if ray_opts and engine != "ray":
         raise click.UsageError(f"--{next(iter(ray_opts)).replace('_', '-')} needs --engine ray")
-    if engine == "ray" and not dry_run:
-        # the driver never parses PATH: Ray tasks read it (vlitq.engine.ray.RayFiles)
-        from vlitq.data.formats import FormatError
-
-        try:
-            from vlitq.engine.ray import RayFiles
-
-            ds = RayFiles(path, format=fmt, image_root=image_root,
-                          allow_outside_root=allow_outside_root,
-                          **parse_read_options(read_opts))
-        except (FormatError, ValueError, OSError, TypeError) as exc:
-            raise Misconfigured(f"cannot read {path}: {exc}") from None
-    else:
-        ds = read_dataset(path, fmt, image_root, allow_outside_root, read_opts)
+    # with --engine ray the driver never parses PATH: Ray tasks read it
+    ds = read_dataset(path, fmt, image_root, allow_outside_root, read_opts,
+                      ray=engine == "ray" and not dry_run)
     if dry_run:
         click.echo(json.dumps({c.name: c.estimate_cost(ds) for c in comps}, indent=2))
         return
