@@ -386,6 +386,27 @@ def caption_pairs(item: dict, rng) -> list[tuple[str, str]]:
     return out
 
 
+# LLaVA-Pretrain's brief-caption instructions (a few of its list): stage-1 alignment data
+BRIEF = ["Describe the image concisely.", "Provide a brief description of the given image.",
+         "Offer a succinct explanation of the picture presented.",
+         "Summarize the visual content of the image.", "Give a short and clear explanation of "
+         "the subsequent image.", "Share a concise interpretation of the image provided.",
+         "Write a terse but informative summary of the picture.",
+         "Render a clear and concise summary of the photo."]
+
+
+def alignment_captions(pairs: list, seed: int = 0) -> list[dict]:
+    """Stage-1 (feature alignment) data, as LLaVA-Pretrain is built: each of the encoder's
+    images (none of them in a dataset or the benchmark) with one brief-caption instruction and
+    its description ("two shapes: a red circle at the top left, ..." / "a photo of a cat") as
+    the response. Captions only: no question of any task, so the datasets still teach the
+    question-answer format."""
+    rng = np.random.default_rng(seed)
+    return [{"id": f"align-{i}", "image": img, "conversations": [
+        {"from": "human", "value": "<image>\n" + BRIEF[int(rng.integers(len(BRIEF)))]},
+        {"from": "gpt", "value": texts[0][0]}]} for i, (img, texts) in enumerate(pairs)]
+
+
 def write_json(path: str, obj) -> str:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, ensure_ascii=False, indent=0)
@@ -424,6 +445,8 @@ def build_all(out: str, n: int, per_dimension: int, variants: list[str], seed: i
         # several draws of the random templates per image
         pairs.append((item["image"], [p for _ in range(3) for p in caption_pairs(item, crng)]))
     paths["_pairs"] = write_json(os.path.join(out, "pairs.json"), pairs)
+    paths["_align"] = write_json(os.path.join(out, "data", "_align.json"),
+                                 alignment_captions(pairs, seed + 300))
     bench_dir = os.path.join(out, "bench")
     tbank = ImageBank(bench_dir, "test", seed + 7)
     paths["_bench"] = write_json(os.path.join(bench_dir, "bench.json"),

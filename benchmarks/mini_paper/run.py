@@ -28,12 +28,14 @@ import data as mdata  # noqa: E402
 KINDS = ("llava", "blip2", "openflamingo")
 SCORERS = ["text_stats", "duplicates", "matching", "elements", "tasks", "task_diversity",
            "balance", "instruction_diversity", "response_diversity"]
-FULL = {"n": 320, "per_dimension": 16, "encoder_steps": 600, "encoder_batch": 96,
-        "encoder_images": 2000, "pool_factor": 2, "tune_steps": 100, "batch": 8,
+FULL = {"n": 320, "per_dimension": 24, "encoder_steps": 1000, "encoder_batch": 96,
+        "encoder_images": 2000, "pool_factor": 2, "align_steps": 300, "align_batch": 16,
+        "align_lr": 1e-3, "tune_steps": 300, "batch": 8, "tune_lr": 1e-3,
         "lm_layers": 2, "variants": list(mdata.VARIANTS), "kinds": list(KINDS),
         "bootstrap": 1000, "scorers": SCORERS}
 FAST = {"n": 48, "per_dimension": 6, "encoder_steps": 60, "encoder_batch": 96,
-        "encoder_images": 400, "pool_factor": 2, "tune_steps": 30, "batch": 8,
+        "encoder_images": 400, "pool_factor": 2, "align_steps": 20, "align_batch": 16,
+        "align_lr": 1e-3, "tune_steps": 30, "batch": 8, "tune_lr": 1e-3,
         "lm_layers": 2, "variants": [mdata.WORST], "kinds": ["llava"], "bootstrap": 200,
         "scorers": ["text_stats", "matching", "tasks", "task_diversity", "balance",
                     "instruction_diversity"]}
@@ -154,6 +156,10 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
         with open(manifest, "w", encoding="utf-8") as fh:
             json.dump(paths, fh)
     images = paths["_images"]
+    if "_align" not in paths:  # a run made before the alignment stage existed
+        with open(paths["_pairs"], encoding="utf-8") as fh:
+            paths["_align"] = mdata.write_json(os.path.join(out, "data", "_align.json"),
+                                               mdata.alignment_captions(json.load(fh), 300))
     times["data"] = time.time() - t
     log(f"data: {len(cfg['variants'])} datasets of {cfg['n']} samples, benchmark of "
         f"{5 * cfg['per_dimension']} questions ({times['data']:.0f} s)")
@@ -236,10 +242,34 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
     times["tune"], times["evaluate"] = 0.0, 0.0
     for kind in cfg["kinds"]:
         base = os.path.join(out, "runs", f"base-{kind}")
-        if not (analyse_only or all((n, kind) in done for n in datasets)):
+        aligned = os.path.join(out, "runs", f"aligned-{kind}")
+        need = not (analyse_only or all((n, kind) in done for n in datasets))
+        if need and not os.path.isfile(os.path.join(base, "connector.pt")):
             model, _ = build_mini(kind, enc["folder"], lm_layers=cfg["lm_layers"])
             model.save(base)
             del model
+        if cfg.get("align_steps"):
+            # stage 1 (feature alignment), once per architecture: the paper tunes models whose
+            # connectors were pretrained (LLaVA's stage-1 projector, BLIP-2's Q-Former,
+            # OpenFlamingo's resampler); every dataset then starts from the same aligned model
+            info = os.path.join(aligned, "vlitq_tune.json")
+            if resume and os.path.isfile(info):
+                with open(info, encoding="utf-8") as fh:
+                    a = json.load(fh)
+                tune_log[f"_align/{kind}"] = {"losses": a["losses"], "seconds": a["seconds"],
+                                              "trainable": a["trainable_parameters"]}
+            elif need:
+                t = time.time()
+                r = tune(paths["_align"], model=kind, base=base, out=aligned, image_root=images,
+                         max_steps=cfg["align_steps"], batch_size=cfg["align_batch"],
+                         lr=cfg["align_lr"])
+                tune_log[f"_align/{kind}"] = {"losses": r.losses, "seconds": time.time() - t,
+                                              "trainable": r.trainable_parameters}
+                times["align"] = times.get("align", 0.0) + time.time() - t
+                log(f"{kind:12} stage-1 alignment on {cfg['align_steps']} x "
+                    f"{cfg['align_batch']} captions: loss {r.losses[0]:.2f} -> "
+                    f"{r.losses[-1]:.2f} ({time.time() - t:.0f} s)")
+            base = aligned
         for name, p in datasets.items():
             if analyse_only and (name, kind) not in done:
                 continue
@@ -253,7 +283,7 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
             t = time.time()
             run_dir = os.path.join(out, "runs", f"{name}-{kind}")
             r = tune(p, model=kind, base=base, out=run_dir, image_root=images,
-                     max_steps=cfg["tune_steps"], batch_size=cfg["batch"])
+                     max_steps=cfg["tune_steps"], batch_size=cfg["batch"], lr=cfg["tune_lr"])
             dt = time.time() - t
             times["tune"] += dt
             tune_log[f"{name}/{kind}"] = {"losses": r.losses, "seconds": dt,
