@@ -209,3 +209,30 @@ def test_sentence_encoder_caps_windows():
     assert emb.shape == (2, 4) and len(enc.seen) == 5 + 1
     assert enc.windows_capped == 1 and enc.windows_split == 1
     assert enc._capped(long) and not enc._capped("a short one")
+
+
+def test_han_share_equals_its_definition_on_mixed_scripts():
+    """The one-scan han_share equals "Han letters / letters", also with digits, punctuation,
+    kana, Hangul and unassigned code points inside the Han blocks (not letters)."""
+    import random
+    import re
+
+    from vlitq.text import han_share, is_chinese
+
+    han = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
+    letter = re.compile(r"[^\W\d_]")
+
+    def reference(t):
+        found = letter.findall(t)
+        return sum(1 for ch in found if han.match(ch)) / len(found) if found else 0.0
+
+    pool = list("abcXYZ 12.,!?éß") + ["猫", "图", "片", "\u9fff", "\ufa6e", "\U00020001",
+                                        "の", "カ", "한", "\u3400", "_", "\n", "٣"]
+    rng = random.Random(0)
+    texts = ["", "猫", "1 2 3", "\u9fff", "\ufa6e!", "Describe the image."]
+    texts += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    for t in texts:
+        assert han_share(t) == reference(t), repr(t)
+        ref_zh = bool(t) and not re.search(r"[\u3040-\u30ff\u31f0-\u31ff]", t) and not \
+            re.search(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]", t) and reference(t) >= 0.3
+        assert is_chinese(t) == ref_zh, repr(t)

@@ -161,6 +161,8 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6d
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+#: a Han character that is also a letter (unassigned code points of the Han blocks are not)
+_HAN_LETTER = re.compile(r"(?=[^\W\d_])" + _HAN.pattern)
 
 
 def letters(text: str | None) -> list[str]:
@@ -178,10 +180,10 @@ def han_share(text: str | None) -> float:
     >>> han_share("猫 cat")
     0.25
     """
-    found = letters(text)
-    if not found:
+    if not text or not _HAN.search(text):  # most text: one scan, no letter list
         return 0.0
-    return sum(1 for ch in found if _HAN.match(ch)) / len(found)
+    n_han = len(_HAN_LETTER.findall(text))
+    return n_han / len(_LETTER.findall(text)) if n_han else 0.0
 
 
 def has_cjk(text: str | None) -> bool:

@@ -21,6 +21,7 @@ process (:func:`load_spacy`, :func:`load_hanlp`).
 """
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -76,8 +77,9 @@ def detect_language(text: str, *, min_letters: int = 2,
     ('und', 0.0)
     """
     text = strip_placeholders(text)
-    letters = _LETTER.findall(text)
-    if len(letters) < min_letters:
+    # enough letters? (stop counting at min_letters: no list of every letter of a long text)
+    if sum(1 for _ in itertools.islice(_LETTER.finditer(text), max(0, min_letters))) \
+            < min_letters:
         return "und", 0.0
     if is_chinese(text, threshold=0.5) and (candidates is None or "zh" in candidates):
         return "zh", round(min(1.0, 0.5 + han_share(text) / 2), 4)
