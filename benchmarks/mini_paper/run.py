@@ -292,6 +292,8 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
             ev = evaluate(run_dir, paths["_bench"], progress_bar=False)
             de = time.time() - t
             times["evaluate"] += de
+            ev.predictions.select("question_id", "dimension", "answer", "prediction",
+                                  "correct").write_csv(os.path.join(run_dir, "predictions.csv"))
             perf_rows.append(ev.to_performance_row(name, kind))
             with open(rows_file, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"dataset": name, "model": kind, "row": perf_rows[-1],
@@ -331,7 +333,9 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
             if prev.get(k) and times.get(k, 0) < 1:
                 times[k] = prev[k]
         times["total"] = max(times["total"], prev.get("total", 0))
+    paired = qc_vs_worst(out, cfg["kinds"], paths["_bench"])
     summary = {"config": cfg, "times_s": {k: round(v, 1) for k, v in times.items()},
+               "qc_vs_worst": paired,
                "quality_control": check, "worst": mdata.WORST,
                "tune": tune_log, "datasets": {k: mdata.VARIANTS.get(
                    k, "vlitq filter of the worst set's pool: the n best matched samples")
@@ -342,6 +346,40 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
     log(f"total {times['total']:.0f} s; results in {res_dir}")
     return {"perf": perf, "indicators": ind, "summary": summary, "results": res_dir,
             "correlation": corr, "icc": icc}
+
+
+def qc_vs_worst(out: str, kinds, bench: str) -> dict:
+    """Per model, the quality-controlled set against the worst one on the same benchmark
+    questions: how many each gets right that the other gets wrong, and the exact two-sided
+    McNemar p (binomial test on those discordant questions) — whether a difference in accuracy
+    is more than the luck of 5 × ``per_dimension`` questions."""
+    import polars as pl
+    from scipy.stats import binomtest
+
+    res = {}
+    for kind in kinds:
+        preds = {}
+        for name in ("quality_controlled", mdata.WORST):
+            run_dir = os.path.join(out, "runs", f"{name}-{kind}")
+            f = os.path.join(run_dir, "predictions.csv")
+            if not os.path.isfile(f) and os.path.isfile(os.path.join(run_dir, "connector.pt")):
+                from vlitq.validate.evaluate import evaluate  # a run from before the file
+
+                evaluate(run_dir, bench, progress_bar=False).predictions.select(
+                    "question_id", "dimension", "answer", "prediction", "correct"
+                ).write_csv(f)
+            if os.path.isfile(f):
+                preds[name] = pl.read_csv(f).select("question_id", "correct")
+        if len(preds) < 2:
+            continue
+        j = preds["quality_controlled"].join(preds[mdata.WORST], on="question_id",
+                                             suffix="_worst")
+        b = int((j["correct"] & ~j["correct_worst"]).sum())
+        c = int((~j["correct"] & j["correct_worst"]).sum())
+        res[kind] = {"questions": j.height, "qc_right_worst_wrong": b,
+                     "qc_wrong_worst_right": c,
+                     "p_mcnemar": float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0}
+    return res
 
 
 def write_summary(res_dir, perf, ind, corr, icc, summary) -> None:
@@ -386,6 +424,11 @@ def write_summary(res_dir, perf, ind, corr, icc, summary) -> None:
         if wins:
             lines.append(f"- the quality-controlled set beats the worst set for {sum(wins)} of "
                          f"{len(wins)} model(s)")
+        for m, t in (summary.get("qc_vs_worst") or {}).items():
+            lines.append(f"- {m}, paired over {t['questions']} questions: quality_controlled "
+                         f"right where {summary['worst']} is wrong {t['qc_right_worst_wrong']}, "
+                         f"the reverse {t['qc_wrong_worst_right']} (exact McNemar p "
+                         f"{t['p_mcnemar']:.3f})")
     lines += ["", "## Benchmark accuracy (%) per dataset and model (Table 3)", "",
               to_markdown(perf.sort("model", "dataset")), "",
               "Mean over the dimensions, per dataset and model:", "", to_markdown(pivot), "",

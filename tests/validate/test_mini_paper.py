@@ -1,6 +1,7 @@
 """The miniature §5 experiment (benchmarks/mini_paper) end to end in its fast variant: the worst
 dataset and the set `vlitq filter` makes from its pool, one architecture (LLaVA-style), a few
-steps. Asserts only what must hold: losses fall, every table is produced, the filter raised
+steps of stage-1 alignment and of tuning. Asserts only what must hold: losses fall (the
+alignment stage's too), every table is produced, the filter raised
 the matching degree it selected on, and its per-task quantile kept every task (a global cut by
 matching selected tasks).
 
@@ -52,6 +53,7 @@ def test_fast_variant(tmp_path, monkeypatch):
     out = runner.run(str(tmp_path), cfg, threads=1)
 
     # losses fall in every tuning run
+    assert "_align/llava" in out["summary"]["tune"]
     for name, t in out["summary"]["tune"].items():
         assert t["losses"][-1] < t["losses"][0], (name, t["losses"])
     # every table exists and has the rows it should
