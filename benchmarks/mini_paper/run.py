@@ -28,7 +28,7 @@ import data as mdata  # noqa: E402
 KINDS = ("llava", "blip2", "openflamingo")
 SCORERS = ["text_stats", "duplicates", "matching", "elements", "tasks", "task_diversity",
            "balance", "instruction_diversity", "response_diversity"]
-FULL = {"n": 320, "per_dimension": 24, "encoder_steps": 1000, "encoder_batch": 96,
+FULL = {"n": 320, "per_dimension": 24, "encoder_steps": 600, "encoder_batch": 96,
         "encoder_images": 2000, "pool_factor": 2, "align_steps": 300, "align_batch": 16,
         "align_lr": 1e-3, "tune_steps": 300, "batch": 8, "tune_lr": 1e-3,
         "lm_layers": 2, "variants": list(mdata.VARIANTS), "kinds": list(KINDS),
