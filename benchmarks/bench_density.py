@@ -28,7 +28,8 @@ average of the machine is printed beside each figure):
 - ``fromknn --n 1000000 3000000 --rev new cb84cb1``: ``dbscan_from_knn`` alone on those lists
   (a size without cached lists: copies of the 1M lists, ids shuffled, ``tiled_graph``), this
   worktree against a git revision: CPU seconds, extra peak RSS over the lists, tracemalloc
-  peak, and whether the results are identical.
+  peak, and whether the results are identical (``BENCH_CHUNK_MIB=256``: the new code with
+  the block budget that ``dbscan_cosine`` passes it; default 64 MiB).
 
 Usage::
 
@@ -268,7 +269,11 @@ def worker_fromknn(n: int, rev: str):
     if trace:
         tracemalloc.start()
     t, cpu0 = time.time(), sum(os.times()[:2])
-    r = dn.dbscan_from_knn(nbr, sim, EPS, MIN_SAMPLES)
+    kw = {}
+    if os.environ.get("BENCH_CHUNK_MIB"):   # the budget dbscan_cosine passes (256 MiB)
+        kw["max_chunk_bytes"] = int(os.environ["BENCH_CHUNK_MIB"]) << 20
+        res["chunk_mib"] = int(os.environ["BENCH_CHUNK_MIB"])
+    r = dn.dbscan_from_knn(nbr, sim, EPS, MIN_SAMPLES, **kw)
     res["cpu_s"] = round(sum(os.times()[:2]) - cpu0, 1)
     res["seconds"] = round(time.time() - t, 1)
     if trace:
