@@ -285,7 +285,7 @@ def _assert_same(r, ref):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("eps,min_samples", [(0.2, 3), (0.3, 6), (0.4, 2), (0.25, 1)])
+@pytest.mark.parametrize("eps,min_samples", [(0.2, 3), (0.3, 6), (0.4, 2), (0.25, 1), (0.25, 4)])
 def test_dbscan_from_knn_equals_the_reference_on_random_graphs(seed, eps, min_samples):
     n, k = [(400, 8), (1500, 25), (60, 3), (300, 1), (900, 12), (2000, 6)][seed]
     nbr, sim = _random_knn_graph(n, k, seed)
