@@ -37,7 +37,8 @@ points again, over the same cells, and merges the clusters any of their ε-pairs
 result is exact DBSCAN up to the index's recall (pairs outside a point's probed cells).
 Measured against the exact path on clustered MiniLM-like embeddings
 (``benchmarks/bench_density.py``): 200k points, the same 1,303 clusters, ARI 1.0000, 20× less
-CPU; 1M points in 315 CPU-s and 2.7 GiB (see ``benchmarks/README.md``).
+CPU; 1M points in 257-315 CPU-s and 2.1 GiB, 3M in 1,100-1,400 CPU-s and 5.6 GiB (see
+``benchmarks/README.md``).
 
 :func:`eps_neighbourhood_graph` builds the sparse ε-graph in row blocks for users who want
 scikit-learn's ``DBSCAN(metric="precomputed")`` (used in the tests as the reference).
