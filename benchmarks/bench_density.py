@@ -23,6 +23,13 @@ average of the machine is printed beside each figure):
   1.5 GB at 1M × 384 float32, is inside the peak).
 - ``kgraph --n 200000 --k-max 64 --nprobe 8``: the k-NN graph without the link pass, DBSCAN
   on its best k neighbours for k = 16 ... k-max, against the exact labels ``agree`` saved.
+- ``graph --n 1000000``: build and cache the 25-NN lists of ``make_data(n)`` with the graph
+  path's own search (faiss cells + ``_ivf_scan``).
+- ``fromknn --n 1000000 3000000 --rev new cb84cb1``: ``dbscan_from_knn`` alone on those lists
+  (a size without cached lists: copies of the 1M lists, ids shuffled, ``tiled_graph``), this
+  worktree against a git revision: CPU seconds, extra peak RSS over the lists, tracemalloc
+  peak, and whether the results are identical (``BENCH_CHUNK_MIB=256``: the new code with
+  the block budget that ``dbscan_cosine`` passes it; default 64 MiB).
 
 Usage::
 
@@ -30,6 +37,8 @@ Usage::
     nice python benchmarks/bench_density.py agree --n 50000 200000
     nice python benchmarks/bench_density.py scale --n 1000000 --index faiss
     nice python benchmarks/bench_density.py kgraph --n 200000 --k-max 64
+    nice python benchmarks/bench_density.py graph --n 1000000
+    nice python benchmarks/bench_density.py fromknn --n 1000000 3000000 --rev new cb84cb1
 """
 from __future__ import annotations
 
@@ -157,6 +166,29 @@ def make_data(n: int, seed: int = 0, dim_check: bool = True):
     return x
 
 
+def knn_graph(n: int, k: int = 25):
+    """The graph path's k-NN lists of ``make_data(n)`` (faiss cells + ``_ivf_scan``, the
+    same call as ``dbscan_cosine(method="knn")`` with 24 neighbours + the point itself),
+    cached in ``$VLITQ_BENCH_DIR`` as int32 / float32 arrays."""
+    import numpy as np
+
+    path = os.path.join(CACHE, f"density_knn_{n}_k{k}.npz")
+    if os.path.exists(path):
+        z = np.load(path)
+        return z["nbr"], z["sim"]
+    from vlitq.graph import density as dn
+
+    x = make_data(n)
+    t, c0 = time.time(), sum(os.times()[:2])
+    nbr, sim = dn._knn_faiss(x, k)
+    print(f"# {k}-NN graph of {n} points: {time.time() - t:.0f} s, "
+          f"{sum(os.times()[:2]) - c0:.0f} CPU s, load {_load()}", file=sys.stderr)
+    del x
+    os.makedirs(CACHE, exist_ok=True)
+    np.savez(path, nbr=nbr, sim=sim)
+    return nbr, sim
+
+
 # ------------------------------------------------------------------------------ workers
 def _run_worker(args: list[str], extra_path: str | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=ROOT + (os.pathsep + extra_path if extra_path else ""))
@@ -167,9 +199,99 @@ def _run_worker(args: list[str], extra_path: str | None = None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def tiled_graph(n: int, base: int = 1_000_000, seed: int = 0):
+    """A k-NN graph of ``n`` points made of ``n // base`` disjoint copies of the measured
+    ``base``-point graph (:func:`knn_graph`), point ids shuffled over the whole range (so a row
+    block's neighbours are spread as in a real graph): the lists of a real search, at a size
+    whose search (~1,400 CPU-s at 3M) this benchmark does not pay for."""
+    import numpy as np
+
+    if n % base:
+        raise SystemExit(f"--n {n}: a multiple of {base} for the tiled graph")
+    nbr1, sim1 = knn_graph(base)
+    perm = np.random.default_rng(seed).permutation(n).astype(np.int32)
+    nbr = np.empty((n, nbr1.shape[1]), np.int32)
+    sim = np.empty((n, nbr1.shape[1]), np.float32)
+    for c in range(n // base):
+        ids = perm[c * base:(c + 1) * base]
+        nbr[ids] = np.where(nbr1 >= 0, ids[np.maximum(nbr1, 0)], -1)
+        sim[ids] = sim1
+    return nbr, sim
+
+
+def _density_module(rev: str):
+    """``vlitq/graph/density.py`` as it is in the worktree (``rev="new"``) or at the git
+    revision ``rev`` (the old implementation, for the comparison), imported under its own
+    name."""
+    if rev == "new":
+        from vlitq.graph import density
+
+        return density
+    import importlib.util
+    import tempfile
+
+    src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:vlitq/graph/density.py"],
+                         check=True, capture_output=True, text=True).stdout
+    path = os.path.join(tempfile.mkdtemp(), f"density_{rev}.py")
+    with open(path, "w") as fh:
+        fh.write(src)
+    spec = importlib.util.spec_from_file_location(f"density_{rev}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod   # its dataclass looks itself up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def worker_fromknn(n: int, rev: str):
+    """``dbscan_from_knn`` alone on the k-NN lists of ``n`` points: extra peak RSS over the
+    lists, tracemalloc peak (numpy's allocations), CPU seconds."""
+    import tracemalloc
+
+    import numpy as np
+
+    t0 = time.time()
+    nbr, sim = knn_graph(n) if os.path.exists(
+        os.path.join(CACHE, f"density_knn_{n}_k25.npz")) else tiled_graph(n)
+    dn = _density_module(rev)
+    res: dict = {"n": n, "rev": rev, "gen_s": round(time.time() - t0, 1),
+                 "lists_mib": round((nbr.nbytes + sim.nbytes) / 2**20), "load0": _load()}
+    rss0 = _rss_mib()
+    reset = _reset_peak()
+    trace = os.environ.get("BENCH_TRACEMALLOC", "1") == "1"
+    if trace:
+        tracemalloc.start()
+    t, cpu0 = time.time(), sum(os.times()[:2])
+    kw = {}
+    if os.environ.get("BENCH_CHUNK_MIB"):   # the budget dbscan_cosine passes (256 MiB)
+        kw["max_chunk_bytes"] = int(os.environ["BENCH_CHUNK_MIB"]) << 20
+        res["chunk_mib"] = int(os.environ["BENCH_CHUNK_MIB"])
+    r = dn.dbscan_from_knn(nbr, sim, EPS, MIN_SAMPLES, **kw)
+    res["cpu_s"] = round(sum(os.times()[:2]) - cpu0, 1)
+    res["seconds"] = round(time.time() - t, 1)
+    if trace:
+        res["traced_peak_mib"] = round(tracemalloc.get_traced_memory()[1] / 2**20)
+        tracemalloc.stop()
+    res["extra_rss_mib"] = round((_hwm_mib() if reset else _peak_mib()) - rss0)
+    path = os.path.join(CACHE, f"fromknn_{n}_{rev}.npz")
+    np.savez(path, labels=r.labels, core=r.core)
+    res.update(labels=path, clusters=r.n_clusters, noise=round(r.noise_share, 4),
+               core_share=round(float(r.core.mean()), 4), load=_load())
+    print(json.dumps(res))
+
+
 def worker(kind: str, n: int, opt: str):
     import numpy as np
 
+    if kind == "fromknn":
+        return worker_fromknn(n, opt)
     t0 = time.time()
     x = make_data(n)
     gen_s = time.time() - t0
@@ -332,12 +454,41 @@ def mode_kgraph(n: int, k_max: int, nprobe: int):
               f"{np.mean((e['labels'] < 0) == (r.labels < 0)):.4f} |", flush=True)
 
 
+def mode_fromknn(sizes, revs):
+    """``dbscan_from_knn`` alone, each implementation in its own process: ``new`` (this
+    worktree) against git revisions (the old code); the results must be identical."""
+    import numpy as np
+
+    print("| n | implementation | CPU s | wall s | extra peak RSS MiB | tracemalloc peak MiB | "
+          "clusters | noise | core share | identical to the first | load avg (start → end) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        first = None
+        for rev in revs:
+            r = _run_worker(["fromknn", str(n), rev])
+            same = ""
+            if "labels" in r:
+                z = np.load(r["labels"])
+                if first is None:
+                    first = z
+                else:
+                    same = str(bool(np.array_equal(first["labels"], z["labels"])
+                                    and np.array_equal(first["core"], z["core"])))
+            print(f"| {n} | {rev} | {r.get('cpu_s', r.get('error'))} | {r.get('seconds')} | "
+                  f"{r.get('extra_rss_mib')} | {r.get('traced_peak_mib')} | "
+                  f"{r.get('clusters')} | {r.get('noise')} | {r.get('core_share')} | {same} | "
+                  f"{r.get('load0')} → {r.get('load')} |", flush=True)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_worker":
         return worker(argv[1], int(argv[2]), argv[3] if len(argv) > 3 else "")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["ann", "agree", "scale", "kgraph", "data"])
+    ap.add_argument("mode", choices=["ann", "agree", "scale", "kgraph", "data", "graph",
+                                     "fromknn"])
+    ap.add_argument("--rev", nargs="+", default=["new", "cb84cb1"],
+                    help="fromknn: implementations, 'new' = this worktree, else a git revision")
     ap.add_argument("--k-max", type=int, default=64, help="kgraph: neighbours of the graph")
     ap.add_argument("--nprobe", type=int, default=8, help="kgraph: cells probed per point")
     ap.add_argument("--n", type=int, nargs="+", default=[50000])
@@ -355,6 +506,11 @@ def main(argv=None):
         mode_scale(a.n, a.index)
     elif a.mode == "kgraph":
         mode_kgraph(a.n[0], a.k_max, a.nprobe)
+    elif a.mode == "fromknn":
+        mode_fromknn(a.n, a.rev)
+    elif a.mode == "graph":
+        for n in a.n:
+            knn_graph(n)
     else:
         import numpy as np
 

@@ -180,6 +180,185 @@ def test_dbscan_from_knn_makes_edges_undirected():
     assert r.labels.tolist() == [0, 0, 0, 0]
 
 
+def _dbscan_from_knn_reference(nbr, sim, eps, min_samples):
+    """The first ``dbscan_from_knn`` (until #18: all edges as int64 pair keys, de-duplicated
+    with ``np.unique``), kept here as the reference the bounded-memory version must equal."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = nbr.shape[0]
+    thr = np.float32(1.0 - eps)
+    ok = (nbr >= 0) & (sim >= thr)
+    ok &= nbr != np.arange(n)[:, None]
+    rows = np.repeat(np.arange(n, dtype=np.int32), ok.sum(axis=1))
+    cols = nbr[ok].astype(np.int32)
+    s = sim[ok]
+    key = np.minimum(rows, cols).astype(np.int64) * n + np.maximum(rows, cols)
+    key, first = np.unique(key, return_index=True)
+    s = s[first]
+    u, v = (key // n).astype(np.int32), (key % n).astype(np.int32)
+    deg = 1 + np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
+    core = deg >= min_samples
+    labels = np.full(n, -1, dtype=np.int64)
+    if not core.any():
+        return labels, core, 0, 1.0
+    cu, cv = core[u], core[v]
+    both = cu & cv
+    g = coo_matrix((np.ones(int(both.sum()), np.int8), (u[both], v[both])), shape=(n, n))
+    _, comp = connected_components(g, directed=False)
+    _, lab = np.unique(comp[core], return_inverse=True)
+    labels[core] = lab
+    one = cu ^ cv
+    p = np.where(cu[one], v[one], u[one])
+    q = np.where(cu[one], u[one], v[one])
+    o = np.lexsort((-s[one], p))
+    p, q = p[o], q[o]
+    firsts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]]) if len(p) else np.zeros(0, np.int64)
+    labels[p[firsts]] = labels[q[firsts]]
+    return labels, core, int(lab.max()) + 1, float(np.mean(labels < 0))
+
+
+def _random_knn_graph(n, k, seed, *, pad=0.1, self_loops=0.05, dup=0.05, levels=6):
+    """Neighbour lists with what real ones may hold: -1 padding (with any similarity),
+    self-loops, a neighbour listed twice, pairs listed from one end only, and similarities
+    on a coarse grid (ties) that differ by one float32 step between the two ends of a pair."""
+    rng = np.random.default_rng(seed)
+    # clustered: most neighbours from the point's own group (sizes 1 to ~40)
+    sizes = np.minimum(rng.geometric(1 / 15, n), 40)
+    group = rng.permutation(np.repeat(np.arange(n), sizes)[:n])
+    group = np.unique(group, return_inverse=True)[1]
+    order = np.argsort(group, kind="stable")
+    start = np.searchsorted(group[order], np.arange(group.max() + 2))
+    size = np.diff(start)[group]
+    near = order[start[group][:, None] + (rng.random((n, k)) * size[:, None]).astype(np.int64)]
+    is_far = rng.random((n, k)) < 0.15
+    nbr = np.where(is_far, rng.integers(0, n, (n, k)), near)
+    sim = (0.55 + 0.1 * rng.integers(0, levels, (n, k))).astype(np.float32)
+    # far neighbours beyond eps, but for ~1 point in 20 (those join or touch groups)
+    sim[is_far & (rng.random((n, k)) > 0.05 / max(1, k * 0.15))] = 0.3
+    # the reverse listing of a pair gets the same similarity, or one float32 step off
+    rev = rng.random((n, k)) < 0.5
+    i, c = np.nonzero(rev)
+    j = nbr[i, c]
+    cj = rng.integers(0, k, len(i))
+    nbr[j, cj] = i
+    step = rng.choice([-1, 0, 0, 1], len(i)).astype(np.float32)
+    sim[j, cj] = np.nextafter(sim[i, c], sim[i, c] + step)
+    hit = rng.random((n, k)) < self_loops
+    nbr[hit] = np.nonzero(hit)[0]
+    d = rng.random((n, k)) < dup
+    if k > 1:
+        d[:, 0] = False
+        src = rng.integers(0, k, (n, k))
+        nbr[d] = nbr[np.nonzero(d)[0], src[d]]
+        sim[d] = (0.55 + 0.1 * rng.integers(0, levels, int(d.sum()))).astype(np.float32)
+    p = rng.random((n, k)) < pad
+    nbr[p] = -1
+    sim[p] = rng.choice([0.0, 0.99, -np.inf], int(p.sum())).astype(np.float32)
+    return nbr, sim
+
+
+def test_random_knn_graphs_hold_the_cases_they_are_for():
+    nbr, sim = _random_knn_graph(1500, 25, 1)
+    n, k = nbr.shape
+    rows = np.arange(n)[:, None]
+    assert (nbr == -1).any() and (nbr == rows).any()
+    srt = np.sort(np.where(nbr >= 0, nbr, -1 - np.arange(k)), axis=1)
+    assert (srt[:, 1:] == srt[:, :-1]).any()                 # a neighbour listed twice
+    pairs = {}
+    for i, c in zip(*np.nonzero(nbr >= 0)):
+        pairs.setdefault((i, nbr[i, c]), sim[i, c])
+    both = [(i, j) for (i, j) in pairs if i < j and (j, i) in pairs]
+    assert len(both) > 100 and len(pairs) > 2 * len(both)  # pairs listed from one end
+    assert any(pairs[i, j] != pairs[j, i] for i, j in both)  # ends one float32 step apart
+    labels, core, n_clusters, _ = _dbscan_from_knn_reference(nbr, sim, 0.3, 6)
+    assert n_clusters > 1 and ((labels >= 0) & ~core).sum() > 10   # clusters, border points
+
+
+def _assert_same(r, ref):
+    labels, core, n_clusters, noise = ref
+    assert np.array_equal(r.core, core)
+    assert np.array_equal(r.labels, labels)
+    assert r.n_clusters == n_clusters
+    assert r.noise_share == noise
+    assert r.labels.dtype == np.int64
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("eps,min_samples", [(0.2, 3), (0.3, 6), (0.4, 2), (0.25, 1), (0.25, 4)])
+def test_dbscan_from_knn_equals_the_reference_on_random_graphs(seed, eps, min_samples):
+    n, k = [(400, 8), (1500, 25), (60, 3), (300, 1), (900, 12), (2000, 6)][seed]
+    nbr, sim = _random_knn_graph(n, k, seed)
+    ref = _dbscan_from_knn_reference(nbr, sim, eps, min_samples)
+    for budget in (1, 3_000, 64 << 20):   # one row per block, a few blocks, one block
+        _assert_same(dbscan_from_knn(nbr, sim, eps, min_samples, max_chunk_bytes=budget), ref)
+    # int64 lists (the torch path) and float64 similarities give the same
+    r = dbscan_from_knn(nbr.astype(np.int64), sim.astype(np.float64), eps, min_samples,
+                        max_chunk_bytes=5_000)
+    _assert_same(r, _dbscan_from_knn_reference(nbr, sim.astype(np.float64), eps, min_samples))
+
+
+def test_dbscan_from_knn_border_ties_and_one_sided_rounding():
+    # border point 0 sees the core points 5 and 3 at the same similarity: the smaller index
+    # wins. Border point 9 lists 7 one float32 step above 0.9, while 7 lists 9 at 0.9: the
+    # pair keeps the value of the smaller point's row (7's: 0.9, as the reference does), so
+    # 9 ties between 7 and 2 (0.9) and goes to 2
+    thr = np.float32(0.8)
+    nbr = -np.ones((12, 4), np.int64)
+    sim = np.zeros((12, 4), np.float32)
+    core_a, core_b = [1, 2, 3, 4], [5, 6, 7, 8]
+    for grp in (core_a, core_b):
+        for i in grp:
+            nbr[i, :3] = [j for j in grp if j != i]
+            sim[i, :3] = 0.95
+    nbr[0, :2], sim[0, :2] = [5, 3], [0.9, 0.9]
+    hi = np.nextafter(np.float32(0.9), np.float32(1))
+    nbr[9, :2], sim[9, :2] = [7, 2], [hi, 0.9]
+    nbr[7, 3], sim[7, 3] = 9, 0.9
+    nbr[10, 0], sim[10, 0] = 10, 0.99               # a self-loop only: noise
+    nbr[11, 0], sim[11, 0] = 4, thr - np.float32(1e-3)   # just beyond eps: noise
+    ref = _dbscan_from_knn_reference(nbr, sim, 0.2, 4)
+    r = dbscan_from_knn(nbr, sim, 0.2, 4, max_chunk_bytes=1)
+    _assert_same(r, ref)
+    # clusters: 0 = {1, 2, 3, 4} (smallest core point 1), 1 = {5, 6, 7, 8}
+    assert r.labels[[0, 9, 10, 11]].tolist() == [0, 0, -1, -1]
+    # with 9's higher value kept instead, 7 would have won: the rule matters
+    nbr2, sim2 = nbr.copy(), sim.copy()
+    sim2[7, 3] = hi
+    assert dbscan_from_knn(nbr2, sim2, 0.2, 4).labels[9] == 1
+
+
+def test_dbscan_from_knn_all_noise_all_core_and_empty():
+    nbr, sim = _random_knn_graph(300, 5, 11)
+    for ms in (10_000, 1):
+        ref = _dbscan_from_knn_reference(nbr, sim, 0.3, ms)
+        _assert_same(dbscan_from_knn(nbr, sim, 0.3, ms, max_chunk_bytes=2_000), ref)
+    r = dbscan_from_knn(nbr, sim, 0.3, 10_000)
+    assert r.n_clusters == 0 and r.noise_share == 1.0 and not r.core.any()
+    for shape in ((0, 4), (5, 0)):
+        e = np.zeros(shape, np.int64)
+        ref = _dbscan_from_knn_reference(e, e.astype(np.float32), 0.3, 1)
+        _assert_same(dbscan_from_knn(e, e.astype(np.float32), 0.3, 1), ref)
+
+
+def test_dbscan_from_knn_peak_memory_is_a_fraction_of_the_edge_list():
+    # the reference held ~40 bytes per edge (int64 keys, np.unique's sorted copy and
+    # permutation); now one byte per list entry, O(n) arrays and one block
+    nbr, sim = _random_knn_graph(40_000, 20, 3, pad=0.0, self_loops=0.0, dup=0.0, levels=3)
+    budget = 1 << 20
+    peaks = []
+    for f in (lambda: _dbscan_from_knn_reference(nbr, sim, 0.4, 3),
+              lambda: dbscan_from_knn(nbr, sim, 0.4, 3, max_chunk_bytes=budget)):
+        tracemalloc.start()
+        f()
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    old, new = peaks
+    n, k = nbr.shape
+    assert new < n * k + 40 * n + 4 * budget, (old, new)
+    assert new < old / 4, (old, new)
+
+
 def _cells(x, nlist, nprobe, seed=0):
     faiss = pytest.importorskip("faiss")
     xn = np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)

@@ -37,7 +37,8 @@ points again, over the same cells, and merges the clusters any of their ε-pairs
 result is exact DBSCAN up to the index's recall (pairs outside a point's probed cells).
 Measured against the exact path on clustered MiniLM-like embeddings
 (``benchmarks/bench_density.py``): 200k points, the same 1,303 clusters, ARI 1.0000, 20× less
-CPU; 1M points in 315 CPU-s and 2.7 GiB (see ``benchmarks/README.md``).
+CPU; 1M points in 257-315 CPU-s and 2.1 GiB, 3M in 1,100-1,400 CPU-s and 5.6 GiB (see
+``benchmarks/README.md``).
 
 :func:`eps_neighbourhood_graph` builds the sparse ε-graph in row blocks for users who want
 scikit-learn's ``DBSCAN(metric="precomputed")`` (used in the tests as the reference).
@@ -580,8 +581,41 @@ def _pick_index(index: str, device: str | None) -> str:
     return "numpy"
 
 
-def dbscan_from_knn(nbr: np.ndarray, sim: np.ndarray, eps: float, min_samples: int,
-                    ) -> DBSCANResult:
+def _find(parent: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Roots of the points ``x`` in the forest ``parent`` (``parent[r] == r`` at a root);
+    the points found are hung straight under their root (path compression)."""
+    r = parent[x]
+    while True:
+        up = parent[r]
+        if np.array_equal(up, r):
+            break
+        r = up
+    parent[x] = r
+    return r
+
+
+def _union(parent: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+    """Merge the sets of the pairs ``(u[e], v[e])`` in the forest ``parent``; a set's root
+    stays its smallest member (so the roots order the clusters as a scan from point 0)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ru, rv = _find(parent, u), _find(parent, v)
+    cross = ru != rv
+    if not cross.any():
+        return
+    ru, rv = ru[cross], rv[cross]
+    e = len(ru)
+    ids, inv = np.unique(np.concatenate([ru, rv]), return_inverse=True)
+    g = coo_matrix((np.ones(e, np.float32), (inv[:e], inv[e:])), shape=(len(ids),) * 2)
+    _, comp = connected_components(g, directed=False)
+    # ids ascend: the first id of each component is its smallest root
+    _, first = np.unique(comp, return_index=True)
+    parent[ids] = ids[first][comp]
+
+
+def dbscan_from_knn(nbr: np.ndarray, sim: np.ndarray, eps: float, min_samples: int, *,
+                    max_chunk_bytes: int = 64 * _MiB) -> DBSCANResult:
     """DBSCAN on a k-nearest-neighbour graph: ``nbr[i]`` are neighbours of point ``i``
     (``-1`` = none), ``sim[i]`` their cosine similarities.
 
@@ -589,59 +623,147 @@ def dbscan_from_knn(nbr: np.ndarray, sim: np.ndarray, eps: float, min_samples: i
     from either end counts for both). Core points have at least ``min_samples`` points, the
     point itself included, in their ε-neighbourhood; clusters are the connected components of
     the core-core edges; a non-core point joins the cluster of its most similar core
-    neighbour (else it is noise). With ``k ≥`` the largest ε-neighbourhood this is exact
-    DBSCAN; with fewer neighbours a point's count stops at ``k + 1`` (enough to decide core
-    when ``k ≥ min_samples``) and links are only those among k nearest neighbours.
+    neighbour (else it is noise; ties go to the core point with the smaller index). With
+    ``k ≥`` the largest ε-neighbourhood this is exact DBSCAN; with fewer neighbours a point's
+    count stops at ``k + 1`` (enough to decide core when ``k ≥ min_samples``) and links are
+    only those among k nearest neighbours.
+
+    Memory: besides the two (n, k) inputs, one byte per list entry and O(n) arrays; the edges
+    are never gathered. The lists are read in row blocks of at most ``max_chunk_bytes``:
+    pass 1 marks each edge within eps that is the first of its pair in its row, and whether
+    the reverse edge is listed too (by comparing row ``j`` of ``nbr`` with ``i``), which gives
+    the ε-degrees with each pair counted once; pass 2 merges the clusters of the core-core
+    edges (union-find, roots = smallest member) and keeps each border point's best core
+    neighbour. A pair listed from both ends takes the similarity of its first occurrence in
+    row-major order (the row of its smaller point), whichever end is read: the two values
+    may differ in the last bit (separate matrix products).
 
     >>> nbr = np.array([[1, 2], [0, 2], [1, 0], [2, 1]])
     >>> sim = np.array([[.99, .98], [.99, .97], [.97, .98], [.5, .4]], np.float32)
     >>> dbscan_from_knn(nbr, sim, eps=0.05, min_samples=3).labels.tolist()
     [0, 0, 0, -1]
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     n, k = nbr.shape
     thr = np.float32(1.0 - eps)
-    ok = (nbr >= 0) & (sim >= thr)
-    ok &= nbr != np.arange(n)[:, None]
     # int32 indices: this runs at millions of points, next to the embeddings
     idx = np.int32 if n < 2**31 else np.int64
-    rows = np.repeat(np.arange(n, dtype=idx), ok.sum(axis=1))
-    cols = nbr[ok].astype(idx)
-    s = sim[ok]
-    del ok
-    # one undirected edge per pair (the pair found from both ends counts once)
-    key = np.minimum(rows, cols).astype(np.int64)
-    key *= n
-    key += np.maximum(rows, cols)
-    del rows, cols
-    key, first = np.unique(key, return_index=True)
-    s = s[first]
-    del first
-    u, v = (key // n).astype(idx), (key % n).astype(idx)
-    del key
-    deg = 1 + np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
+    width = nbr.dtype.itemsize
+
+    # flags: 1 = an ε-edge, the first listing of its neighbour in the row (duplicates count
+    # once); 2 = the reverse edge is an ε-edge too (the pair is then counted from one end)
+    flags = np.zeros((n, k), np.uint8)
+    # rows listing a neighbour twice (none in the lists of this module's searches)
+    rowdup = np.zeros(n, bool)
+    # pass 1a: the ε-edges, each neighbour once per row; per row: the sorted row, the mask
+    step = max(1, int(max_chunk_bytes // max(1, k * (2 * width + 4))))
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        nb = nbr[a:b]
+        ok = (nb >= 0) & (sim[a:b] >= thr) & (nb != np.arange(a, b, dtype=idx)[:, None])
+        if k > 1:
+            srt = np.sort(nb, axis=1)
+            d = ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any(axis=1)
+            del srt
+            rowdup[a:b] = d
+            if d.any():
+                w = np.flatnonzero(d)
+                okw = ok[w]
+                key = np.where(okw, nb[w], -1)
+                o = np.argsort(key, axis=1, kind="stable")
+                ks = np.take_along_axis(key, o, axis=1)
+                dup = np.zeros_like(okw)
+                np.put_along_axis(dup, o[:, 1:], ks[:, 1:] == ks[:, :-1], axis=1)
+                ok[w] = okw & ~dup
+        flags[a:b] = ok.view(np.uint8)
+    # pass 1b: is i listed by j? Row j of nbr against i (its first match, and all of them
+    # where row j lists a neighbour twice); per row: k gathered rows of k entries and their
+    # comparison, ~64 bytes per edge
+    deg = np.ones(n, idx)
+    gain, held = [], 0
+    step = max(1, int(max_chunk_bytes // max(1, k * (k * (width + 1) + 64))))
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        ok = flags[a:b] != 0
+        cnt = np.count_nonzero(ok, axis=1)
+        i = np.repeat(np.arange(a, b, dtype=idx), cnt)
+        j = nbr[a:b][ok].astype(idx)
+        if not len(j):
+            continue
+        hit = np.take(nbr, j, axis=0) == i[:, None]
+        col = hit.argmax(axis=1)
+        e = np.arange(len(j))
+        mutual = hit[e, col] & (sim[j, col] >= thr)
+        del e, col
+        again = np.flatnonzero(rowdup[j] & ~mutual)
+        if len(again):
+            mutual[again] = (hit[again] & (np.take(sim, j[again], axis=0) >= thr)).any(axis=1)
+        del hit
+        m = np.zeros(ok.shape, bool)
+        m[ok] = mutual
+        flags[a:b] |= m.view(np.uint8) << 1
+        deg[a:b] += cnt.astype(idx)
+        # j gains i where j does not list i itself (counted once ~n/4 of them are held)
+        gain.append(j[~mutual])
+        held += len(gain[-1])
+        if held >= n // 4 or b == n:
+            deg += np.bincount(np.concatenate(gain), minlength=n).astype(idx)
+            gain, held = [], 0
+        del ok, cnt, i, j, mutual, m
+    if gain:
+        deg += np.bincount(np.concatenate(gain), minlength=n).astype(idx)
+    del rowdup, gain
     core = deg >= min_samples
+    del deg
     labels = np.full(n, -1, dtype=np.int64)
     if not core.any():
         return DBSCANResult(labels, core, 0, 1.0, eps, min_samples, "knn")
-    cu, cv = core[u], core[v]
-    both = cu & cv
-    g = coo_matrix((np.ones(int(both.sum()), np.int8), (u[both], v[both])), shape=(n, n))
-    _, comp = connected_components(g, directed=False)
-    del g
-    _, lab = np.unique(comp[core], return_inverse=True)
+
+    # pass 2: each pair once, read from the row of its first listing (the smaller point's row
+    # when it lists the other, else the other's); core-core pairs merge clusters, core-border
+    # pairs offer the border point a cluster
+    parent = np.arange(n, dtype=idx)
+    best_s = np.full(n, -np.inf, sim.dtype)
+    best_q = np.full(n, n, idx)
+    step = max(1, int(max_chunk_bytes // max(1, k * 160)))
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        f = flags[a:b]
+        nb = nbr[a:b]
+        rows = np.arange(a, b, dtype=idx)[:, None]
+        first = ((f & 1) != 0) & ((nb > rows) | ((f & 2) == 0))
+        i = np.repeat(np.arange(a, b, dtype=idx), np.count_nonzero(first, axis=1))
+        j = nb[first].astype(idx)
+        s = sim[a:b][first]
+        del first
+        ci, cj = core[i], core[j]
+        both = ci & cj
+        if both.any():
+            _union(parent, i[both], j[both])
+        one = ci != cj
+        if one.any():
+            p = np.where(ci[one], j[one], i[one])   # the border end
+            q = np.where(ci[one], i[one], j[one])   # the core end
+            sp = s[one]
+            # per border point the most similar core point, ties the smaller index
+            o = np.lexsort((q, -sp, p))
+            p, q, sp = p[o], q[o], sp[o]
+            head = np.r_[True, p[1:] != p[:-1]]
+            p, q, sp = p[head], q[head], sp[head]
+            bs, bq = best_s[p], best_q[p]
+            win = (sp > bs) | ((sp == bs) & (q < bq))
+            best_s[p[win]] = sp[win]
+            best_q[p[win]] = q[win]
+        del i, j, s, ci, cj, both, one
+    del flags, best_s
+    while True:  # every point straight under its root
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            break
+        parent = up
+    _, lab = np.unique(parent[core], return_inverse=True)
     labels[core] = lab
-    # border points: the most similar core neighbour
-    one = cu ^ cv
-    p = np.where(cu[one], v[one], u[one])   # the non-core end
-    q = np.where(cu[one], u[one], v[one])   # the core end
-    sp = s[one]
-    o = np.lexsort((-sp, p))
-    p, q = p[o], q[o]
-    firsts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]]) if len(p) else np.zeros(0, np.int64)
-    labels[p[firsts]] = labels[q[firsts]]
+    border = best_q < n
+    labels[border] = labels[best_q[border]]
     noise = float(np.mean(labels < 0))
     return DBSCANResult(labels, core, int(lab.max()) + 1, noise, eps, min_samples, "knn")
 
@@ -665,7 +787,7 @@ def _dbscan_knn(x: np.ndarray, eps: float, min_samples: int, *, n_neighbors: int
     thr = np.float32(1.0 - eps)
     # points whose k nearest all lie within eps may have more ε-neighbours than listed
     full = sim.min(axis=1) >= thr
-    res = dbscan_from_knn(nbr, sim, eps, min_samples)
+    res = dbscan_from_knn(nbr, sim, eps, min_samples, max_chunk_bytes=max_chunk_bytes)
     del nbr, sim
     res.method = f"knn/{which}"
     active = res.core & full
