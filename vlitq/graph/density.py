@@ -755,11 +755,7 @@ def dbscan_from_knn(nbr: np.ndarray, sim: np.ndarray, eps: float, min_samples: i
             best_q[p[win]] = q[win]
         del i, j, s, ci, cj, both, one
     del flags, best_s
-    while True:  # every point straight under its root
-        up = parent[parent]
-        if np.array_equal(up, parent):
-            break
-        parent = up
+    parent = _find(parent, np.arange(n, dtype=idx))  # every point's root
     _, lab = np.unique(parent[core], return_inverse=True)
     labels[core] = lab
     border = best_q < n
