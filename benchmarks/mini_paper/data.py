@@ -407,6 +407,12 @@ def alignment_captions(pairs: list, seed: int = 0) -> list[dict]:
         {"from": "gpt", "value": texts[0][0]}]} for i, (img, texts) in enumerate(pairs)]
 
 
+def write_alignment(out: str, pairs: list, seed: int = 0) -> str:
+    """``<out>/data/_align.json``: the stage-1 captions of the encoder's ``pairs``."""
+    return write_json(os.path.join(out, "data", "_align.json"),
+                      alignment_captions(pairs, seed + 300))
+
+
 def write_json(path: str, obj) -> str:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, ensure_ascii=False, indent=0)
@@ -445,8 +451,7 @@ def build_all(out: str, n: int, per_dimension: int, variants: list[str], seed: i
         # several draws of the random templates per image
         pairs.append((item["image"], [p for _ in range(3) for p in caption_pairs(item, crng)]))
     paths["_pairs"] = write_json(os.path.join(out, "pairs.json"), pairs)
-    paths["_align"] = write_json(os.path.join(out, "data", "_align.json"),
-                                 alignment_captions(pairs, seed + 300))
+    paths["_align"] = write_alignment(out, pairs, seed)
     bench_dir = os.path.join(out, "bench")
     tbank = ImageBank(bench_dir, "test", seed + 7)
     paths["_bench"] = write_json(os.path.join(bench_dir, "bench.json"),

@@ -158,8 +158,7 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
     images = paths["_images"]
     if "_align" not in paths:  # a run made before the alignment stage existed
         with open(paths["_pairs"], encoding="utf-8") as fh:
-            paths["_align"] = mdata.write_json(os.path.join(out, "data", "_align.json"),
-                                               mdata.alignment_captions(json.load(fh), 300))
+            paths["_align"] = mdata.write_alignment(out, json.load(fh))
     times["data"] = time.time() - t
     log(f"data: {len(cfg['variants'])} datasets of {cfg['n']} samples, benchmark of "
         f"{5 * cfg['per_dimension']} questions ({times['data']:.0f} s)")
@@ -292,8 +291,7 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
             ev = evaluate(run_dir, paths["_bench"], progress_bar=False)
             de = time.time() - t
             times["evaluate"] += de
-            ev.predictions.select("question_id", "dimension", "answer", "prediction",
-                                  "correct").write_csv(os.path.join(run_dir, "predictions.csv"))
+            save_predictions(ev, run_dir)
             perf_rows.append(ev.to_performance_row(name, kind))
             with open(rows_file, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"dataset": name, "model": kind, "row": perf_rows[-1],
@@ -348,6 +346,14 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
             "correlation": corr, "icc": icc}
 
 
+def save_predictions(ev, run_dir: str) -> str:
+    """``<run_dir>/predictions.csv``: each benchmark question's answer, prediction, correct."""
+    path = os.path.join(run_dir, "predictions.csv")
+    ev.predictions.select("question_id", "dimension", "answer", "prediction",
+                          "correct").write_csv(path)
+    return path
+
+
 def qc_vs_worst(out: str, kinds, bench: str) -> dict:
     """Per model, the quality-controlled set against the worst one on the same benchmark
     questions: how many each gets right that the other gets wrong, and the exact two-sided
@@ -365,9 +371,7 @@ def qc_vs_worst(out: str, kinds, bench: str) -> dict:
             if not os.path.isfile(f) and os.path.isfile(os.path.join(run_dir, "connector.pt")):
                 from vlitq.validate.evaluate import evaluate  # a run from before the file
 
-                evaluate(run_dir, bench, progress_bar=False).predictions.select(
-                    "question_id", "dimension", "answer", "prediction", "correct"
-                ).write_csv(f)
+                save_predictions(evaluate(run_dir, bench, progress_bar=False), run_dir)
             if os.path.isfile(f):
                 preds[name] = pl.read_csv(f).select("question_id", "correct")
         if len(preds) < 2:
