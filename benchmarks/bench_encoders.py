@@ -10,7 +10,7 @@ sample's first instruction and every distinct response):
   every variant the Pearson / Spearman correlation of all pairwise similarities with MiniLM's;
 - **indicator**: ``response_diversity``'s semantic clusters of each set (one task per set,
   min_samples 3) at MiniLM's stored radius and at the variant's own calibrated radius
-  (:func:`vlitq.indicators.calibration.calibrate_eps`, packaged pairs): number of clusters,
+  (:func:`vlitq.models.calibration.calibrate_eps`, packaged pairs): number of clusters,
   ln(clusters), ARI of the cluster labels against fp32 MiniLM's;
 - **tasks**: the embedding task labeller's ARI against 15 real instruction families
   (``metrics/tasks/validate_real.py``, 565 samples).
@@ -95,7 +95,7 @@ def load_sets(names, synthetic_n):
     if "synthetic" in names:
         from _llava665k import make_llava665k
 
-        from vlitq.indicators.task_labellers import instruction_text
+        from vlitq.indicators._task_labellers import instruction_text
 
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "mix.json")
@@ -195,7 +195,7 @@ def main():
     if "indicator" in parts and "fp32" in emb:
         from sklearn.metrics import adjusted_rand_score
 
-        from vlitq.indicators.calibration import CALIBRATED_EPS, calibrate_eps
+        from vlitq.models.calibration import CALIBRATED_EPS, calibrate_eps
         from vlitq.indicators.response_diversity import semantic_clusters
 
         base_eps = CALIBRATED_EPS["all-minilm-l6-v2"]

@@ -51,7 +51,7 @@ def main():
     from vlitq.data.synthetic_tasks import make_task_family_samples
     from vlitq.cache import Cache
     from vlitq.indicators.tasks import Tasks
-    from vlitq.indicators.task_labellers import instruction_text, top_k_candidates
+    from vlitq.indicators._task_labellers import instruction_text, top_k_candidates
     from vlitq.models.text import SentenceEncoder
 
     per = args.n // 7

@@ -148,7 +148,7 @@ def test_every_scorer_sees_the_same_cleaned_text(name):
 
 
 def test_taggpt_labeller_reads_the_cleaned_instruction():
-    from vlitq.indicators.task_labellers import instruction_text
+    from vlitq.indicators._task_labellers import instruction_text
 
     for d, c in zip(DIRTY, CLEAN):
         assert instruction_text([d]) == instruction_text([c]) == " ".join(

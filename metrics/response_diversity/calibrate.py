@@ -12,7 +12,7 @@ import argparse
 import json
 import random
 
-from vlitq.indicators.calibration import (CALIBRATED_EPS, DIFFERENT_PAIRS, PARAPHRASE_PAIRS,
+from vlitq.models.calibration import (CALIBRATED_EPS, DIFFERENT_PAIRS, PARAPHRASE_PAIRS,
                                           calibrate_eps)
 from vlitq.models.text import SentenceEncoder
 

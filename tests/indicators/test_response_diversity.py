@@ -122,7 +122,7 @@ def test_noise_points_within_eps_form_one_cluster():
 
 
 def test_calibration_separates_packaged_pairs_and_is_stored():
-    from vlitq.indicators.calibration import CALIBRATED_EPS, best_threshold, calibrate_eps
+    from vlitq.models.calibration import CALIBRATED_EPS, best_threshold, calibrate_eps
     from vlitq.models.text import SentenceEncoder
 
     res = calibrate_eps(SentenceEncoder("all-MiniLM-L6-v2"))

@@ -8,7 +8,7 @@ import vlitq
 from vlitq.data.dataset import Dataset, make_sample
 from vlitq.data.synthetic_tasks import make_task_family_samples
 from vlitq.indicators.tasks import Tasks
-from vlitq.indicators.task_labellers import (
+from vlitq.indicators._task_labellers import (
     TagNormaliser,
     parse_tag,
     select_tags,
@@ -113,7 +113,7 @@ def test_fallback_to_nearest_candidate(scripted_judge, hash_encoder):
     # fallback = the tag most similar to the instruction
     tags = list(d["selected_tags"])
     te = hash_encoder.encode(tags)
-    from vlitq.indicators.task_labellers import instruction_text
+    from vlitq.indicators._task_labellers import instruction_text
 
     texts = [instruction_text(x) for x in ds.frame["turns"].to_list()]
     want = [tags[int(np.argmax(hash_encoder.encode([x]) @ te.T))] for x in texts]
@@ -233,7 +233,7 @@ def test_embedding_mode_with_hash_encoder(hash_encoder):
     assert d["silhouette"] == pytest.approx(d["silhouette_by_k"][str(d["k"])], abs=0.05)
     assert 0 < d["labeller_agreement"] <= 1
     # each name is key words of an instruction of its own cluster
-    from vlitq.indicators.task_labellers import instruction_text
+    from vlitq.indicators._task_labellers import instruction_text
 
     texts = [instruction_text(x).lower() for x in ds.frame["turns"].to_list()]
     for name in set(r.samples["task_pred"].to_list()):

@@ -174,7 +174,7 @@ def test_encoder_variants_use_separate_cache_stores(tmp_path):
 
 def test_variants_are_settable_from_config_with_their_stored_radius():
     from vlitq.config import parse_assignments
-    from vlitq.indicators.calibration import CALIBRATED_EPS
+    from vlitq.models.calibration import CALIBRATED_EPS
     from vlitq.indicators.response_diversity import ResponseDiversity
     from vlitq.indicators.tasks import Tasks
 
@@ -196,7 +196,7 @@ def test_stored_radii_reproduce(tmp_path, monkeypatch):
     """CALIBRATED_EPS of the packaged variants is what calibrate_eps gives (int8: its
     activations are scaled per batch, so within 0.01)."""
     _minilm()
-    from vlitq.indicators.calibration import CALIBRATED_EPS, calibrate_eps
+    from vlitq.models.calibration import CALIBRATED_EPS, calibrate_eps
 
     monkeypatch.setenv("VLITQ_MODEL_HOME", str(tmp_path))  # distils minilm-static (~1 min)
     for spec in ("all-MiniLM-L6-v2:int8", "minilm-static"):

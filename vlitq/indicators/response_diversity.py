@@ -5,7 +5,7 @@ Per task: distinct responses → SimCSE-style sentence embeddings
 (:class:`vlitq.models.text.SentenceEncoder`; long responses are split into windows whose
 embeddings are averaged, never cut) → DBSCAN with cosine distance
 (:func:`vlitq.graph.density.dbscan_cosine`) at a radius calibrated for the encoder
-(:mod:`vlitq.indicators.calibration`) → semantic clusters = DBSCAN clusters plus the groups of
+(:mod:`vlitq.models.calibration`) → semantic clusters = DBSCAN clusters plus the groups of
 unclustered responses (a response in no cluster says something no dense group says: it is a
 cluster of its own, merged only with unclustered responses within the radius, i.e. that say the
 same thing) → ``ln(clusters)``.
@@ -207,9 +207,9 @@ class ResponseDiversity(Indicator):
         to load it with the ``simcse`` package.
     eps : float, "calibrated", "calibrate" or "auto"
         DBSCAN radius in cosine distance. ``"calibrated"`` (default): the value stored for the
-        encoder in :data:`vlitq.indicators.calibration.CALIBRATED_EPS` (all-MiniLM-L6-v2:
+        encoder in :data:`vlitq.models.calibration.CALIBRATED_EPS` (all-MiniLM-L6-v2:
         0.434, i.e. cosine ≥ 0.566 means "says the same thing"), else calibrated as for
-        ``"calibrate"``. ``"calibrate"``: :func:`~vlitq.indicators.calibration.calibrate_eps`
+        ``"calibrate"``. ``"calibrate"``: :func:`~vlitq.models.calibration.calibrate_eps`
         for this encoder, on ``calibration_pairs`` if given, else on the packaged pairs plus
         the automatic procedure over this dataset's responses. ``"auto"``: per task, the knee
         of the k-distance curve (:func:`vlitq.graph.density.suggest_eps`). A float: as given.
@@ -287,7 +287,7 @@ class ResponseDiversity(Indicator):
 
     def resolve_eps(self, encoder, responses: Sequence[str] = ()) -> tuple[float | str, dict]:
         """The radius to use and how it was obtained (``{"eps_source": ...}``)."""
-        from vlitq.indicators.calibration import CALIBRATED_EPS, calibrate_eps
+        from vlitq.models.calibration import CALIBRATED_EPS, calibrate_eps
 
         eps = self.eps
         if isinstance(eps, (int, float)) and not isinstance(eps, bool):

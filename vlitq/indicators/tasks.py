@@ -98,7 +98,7 @@ class Tasks(Indicator):
     max_tokens : int
         Tokens generated per answer.
     lemmatize : {"auto", "spacy", "simple", None}
-        Tag lemmatisation (:class:`vlitq.indicators.task_labellers.TagNormaliser`).
+        Tag lemmatisation (:class:`vlitq.indicators._task_labellers.TagNormaliser`).
     seed : int
     """
 
@@ -145,7 +145,7 @@ class Tasks(Indicator):
             return enc
         j = self.judge
         if j is not None and not isinstance(j, str):
-            from vlitq.indicators.task_labellers import judge_model_id
+            from vlitq.indicators._task_labellers import judge_model_id
 
             j = judge_model_id(j)
         return f"{enc}+{j or 'default-judge'}"
@@ -182,7 +182,7 @@ class Tasks(Indicator):
         return res
 
     def _predict(self, ctx, mode, given, valid, n_given) -> IndicatorResult:
-        from vlitq.indicators.task_labellers import instruction_text
+        from vlitq.indicators._task_labellers import instruction_text
         from vlitq.models.text import SentenceEncoder
 
         frame = ctx.dataset.frame
@@ -241,7 +241,7 @@ class Tasks(Indicator):
 
     # ------------------------------------------------------------------ TagGPT
     def _taggpt(self, ctx, judge, uniq, weights, emb, enc, timings, warnings):
-        from vlitq.indicators.task_labellers import (
+        from vlitq.indicators._task_labellers import (
             BatchedGenerator,
             TagNormaliser,
             assign_tags,
@@ -328,7 +328,7 @@ class Tasks(Indicator):
 
     # ------------------------------------------------------------------ embedding clusters
     def _clusters(self, uniq, weights, emb, timings):
-        from vlitq.indicators.task_labellers import (
+        from vlitq.indicators._task_labellers import (
             candidate_ks,
             choose_k_by_silhouette,
             cluster_names,
@@ -399,7 +399,7 @@ def label_confidence(uniq, emb, label_of, mode: str, seed: int = 0,
         other = AgglomerativeClustering(n_clusters=k, metric="cosine",
                                         linkage="average").fit_predict(x)
     else:
-        from vlitq.indicators.task_labellers import kmeans_labels
+        from vlitq.indicators._task_labellers import kmeans_labels
 
         other, _ = kmeans_labels(x, k, seed=seed)
     out["labeller_agreement"] = round(float(adjusted_rand_score(y, other)), 4)

