@@ -218,9 +218,15 @@ class ElementsScorer(Scorer):
         from vlitq.models.nlp import detect_language
 
         keep = []
+        seen = self.__dict__.setdefault("_lang_memo", {})  # instructions repeat: detect once
+        if len(seen) > self.memo_size:
+            seen.clear()
         for i, k, text in jobs:
             if len(text.split()) >= 4:
-                found, p = detect_language(text)
+                got = seen.get(text)
+                if got is None:
+                    got = seen[text] = detect_language(text)
+                found, p = got
                 if found not in (lang, "und") and p >= 0.9:
                     msg = (f"turn {k + 1} looks like {found!r} (p={p:.2f}), not {lang!r}: "
                            f"spaCy pipeline {self.spacy_model!r} cannot parse it (use a "
