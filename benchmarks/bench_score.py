@@ -69,17 +69,57 @@ def loadavg() -> str:
         return "?"
 
 
+def _system_cpu_s() -> float:
+    """CPU seconds (user + nice + system) of the whole machine since boot (/proc/stat)."""
+    try:
+        with open("/proc/stat") as fh:
+            f = fh.readline().split()
+        return (int(f[1]) + int(f[2]) + int(f[3])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _used_mib() -> float:
+    """Memory in use on the machine (MemTotal - MemAvailable), MiB."""
+    try:
+        info = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+        kib = lambda k: int(info[k].split()[0])  # noqa: E731
+        return (kib("MemTotal") - kib("MemAvailable")) / 1024
+    except (OSError, KeyError, ValueError):
+        return float("nan")
+
+
 def run_child(path, names, engine, stream, cache, image_root, chunk, config=None):
+    """One fresh process running ``vlitq.score``. Besides the child's own figures, the
+    machine's CPU seconds and the peak of its memory in use above the level at the start
+    (sampled every second) are recorded: with ``engine="ray"`` the work happens in actor
+    processes that are not the child's, so its own CPU time and peak RSS miss them. Both
+    machine-wide figures include whatever else runs on the machine (see ``load``)."""
+    import threading
+
     code = CHILD.format(bench=__file__, names=names, engine=engine, stream=stream, cache=cache,
                         path=path, image_root=image_root, chunk=chunk, config=config or {})
     env = {**os.environ, "VLITQ_DISABLE_PROGRESS_BARS": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1"}
     la = loadavg()
+    base, peak, done = _used_mib(), [0.0], threading.Event()
+
+    def sample():
+        while not done.wait(1.0):
+            peak[0] = max(peak[0], _used_mib() - base)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    c0 = _system_cpu_s()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    done.set()
+    th.join()
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["load"] = f"{la}->{loadavg()}"
+    res["machine_cpu_s"] = _system_cpu_s() - c0
+    res["machine_peak_used_mib"] = peak[0]
     return res
 
 
@@ -126,6 +166,8 @@ def main():
             print(f"  cold: {cold['seconds']:.1f} s  ({n / cold['seconds']:.0f} samples/s, "
                   f"{cold['cpu_s']:.0f} CPU s)  peak RSS {cold['peak_rss_mib']:.0f} MiB  "
                   f"load {cold['load']}  errors {cold['errors']}")
+            print(f"  machine: {cold['machine_cpu_s']:.0f} CPU s in all processes, peak memory "
+                  f"in use +{cold['machine_peak_used_mib']:.0f} MiB over the start")
             if warm:
                 print(f"  warm: {warm['seconds']:.2f} s  ({n / warm['seconds']:.0f} samples/s)  "
                       f"= {100 * warm['seconds'] / cold['seconds']:.1f}% of cold  "

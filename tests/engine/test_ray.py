@@ -122,3 +122,35 @@ def test_cli_engine_ray_reads_in_ray_tasks_not_on_the_driver(tmp_path, ray_local
     # a Ray option without --engine ray is a usage error, not silently ignored
     res = CliRunner().invoke(main, ["score", str(whole), "--num-actors", "2", "--no-cache"])
     assert res.exit_code == 2 and "--engine ray" in res.output
+
+
+@pytest.mark.timeout(300)
+def test_many_scorers_on_two_cpus_do_not_deadlock_and_are_timed(tmp_path, ray_local):
+    """Five per-sample scorers × two actors on a 2-CPU cluster: one actor pool runs them all
+    (a pool per scorer needed 10 CPU slots and never started), same result as local, and each
+    scorer's seconds are measured in the actors, not an even split of the elapsed time."""
+    from PIL import Image
+
+    for k in range(3):
+        Image.new("RGB", (24, 16), (80 * k, 20, 200)).save(tmp_path / f"img{k}.png")
+    shards = _write_shards(tmp_path / "shards", _records(60), 25)
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join((shards / f"part-{j}.jsonl").read_text() for j in range(2)))
+    names = ["text_stats", "image_check", "language", "instruction_type", "elements",
+             "duplicates", "balance"]
+    local = vlitq.score(str(whole), names, cache=False, progress=False,
+                        image_root=str(tmp_path))
+    rr = vlitq.score(str(shards), names, cache=str(tmp_path / "c"), progress=False,
+                     engine="ray", num_actors=2, image_root=str(tmp_path), chunk_size=16)
+    key = [c for c in local.samples.columns if c != "sample_id"]
+    assert rr.samples.select(key).equals(local.samples.select(key))
+    assert rr.indicators.drop("details").equals(local.indicators.drop("details"))
+    comp = rr.info["components"]
+    per_sample = ["text_stats", "image_check", "language", "instruction_type", "elements"]
+    cpu = {k: comp[k]["cpu_seconds"] for k in per_sample}
+    assert all(v > 0 for v in cpu.values()), cpu
+    assert cpu["elements"] > cpu["text_stats"], cpu  # spaCy parsing costs more than counting
+    # warm: every result from the cache, still through the actors
+    warm = vlitq.score(str(shards), names, cache=str(tmp_path / "c"), progress=False,
+                       engine="ray", num_actors=2, image_root=str(tmp_path), chunk_size=16)
+    assert warm.samples.select(key).equals(local.samples.select(key))

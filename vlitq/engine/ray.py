@@ -1,9 +1,16 @@
 """Ray Data engine: per-sample scorers as actor pools, for clusters (``engine="ray"``).
 
-Each scorer runs as ``Dataset.map_batches(ScorerUDF, compute=ActorPoolStrategy(size=n),
-num_gpus=..., batch_size=...)``: an actor loads its model once and scores batches through the
-same cached code path as the local engine (a shared ``VLITQ_CACHE_HOME`` on a network file
-system makes a cluster run resumable too). Scores are written as Parquet (``output_dir``) and
+The per-sample scorers run together in one actor pool, ``Dataset.map_batches(ScorerUDF,
+compute=ActorPoolStrategy(size=n), num_gpus=...)``: each actor loads every scorer's model once
+and passes each block through all of them, through the same cached code path as the local
+engine (a shared ``VLITQ_CACHE_HOME`` on a network file system makes a cluster run resumable
+too). One pool, not one per scorer: a pool per scorer needs scorers × actors CPU slots and
+deadlocks on a machine with fewer (five scorers × two actors on two cores never started), and
+a block crosses the object store once instead of once per scorer. Reading and writing are Ray
+tasks that reserve no CPU slot (short, I/O-bound; their concurrency is capped at the CPU
+count), so the scoring actors can hold every core. Each actor measures its scorers' wall and
+CPU seconds, which the report sums over actors (actor-seconds, comparable with the local
+engine's figures). Scores are written as Parquet (``output_dir``) and
 gathered; the dataset-level indicators then run on the driver over the gathered columns, so the
 report is the same as the local engine's.
 
@@ -14,8 +21,9 @@ never parses the data. The scored rows are written as Parquet (light columns + s
 driver reads that Parquet back for the dataset-level indicators. An in-memory
 :class:`~vlitq.data.Dataset` is handed to Ray as Arrow blocks instead.
 
-Options (``vlitq.score(..., engine="ray", ...)``): ``num_actors`` (default: 2, or the
-cluster's CPU count / 2), ``num_gpus`` (per actor, default 0), ``batch_size`` (default: each
+Options (``vlitq.score(..., engine="ray", ...)``): ``num_actors`` (default: the cluster's CPU
+count, or its GPU count / ``num_gpus`` when ``num_gpus`` is set), ``num_gpus`` (per actor,
+default 0), ``batch_size`` (default: each
 scorer's own), ``output_dir`` (default: a temporary folder), ``address`` (``ray.init``
 address; default: a running cluster or a local instance).
 """
@@ -83,58 +91,65 @@ class RayFiles:
                        self.allow_outside_root)
 
 
-class _ReadFile:
-    """Ray task body: one input file → its samples as an Arrow table in the Dataset row shape,
+def _read_file(batch, *, fmt: str, options: dict, image_root: str, allow_outside_root: bool,
+               rows_per_block: int = 1024):
+    """Ray task body: one input file → its samples as Arrow tables in the Dataset row shape,
     plus the columns the scorers need (``image_root``...) and the sort keys ``_file``/``_pos``."""
+    from vlitq.data.dataset import iter_to_frame
+    from vlitq.data.formats import iter_samples
 
-    def __init__(self, fmt: str, options: dict, image_root: str, allow_outside_root: bool,
-                 rows_per_block: int = 1024):
-        self.fmt, self.options = fmt, options
-        self.image_root, self.allow = image_root, allow_outside_root
-        self.rows = max(1, int(rows_per_block))
-
-    def __call__(self, batch):
-        from vlitq.data.dataset import iter_to_frame
-        from vlitq.data.formats import iter_samples
-
-        for file_no, path in zip(batch["_file"], batch["path"]):
-            f = iter_to_frame(iter_samples(str(path), self.fmt, **self.options))
-            f = f.with_columns(
-                pl.lit(int(file_no), dtype=pl.Int64).alias("_file"),
-                pl.int_range(0, f.height, dtype=pl.Int64).alias("_pos"),
-                pl.lit(self.image_root, dtype=pl.Utf8).alias("image_root"),
-                pl.lit(self.allow).alias("allow_outside_root"))
-            # blocks of ``rows_per_block`` rows, so that every scoring actor gets work
-            for a in range(0, max(1, f.height), self.rows):
-                yield f.slice(a, self.rows).to_arrow()
-
-
-def _light(table):
-    """Ray map: drop ``original`` and inline image bytes before the rows are written."""
-    from vlitq.engine.stream import light_frame
-
-    return light_frame(pl.from_arrow(table)).to_arrow()
+    rows = max(1, int(rows_per_block))
+    for file_no, path in zip(batch["_file"], batch["path"]):
+        f = iter_to_frame(iter_samples(str(path), fmt, **options))
+        f = f.with_columns(
+            pl.lit(int(file_no), dtype=pl.Int64).alias("_file"),
+            pl.int_range(0, f.height, dtype=pl.Int64).alias("_pos"),
+            pl.lit(image_root, dtype=pl.Utf8).alias("image_root"),
+            pl.lit(allow_outside_root).alias("allow_outside_root"))
+        # blocks of ``rows_per_block`` rows, so that every scoring actor gets work
+        for a in range(0, max(1, f.height), rows):
+            yield f.slice(a, rows).to_arrow()
 
 
 class ScorerUDF:
-    """Callable class for ``map_batches``: one scorer, its model loaded once per actor."""
+    """Callable class for ``map_batches``: every per-sample scorer of the run, their models
+    loaded once per actor; a block goes through all of them (as a chunk in the local engine).
 
-    def __init__(self, name: str, params: dict, cache_root: str | None):
+    Adds ``__<scorer>`` (each row's columns as JSON) and ``__timing`` (this block's
+    ``{scorer: [wall s, CPU s]}`` on its first row). With ``light`` (input read from files),
+    the raw ``original`` records and inline image bytes are dropped before the block leaves
+    the actor (:func:`vlitq.engine.stream.light_frame`)."""
+
+    def __init__(self, specs: list, cache_root: str | None, light: bool = False):
         from vlitq import registry
 
-        self.scorer = registry.create(name, params)
+        self.scorers = [registry.create(name, params) for name, params in specs]
         self.cache = Cache(cache_root) if cache_root else None
-        self.hasher = _ImageHasher()
+        self.hasher = _ImageHasher(self.cache)
+        self.light = light
 
     def __call__(self, table):
         import pyarrow as pa
 
         batch = {c: table.column(c).to_pylist() for c in table.column_names}
-        res = run_scorer_on_batch(self.scorer, batch, self.cache, self.hasher)
-        cols = self.scorer.output_columns()
         n = len(batch["sample_id"])
-        payload = [json.dumps({c: res[c][i] for c in cols}, default=str) for i in range(n)]
-        return table.append_column(f"__{self.scorer.name}", pa.array(payload, pa.string()))
+        payloads, timing = {}, {}
+        for s in self.scorers:
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = run_scorer_on_batch(s, batch, self.cache, self.hasher)
+            cols = s.output_columns()
+            payloads[s.name] = [json.dumps({c: res[c][i] for c in cols}, default=str)
+                                for i in range(n)]
+            timing[s.name] = [time.perf_counter() - t0, time.process_time() - c0]
+        self.hasher.flush()
+        if self.light:
+            from vlitq.engine.stream import light_frame
+
+            table = light_frame(pl.from_arrow(table)).to_arrow()
+        for name, vals in payloads.items():
+            table = table.append_column(f"__{name}", pa.array(vals, pa.string()))
+        marks = [json.dumps(timing)] + [None] * (table.num_rows - 1) if table.num_rows else []
+        return table.append_column("__timing", pa.array(marks, pa.string()))
 
 
 def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=None,
@@ -148,17 +163,18 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
                      include_dashboard=False)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = bool(show_progress)
+        n_cpu = max(1, int(ray.cluster_resources().get("CPU", 1)))
         files = isinstance(dataset, RayFiles)
         if files:
             # the files are read by Ray tasks (one per file), never on the driver
             ds = ray.data.from_items([{"_file": i, "path": p}
                                       for i, p in enumerate(dataset.files)],
                                      override_num_blocks=len(dataset.files))
-            ds = ds.map_batches(_ReadFile, fn_constructor_args=(
-                dataset.format, dataset.options, dataset.image_root,
-                dataset.allow_outside_root, chunk_size), batch_size=1, batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=min(len(dataset.files), max(
-                    1, int(ray.cluster_resources().get("CPU", 2))))))
+            ds = ds.map_batches(_read_file, fn_kwargs=dict(
+                fmt=dataset.format, options=dataset.options, image_root=dataset.image_root,
+                allow_outside_root=dataset.allow_outside_root, rows_per_block=chunk_size),
+                batch_size=1, batch_format="numpy", num_cpus=0,
+                concurrency=min(len(dataset.files), n_cpu))
         else:
             tables, row = [], 0
             for chunk in dataset.iter_chunks(chunk_size):
@@ -174,27 +190,35 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
             ds = ray.data.from_arrow(tables)
         if not scorers and not files:
             return pl.DataFrame()
-        n_act = num_actors or max(1, int(ray.cluster_resources().get("CPU", 2)) // 2)
-        root = cache.root if cache is not None else None
-        t0 = time.perf_counter()
-        for s in scorers:
-            ds = ds.map_batches(
-                ScorerUDF, fn_constructor_args=(s.name, s.get_params(), root),
-                compute=ray.data.ActorPoolStrategy(size=n_act),
-                num_gpus=num_gpus or None, batch_size=batch_size or s.batch_size,
-                batch_format="pyarrow")
-        if files:  # the light rows travel with the scores: the driver reads them back
-            ds = ds.map_batches(_light, batch_format="pyarrow")
+        if num_actors:
+            n_act = int(num_actors)
+        elif num_gpus:
+            n_act = max(1, int(ray.cluster_resources().get("GPU", 0) // num_gpus))
         else:
-            ds = ds.select_columns(["sample_id", "_file", "_pos"]
+            n_act = n_cpu
+        root = cache.root if cache is not None else None
+        specs = [(s.name, s.get_params()) for s in scorers]
+        if scorers or files:
+            # the light rows travel with the scores when the input was read from files: the
+            # driver reads them back (no scorer: the actors only drop the raw records)
+            ds = ds.map_batches(
+                ScorerUDF, fn_constructor_args=(specs, root, files),
+                compute=ray.data.ActorPoolStrategy(size=n_act), num_gpus=num_gpus or None,
+                batch_size=batch_size or chunk_size, batch_format="pyarrow")
+        if not files:
+            ds = ds.select_columns(["sample_id", "_file", "_pos", "__timing"]
                                    + [f"__{s.name}" for s in scorers])
         out = output_dir or tempfile.mkdtemp(prefix="vlitq-ray-")
-        ds.write_parquet(out)
+        ds.write_parquet(out, ray_remote_args={"num_cpus": 0}, concurrency=n_cpu)
         gathered = pl.read_parquet(os.path.join(out, "*.parquet")).sort("_file", "_pos")
-        elapsed = time.perf_counter() - t0
+        cpu = timings.setdefault("__cpu__", {})
+        for mark in gathered["__timing"].drop_nulls().to_list():
+            for name, (wall, proc) in json.loads(mark).items():
+                timings[name] = timings.get(name, 0.0) + wall
+                cpu[name] = cpu.get(name, 0.0) + proc
         if files:
-            light = gathered.drop(["_file", "_pos", "image_root", "allow_outside_root"]
-                                  + [f"__{s.name}" for s in scorers])
+            light = gathered.drop(["_file", "_pos", "image_root", "allow_outside_root",
+                                   "__timing"] + [f"__{s.name}" for s in scorers])
             if light["sample_id"].is_duplicated().any():  # ids unique over all files
                 from vlitq.data.dataset import _dedupe_ids
 
@@ -206,7 +230,6 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
             rows = [json.loads(v) for v in gathered[f"__{s.name}"].to_list()]
             for c in s.output_columns():
                 cols.append(_to_series(c, [r.get(c) for r in rows]))
-            timings[s.name] = timings.get(s.name, 0.0) + elapsed / len(scorers)
         _ = pa  # pyarrow is needed by Ray's pyarrow batch format
         return pl.DataFrame(cols)
 
