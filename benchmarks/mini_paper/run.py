@@ -32,13 +32,13 @@ FULL = {"n": 320, "per_dimension": 24, "encoder_steps": 600, "encoder_batch": 96
         "encoder_images": 2000, "pool_factor": 2, "align_steps": 300, "align_batch": 16,
         "align_lr": 1e-3, "tune_steps": 300, "batch": 8, "tune_lr": 1e-3,
         "lm_layers": 2, "variants": list(mdata.VARIANTS), "kinds": list(KINDS),
-        "bootstrap": 1000, "scorers": SCORERS}
+        "bootstrap": 1000, "scorers": SCORERS, "per_dimension_in": 40}
 FAST = {"n": 48, "per_dimension": 6, "encoder_steps": 60, "encoder_batch": 96,
         "encoder_images": 400, "pool_factor": 2, "align_steps": 20, "align_batch": 16,
         "align_lr": 1e-3, "tune_steps": 30, "batch": 8, "tune_lr": 1e-3,
         "lm_layers": 2, "variants": [mdata.WORST], "kinds": ["llava"], "bootstrap": 200,
         "scorers": ["text_stats", "matching", "tasks", "task_diversity", "balance",
-                    "instruction_diversity"]}
+                    "instruction_diversity"], "per_dimension_in": 6}
 
 
 def log(msg: str) -> None:
@@ -152,9 +152,15 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
     else:
         paths = mdata.build_all(out, cfg["n"], cfg["per_dimension"], cfg["variants"],
                                 pool_factor=cfg["pool_factor"],
-                                encoder_images=cfg["encoder_images"])
+                                encoder_images=cfg["encoder_images"],
+                                per_dimension_in=cfg.get("per_dimension_in", 0))
         with open(manifest, "w", encoding="utf-8") as fh:
             json.dump(paths, fh)
+    if cfg.get("per_dimension_in") and "_bench_in" not in paths:  # a run from before it
+        paths["_bench_in"] = mdata.write_in_distribution_benchmark(out, cfg["per_dimension_in"])
+        with open(manifest, "w", encoding="utf-8") as fh:
+            json.dump(paths, fh)
+    bench_in = paths.get("_bench_in")
     images = paths["_images"]
     if "_align" not in paths:  # a run made before the alignment stage existed
         with open(paths["_pairs"], encoding="utf-8") as fh:
@@ -228,7 +234,7 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
     # 4. tune each architecture on each dataset, 5. evaluate on the benchmark
     from vlitq.validate.evaluate import evaluate
 
-    perf_rows, tune_log = [], {}
+    perf_rows, perf_in_rows, tune_log = [], [], {}
     rows_file = os.path.join(res_dir, "runs.jsonl")  # one line per finished tune + evaluate
     done = {}
     if resume and os.path.isfile(rows_file):
@@ -278,6 +284,9 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
                 tune_log[f"{name}/{kind}"] = r["tune"]
                 times["tune"] += r["tune"]["seconds"]
                 times["evaluate"] += r["eval_seconds"]
+                if bench_in:
+                    perf_in_rows.append(r.get("row_in") or _evaluate_in(
+                        os.path.join(out, "runs", f"{name}-{kind}"), bench_in, name, kind))
                 continue
             t = time.time()
             run_dir = os.path.join(out, "runs", f"{name}-{kind}")
@@ -293,10 +302,15 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
             times["evaluate"] += de
             save_predictions(ev, run_dir)
             perf_rows.append(ev.to_performance_row(name, kind))
+            line = {"dataset": name, "model": kind, "row": perf_rows[-1],
+                    "tune": tune_log[f"{name}/{kind}"], "eval_seconds": de}
+            if bench_in:
+                t = time.time()
+                perf_in_rows.append(_evaluate_in(run_dir, bench_in, name, kind))
+                line["row_in"] = perf_in_rows[-1]
+                times["evaluate_in"] = times.get("evaluate_in", 0.0) + time.time() - t
             with open(rows_file, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"dataset": name, "model": kind, "row": perf_rows[-1],
-                                     "tune": tune_log[f"{name}/{kind}"],
-                                     "eval_seconds": de}) + "\n")
+                fh.write(json.dumps(line) + "\n")
             log(f"{kind:12} {name:20} loss {r.losses[0]:.2f} -> {r.losses[-1]:.2f}  "
                 f"benchmark {ev.overall:5.1f} %  (tune {dt:.0f} s, eval {de:.0f} s)")
     import polars as pl
@@ -332,8 +346,22 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
                 times[k] = prev[k]
         times["total"] = max(times["total"], prev.get("total", 0))
     paired = qc_vs_worst(out, cfg["kinds"], paths["_bench"])
+    in_dist = None
+    if bench_in and perf_in_rows:
+        perf_in = pl.DataFrame(perf_in_rows)
+        perf_in_csv = os.path.join(res_dir, "performance_in_distribution.csv")
+        perf_in.write_csv(perf_in_csv)
+        corr_in = vlitq("correlate", reports, perf_in_csv, "--bootstrap", str(cfg["bootstrap"]),
+                        "--table", os.path.join(res_dir, "correlation_in_distribution.csv"))
+        with open(os.path.join(res_dir, "correlation_in_distribution.md"), "w",
+                  encoding="utf-8") as fh:
+            fh.write(corr_in.split("table written")[0])
+        in_dist = {"questions_per_dimension": cfg["per_dimension_in"],
+                   "qc_vs_worst": qc_vs_worst(out, cfg["kinds"], bench_in,
+                                              file="predictions_in_distribution.csv"),
+                   "performance": perf_in_rows}
     summary = {"config": cfg, "times_s": {k: round(v, 1) for k, v in times.items()},
-               "qc_vs_worst": paired,
+               "qc_vs_worst": paired, "in_distribution": in_dist,
                "quality_control": check, "worst": mdata.WORST,
                "tune": tune_log, "datasets": {k: mdata.VARIANTS.get(
                    k, "vlitq filter of the worst set's pool: the n best matched samples")
@@ -346,15 +374,25 @@ def run(out: str, cfg: dict, threads: int | None = None, resume: bool = False,
             "correlation": corr, "icc": icc}
 
 
-def save_predictions(ev, run_dir: str) -> str:
-    """``<run_dir>/predictions.csv``: each benchmark question's answer, prediction, correct."""
-    path = os.path.join(run_dir, "predictions.csv")
+def save_predictions(ev, run_dir: str, file: str = "predictions.csv") -> str:
+    """``<run_dir>/<file>``: each benchmark question's answer, prediction, correct."""
+    path = os.path.join(run_dir, file)
     ev.predictions.select("question_id", "dimension", "answer", "prediction",
                           "correct").write_csv(path)
     return path
 
 
-def qc_vs_worst(out: str, kinds, bench: str) -> dict:
+def _evaluate_in(run_dir: str, bench_in: str, name: str, kind: str) -> dict:
+    """The tuned model of ``run_dir`` on the in-distribution benchmark: its performance row
+    (predictions in ``predictions_in_distribution.csv``)."""
+    from vlitq.validate.evaluate import evaluate
+
+    ev = evaluate(run_dir, bench_in, progress_bar=False)
+    save_predictions(ev, run_dir, "predictions_in_distribution.csv")
+    return ev.to_performance_row(name, kind)
+
+
+def qc_vs_worst(out: str, kinds, bench: str, file: str = "predictions.csv") -> dict:
     """Per model, the quality-controlled set against the worst one on the same benchmark
     questions: how many each gets right that the other gets wrong, and the exact two-sided
     McNemar p (binomial test on those discordant questions) — whether a difference in accuracy
@@ -367,11 +405,11 @@ def qc_vs_worst(out: str, kinds, bench: str) -> dict:
         preds = {}
         for name in ("quality_controlled", mdata.WORST):
             run_dir = os.path.join(out, "runs", f"{name}-{kind}")
-            f = os.path.join(run_dir, "predictions.csv")
+            f = os.path.join(run_dir, file)
             if not os.path.isfile(f) and os.path.isfile(os.path.join(run_dir, "connector.pt")):
                 from vlitq.validate.evaluate import evaluate  # a run from before the file
 
-                save_predictions(evaluate(run_dir, bench, progress_bar=False), run_dir)
+                save_predictions(evaluate(run_dir, bench, progress_bar=False), run_dir, file)
             if os.path.isfile(f):
                 preds[name] = pl.read_csv(f).select("question_id", "correct")
         if len(preds) < 2:
@@ -433,6 +471,26 @@ def write_summary(res_dir, perf, ind, corr, icc, summary) -> None:
                          f"right where {summary['worst']} is wrong {t['qc_right_worst_wrong']}, "
                          f"the reverse {t['qc_wrong_worst_right']} (exact McNemar p "
                          f"{t['p_mcnemar']:.3f})")
+    ind_sum = summary.get("in_distribution")
+    if ind_sum:
+        pin = pl.DataFrame(ind_sum["performance"])
+        dims_in = [c for c in pin.columns if c not in ("dataset", "model")]
+        pin = pin.with_columns(pl.mean_horizontal(dims_in).alias("mean"))
+        piv = pin.pivot(on="model", index="dataset", values="mean", aggregate_function="first")
+        ms = [c for c in piv.columns if c != "dataset"]
+        piv = piv.with_columns(pl.mean_horizontal(ms).alias("mean over models"))
+        lines += ["", "## In-distribution benchmark (pre-registered 2026-12-02)", "",
+                  f"{5 * ind_sum['questions_per_dimension']} questions, the same dimensions, "
+                  "images drawn like the datasets' (easy-vqa train shapes in new scenes; "
+                  "`data.write_in_distribution_benchmark`). Mean accuracy (%) over the "
+                  "dimensions:", "", to_markdown(piv), ""]
+        for m, t in ind_sum["qc_vs_worst"].items():
+            lines.append(f"- {m}, paired over {t['questions']} questions: quality_controlled "
+                         f"right where {summary['worst']} is wrong {t['qc_right_worst_wrong']}, "
+                         f"the reverse {t['qc_wrong_worst_right']} (exact McNemar p "
+                         f"{t['p_mcnemar']:.3f})")
+        lines += ["", "Per-dimension table: `performance_in_distribution.csv`; Pearson r: "
+                  "`correlation_in_distribution.md`."]
     lines += ["", "## Benchmark accuracy (%) per dataset and model (Table 3)", "",
               to_markdown(perf.sort("model", "dataset")), "",
               "Mean over the dimensions, per dataset and model:", "", to_markdown(pivot), "",

@@ -65,6 +65,13 @@ def test_fast_variant(tmp_path, monkeypatch):
     assert sorted(perf["dataset"].to_list()) == ["mismatched", "quality_controlled"]
     dims = {"colour", "shape", "count", "position", "yes-no"}
     assert dims <= set(perf.columns)
+    # the pre-registered in-distribution benchmark: every run evaluated on it too
+    pin = pl.read_csv(os.path.join(res, "performance_in_distribution.csv"))
+    assert sorted(pin["dataset"].to_list()) == ["mismatched", "quality_controlled"]
+    assert dims <= set(pin.columns)
+    paired_in = out["summary"]["in_distribution"]["qc_vs_worst"]["llava"]
+    assert paired_in["questions"] == 5 * cfg["per_dimension_in"]
+    assert os.path.getsize(os.path.join(res, "correlation_in_distribution.csv")) > 0
     corr = pl.read_csv(os.path.join(res, "correlation.csv"))
     ind = out["indicators"]
     n_ind = len([c for c in ind.columns if c != "dataset"])
