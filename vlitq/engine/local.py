@@ -204,6 +204,15 @@ def run_scorer_on_batch(scorer: Scorer, batch: dict[str, list], cache: Cache | N
     return out
 
 
+def add_timing(timings: dict, name: str, wall: float, cpu: float) -> None:
+    """Add one measurement to a run's ``timings``: wall seconds under ``name``, process CPU
+    seconds under ``timings["__cpu__"][name]`` (what the report's ``seconds`` /
+    ``cpu_seconds`` show)."""
+    timings[name] = timings.get(name, 0.0) + wall
+    per_cpu = timings.setdefault("__cpu__", {})
+    per_cpu[name] = per_cpu.get(name, 0.0) + cpu
+
+
 def _to_series(name: str, values: list) -> pl.Series:
     try:
         return pl.Series(name, values, strict=False)
@@ -227,9 +236,7 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
             for s in scorers:
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = run_scorer_on_batch(s, batch, cache, hasher)
-                timings[s.name] = timings.get(s.name, 0.0) + time.perf_counter() - t0
-                cpu = timings.setdefault("__cpu__", {})
-                cpu[s.name] = cpu.get(s.name, 0.0) + time.process_time() - c0
+                add_timing(timings, s.name, time.perf_counter() - t0, time.process_time() - c0)
                 for c in s.output_columns():
                     pieces[c].append(res[c])
                 bar.update(len(chunk))
@@ -452,9 +459,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                 payload = result_to_json(res)
                 if payload is not None:  # key order kept: the report shows details as given
                     ind_store.put_many_bytes({ikey: json.dumps(payload).encode()})
-        timings[ind.name] = timings.get(ind.name, 0.0) + time.perf_counter() - t0
-        cpu = timings.setdefault("__cpu__", {})
-        cpu[ind.name] = cpu.get(ind.name, 0.0) + time.process_time() - c0
+        add_timing(timings, ind.name, time.perf_counter() - t0, time.process_time() - c0)
         for col, vals in res.sample_columns.items():
             samples = samples.with_columns(_to_series(col, list(vals)))
         if getattr(res, "task_column", None):

@@ -1,4 +1,4 @@
-"""Ray Data engine: per-sample scorers as actor pools, for clusters (``engine="ray"``).
+"""Ray Data engine: per-sample scorers in one actor pool, for clusters (``engine="ray"``).
 
 The per-sample scorers run together in one actor pool, ``Dataset.map_batches(ScorerUDF,
 compute=ActorPoolStrategy(size=n), num_gpus=...)``: each actor loads every scorer's model once
@@ -23,8 +23,8 @@ driver reads that Parquet back for the dataset-level indicators. An in-memory
 
 Options (``vlitq.score(..., engine="ray", ...)``): ``num_actors`` (default: the cluster's CPU
 count, or its GPU count / ``num_gpus`` when ``num_gpus`` is set), ``num_gpus`` (per actor,
-default 0), ``batch_size`` (default: each
-scorer's own), ``output_dir`` (default: a temporary folder), ``address`` (``ray.init``
+default 0), ``batch_size`` (rows per actor call, default ``chunk_size``; each scorer
+still splits them into its own ``batch_size``), ``output_dir`` (default: a temporary folder), ``address`` (``ray.init``
 address; default: a running cluster or a local instance).
 """
 from __future__ import annotations
@@ -38,7 +38,8 @@ import polars as pl
 
 from vlitq._dependencies import import_optional
 from vlitq.cache import Cache
-from vlitq.engine.local import _ImageHasher, _to_series, run as local_run, run_scorer_on_batch
+from vlitq.engine.local import (_ImageHasher, _to_series, add_timing, run as local_run,
+                                run_scorer_on_batch)
 
 #: Input files a folder may hold (shards), read by one Ray task each.
 SHARD_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".tsv")
@@ -198,24 +199,21 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
             n_act = n_cpu
         root = cache.root if cache is not None else None
         specs = [(s.name, s.get_params()) for s in scorers]
-        if scorers or files:
-            # the light rows travel with the scores when the input was read from files: the
-            # driver reads them back (no scorer: the actors only drop the raw records)
-            ds = ds.map_batches(
-                ScorerUDF, fn_constructor_args=(specs, root, files),
-                compute=ray.data.ActorPoolStrategy(size=n_act), num_gpus=num_gpus or None,
-                batch_size=batch_size or chunk_size, batch_format="pyarrow")
+        # the light rows travel with the scores when the input was read from files: the
+        # driver reads them back (no scorer: the actors only drop the raw records)
+        ds = ds.map_batches(
+            ScorerUDF, fn_constructor_args=(specs, root, files),
+            compute=ray.data.ActorPoolStrategy(size=n_act), num_gpus=num_gpus or None,
+            batch_size=batch_size or chunk_size, batch_format="pyarrow")
         if not files:
             ds = ds.select_columns(["sample_id", "_file", "_pos", "__timing"]
                                    + [f"__{s.name}" for s in scorers])
         out = output_dir or tempfile.mkdtemp(prefix="vlitq-ray-")
         ds.write_parquet(out, ray_remote_args={"num_cpus": 0}, concurrency=n_cpu)
         gathered = pl.read_parquet(os.path.join(out, "*.parquet")).sort("_file", "_pos")
-        cpu = timings.setdefault("__cpu__", {})
         for mark in gathered["__timing"].drop_nulls().to_list():
             for name, (wall, proc) in json.loads(mark).items():
-                timings[name] = timings.get(name, 0.0) + wall
-                cpu[name] = cpu.get(name, 0.0) + proc
+                add_timing(timings, name, wall, proc)
         if files:
             light = gathered.drop(["_file", "_pos", "image_root", "allow_outside_root",
                                    "__timing"] + [f"__{s.name}" for s in scorers])
