@@ -430,9 +430,16 @@ def build_all(out: str, n: int, per_dimension: int, variants: list[str], seed: i
     bank = ImageBank(img, "train", seed)
     paths = {}
     os.makedirs(os.path.join(out, "data"), exist_ok=True)
-    for k, v in enumerate(variants):
-        paths[v] = write_json(os.path.join(out, "data", f"{v}.json"),
-                              make_dataset(v, n, bank, seed + 1 + k))
+    # every variant of the design is drawn, in the design's order, so that a run of a subset
+    # (``variants=["mismatched"]``) gets the same sets, pool, encoder pairs and benchmarks as
+    # the full run: the image bank's generator is shared and advances with every draw
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
+    for k, v in enumerate(VARIANTS):
+        rows = make_dataset(v, n, bank, seed + 1 + k)
+        if v in variants:
+            paths[v] = write_json(os.path.join(out, "data", f"{v}.json"), rows)
     # the pool the quality-controlled set is filtered from: drawn exactly like the worst set,
     # pool_factor times its size, so the filtered set keeps the common size n
     truth: dict = {}

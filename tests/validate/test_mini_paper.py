@@ -65,7 +65,7 @@ def test_fast_variant(tmp_path, monkeypatch):
     assert sorted(perf["dataset"].to_list()) == ["mismatched", "quality_controlled"]
     dims = {"colour", "shape", "count", "position", "yes-no"}
     assert dims <= set(perf.columns)
-    # the pre-registered in-distribution benchmark: every run evaluated on it too
+    # the in-distribution benchmark (in the design): every run evaluated on it too
     pin = pl.read_csv(os.path.join(res, "performance_in_distribution.csv"))
     assert sorted(pin["dataset"].to_list()) == ["mismatched", "quality_controlled"]
     assert dims <= set(pin.columns)
@@ -97,3 +97,28 @@ def test_fast_variant(tmp_path, monkeypatch):
     print(f"benchmark mean accuracy: quality_controlled {acc['quality_controlled']:.1f} %, "
           f"mismatched {acc['mismatched']:.1f} %; matching AUROC {qc['matching_auroc']:.3f}, "
           f"correct share pool {qc['pool_correct_share']:.3f} qc {qc['qc_correct_share']:.3f}")
+
+
+def test_a_subset_of_variants_draws_the_full_runs_data(tmp_path, monkeypatch):
+    """`--set 'variants=["mismatched"]'` must test the full run's sets, not a fresh draw: the
+    image bank's generator is shared, so build_all draws every variant in order."""
+    import hashlib
+
+    bench_dir = os.path.join(ROOT, "benchmarks", "mini_paper")
+    monkeypatch.syspath_prepend(bench_dir)
+    spec = importlib.util.spec_from_file_location("mini_paper_data",
+                                                  os.path.join(bench_dir, "data.py"))
+    mdata = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mdata)
+
+    def digest(p):
+        with open(p, "rb") as fh:
+            return hashlib.md5(fh.read()).hexdigest()
+
+    full = mdata.build_all(str(tmp_path / "full"), 8, 1, list(mdata.VARIANTS))
+    sub = mdata.build_all(str(tmp_path / "sub"), 8, 1, ["mismatched"])
+    assert "reference" not in sub and "mismatched" in sub
+    for k in ("mismatched", "_pool", "_truth", "_pairs", "_bench"):
+        assert digest(full[k]) == digest(sub[k]), k
+    with pytest.raises(ValueError, match="unknown variant"):
+        mdata.build_all(str(tmp_path / "bad"), 8, 1, ["mismatchd"])
