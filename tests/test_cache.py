@@ -386,3 +386,32 @@ def test_many_parts_compacted_on_open(tmp_path, monkeypatch):
     assert s2.get_many_json([f"k{i}" for i in range(8)]) == {f"k{i}": {"v": i} for i in range(8)}
     assert len(_parts(tmp_path)) == 1
     assert Cache(str(tmp_path)).store("x").get_many_json(["k7"]) == {"k7": {"v": 7}}
+
+
+def test_written_values_are_not_kept_in_memory(tmp_path):
+    """A store keeps, for what it wrote, only the name of the part holding it: a long run does
+    not hold every result it computed. A repeated lookup reads the value back from its part."""
+    s = Cache(str(tmp_path)).store("x")
+    for b in range(6):  # six batches, one part each
+        s.put_many_json({f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for i in range(50)})
+    assert all(isinstance(v, str) for v in s._index.values())  # part names, no value bytes
+    assert len(set(s._index.values())) == 6
+    got = s.get_many_json([f"k{b}-{i}" for b in (5, 0, 3) for i in (0, 49)] + ["missing"])
+    assert got == {f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for b in (5, 0, 3) for i in (0, 49)}
+    assert len(s._parts) <= s.parts_kept and (s.hits, s.misses) == (6, 1)
+    # compaction (explicit here) reads every written value back into the merged part
+    s.compact()
+    assert len(_parts(tmp_path)) == 1
+    fresh = Cache(str(tmp_path)).store("x")
+    assert fresh.get_many_json(["k4-7"]) == {"k4-7": {"v": [4, 7], "pad": "x" * 200}}
+    assert s.get_many_json(["k2-3"]) == {"k2-3": {"v": [2, 3], "pad": "x" * 200}}
+
+
+def test_a_written_part_removed_meanwhile_is_a_miss_not_an_error(tmp_path):
+    s = Cache(str(tmp_path)).store("x")
+    s.put_many_json({"a": {"v": 1}})
+    s.put_many_json({"b": {"v": 2}})
+    part_a = s._index["a"]
+    os.remove(os.path.join(s.path, part_a))  # e.g. compacted away by another process
+    assert s.get_many_json(["a", "b"]) == {"b": {"v": 2}}
+    assert "a" not in s._index and s.misses == 1

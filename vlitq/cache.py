@@ -105,7 +105,12 @@ class Store:
     def __init__(self, path: str | None, cache: "Cache | None" = None):
         self.path = path
         self._cache = cache
-        self._index: dict[str, bytes] | None = None
+        # key -> value bytes (read from disk at the first load), or the name of the part file
+        # this process wrote it to: values written during a run are not kept in memory (a
+        # 665k-sample run would hold every result), they are read back from their part on
+        # the rare repeated lookup (a duplicate sample), a few recent parts kept decoded
+        self._index: dict[str, bytes | str] | None = None
+        self._parts: dict[str, dict[str, bytes]] = {}
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self.hits = 0
@@ -209,11 +214,30 @@ class Store:
         with self._lock:
             self._scan(idx)
 
+    #: Parts written by this process kept decoded for repeated lookups (see ``_index``).
+    parts_kept = 4
+
+    def _value(self, key: str, v: "bytes | str") -> bytes | None:
+        if isinstance(v, bytes):
+            return v
+        part = self._parts.pop(v, None)  # popped and put back: most recent last
+        if part is None:
+            part = self._read_part(v) or {}
+        self._parts[v] = part
+        while len(self._parts) > self.parts_kept:
+            self._parts.pop(next(iter(self._parts)))
+        got = part.get(key)
+        if got is None:  # its part vanished (compacted or damaged): recomputed
+            self._index.pop(key, None)
+        return got
+
     def get_many_bytes(self, keys: Iterable[str]) -> dict[str, bytes]:
         idx = self._load()
         out = {}
         for k in keys:
             v = idx.get(k)
+            if v is not None:
+                v = self._value(k, v)
             if v is None:
                 self.misses += 1
             else:
@@ -227,8 +251,8 @@ class Store:
             return
         idx = self._load()
         with self._lock:
-            idx.update(items)
-            if not self.path:
+            if not self.path:  # a memory-only store keeps its values
+                idx.update(items)
                 return
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -246,6 +270,7 @@ class Store:
             name = f"part-{u}-{_file_digest(tmp)}.parquet"
             os.replace(tmp, os.path.join(self.path, name))
             self._seen.add(name)
+            idx.update(dict.fromkeys(items, name))
 
     def discard(self, keys: Iterable[str], why: str) -> None:
         """Forget values that failed to decode (they are recomputed and written again)."""
@@ -275,7 +300,13 @@ class Store:
         old = [f for f in os.listdir(self.path) if f in self._seen and _parse_part_name(f)]
         if len(old) < 2:
             return
-        self.put_many_bytes(dict(self._index))  # lands before any old part goes
+        merged = {}
+        for k, v in list(self._index.items()):
+            got = self._value(k, v)
+            if got is not None:
+                merged[k] = got
+        self._parts.clear()
+        self.put_many_bytes(merged)  # lands before any old part goes
         for f in old:
             try:
                 os.remove(os.path.join(self.path, f))
