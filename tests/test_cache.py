@@ -402,6 +402,7 @@ def test_written_values_are_not_kept_in_memory(tmp_path):
     # compaction (explicit here) reads every written value back into the merged part
     s.compact()
     assert len(_parts(tmp_path)) == 1
+    assert all(isinstance(v, bytes) for v in s._index.values())  # read back once, kept
     fresh = Cache(str(tmp_path)).store("x")
     assert fresh.get_many_json(["k4-7"]) == {"k4-7": {"v": [4, 7], "pad": "x" * 200}}
     assert s.get_many_json(["k2-3"]) == {"k2-3": {"v": [2, 3], "pad": "x" * 200}}

@@ -245,8 +245,9 @@ class Store:
                 out[k] = v
         return out
 
-    def put_many_bytes(self, items: Mapping[str, bytes]) -> None:
-        """Add items (one new part file, written atomically). Safe to call per batch."""
+    def put_many_bytes(self, items: Mapping[str, bytes], *, keep: bool = False) -> None:
+        """Add items (one new part file, written atomically). Safe to call per batch. With
+        ``keep`` the values stay in memory (compaction: they were there already)."""
         if not items:
             return
         idx = self._load()
@@ -270,7 +271,7 @@ class Store:
             name = f"part-{u}-{_file_digest(tmp)}.parquet"
             os.replace(tmp, os.path.join(self.path, name))
             self._seen.add(name)
-            idx.update(dict.fromkeys(items, name))
+            idx.update(items if keep else dict.fromkeys(items, name))
 
     def discard(self, keys: Iterable[str], why: str) -> None:
         """Forget values that failed to decode (they are recomputed and written again)."""
@@ -306,7 +307,7 @@ class Store:
             if got is not None:
                 merged[k] = got
         self._parts.clear()
-        self.put_many_bytes(merged)  # lands before any old part goes
+        self.put_many_bytes(merged, keep=True)  # lands before any old part goes
         for f in old:
             try:
                 os.remove(os.path.join(self.path, f))
