@@ -154,3 +154,36 @@ def test_many_scorers_on_two_cpus_do_not_deadlock_and_are_timed(tmp_path, ray_lo
     warm = vlitq.score(str(shards), names, cache=str(tmp_path / "c"), progress=False,
                        engine="ray", num_actors=2, image_root=str(tmp_path), chunk_size=16)
     assert warm.samples.select(key).equals(local.samples.select(key))
+
+
+def test_read_task_streams_a_file_in_blocks(tmp_path, monkeypatch):
+    """A read task turns ``rows_per_block`` records at a time into a block: it never holds the
+    frame of a whole file, and positions and ids run on across its blocks."""
+    import vlitq.data.dataset as dataset_mod
+    from vlitq.engine.ray import _read_file
+
+    p = tmp_path / "d.jsonl"
+    recs = _records(23, ids=False)
+    p.write_text("\n".join(json.dumps(r) for r in recs) + "\n{broken\n")
+    sizes = []
+    real = dataset_mod.records_to_frame
+
+    def spy(records, **kw):
+        sizes.append(len(records))
+        return real(records, **kw)
+
+    monkeypatch.setattr(dataset_mod, "records_to_frame", spy)
+    gen = _read_file({"_file": [0], "path": [str(p)]}, fmt="llava", options={},
+                     image_root=str(tmp_path), allow_outside_root=False, rows_per_block=5)
+    first = next(gen)
+    assert first.num_rows == 5 and sizes == [5]  # the first block before the rest is read
+    import pyarrow as pa
+    import polars as pl
+
+    got = pl.from_arrow(pa.concat_tables([first] + list(gen), promote_options="default"))
+    assert max(sizes) == 5 and got.height == 24
+    assert got["_pos"].to_list() == list(range(24))
+    whole = vlitq.read(str(p))
+    assert got["sample_id"].to_list() == whole.frame["sample_id"].to_list()
+    assert got["read_error"].null_count() == 23  # the broken line is an error row, not lost
+

@@ -96,20 +96,30 @@ def _read_file(batch, *, fmt: str, options: dict, image_root: str, allow_outside
                rows_per_block: int = 1024):
     """Ray task body: one input file → its samples as Arrow tables in the Dataset row shape,
     plus the columns the scorers need (``image_root``...) and the sort keys ``_file``/``_pos``."""
-    from vlitq.data.dataset import iter_to_frame
+    from itertools import islice
+
+    from vlitq.data.dataset import UniqueIds, records_to_frame
     from vlitq.data.formats import iter_samples
 
     rows = max(1, int(rows_per_block))
     for file_no, path in zip(batch["_file"], batch["path"]):
-        f = iter_to_frame(iter_samples(str(path), fmt, **options))
-        f = f.with_columns(
-            pl.lit(int(file_no), dtype=pl.Int64).alias("_file"),
-            pl.int_range(0, f.height, dtype=pl.Int64).alias("_pos"),
-            pl.lit(image_root, dtype=pl.Utf8).alias("image_root"),
-            pl.lit(allow_outside_root).alias("allow_outside_root"))
-        # blocks of ``rows_per_block`` rows, so that every scoring actor gets work
-        for a in range(0, max(1, f.height), rows):
-            yield f.slice(a, rows).to_arrow()
+        # streamed: ``rows_per_block`` records at a time become one block, so a read task
+        # never holds the frame of a whole file (ids unique over the file, as vlitq.read)
+        it, unique, pos = iter_samples(str(path), fmt, **options), UniqueIds(), 0
+        while True:
+            recs = list(islice(it, rows))
+            if not recs and pos:
+                break
+            f = records_to_frame(recs, unique=unique)
+            f = f.with_columns(
+                pl.lit(int(file_no), dtype=pl.Int64).alias("_file"),
+                pl.int_range(pos, pos + f.height, dtype=pl.Int64).alias("_pos"),
+                pl.lit(image_root, dtype=pl.Utf8).alias("image_root"),
+                pl.lit(allow_outside_root).alias("allow_outside_root"))
+            pos += f.height
+            yield f.to_arrow()
+            if not recs:
+                break
 
 
 class ScorerUDF:
@@ -210,24 +220,38 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
                                    + [f"__{s.name}" for s in scorers])
         out = output_dir or tempfile.mkdtemp(prefix="vlitq-ray-")
         ds.write_parquet(out, ray_remote_args={"num_cpus": 0}, concurrency=n_cpu)
-        gathered = pl.read_parquet(os.path.join(out, "*.parquet")).sort("_file", "_pos")
-        for mark in gathered["__timing"].drop_nulls().to_list():
+        parts = sorted(os.path.join(out, f) for f in os.listdir(out) if f.endswith(".parquet"))
+        if not parts:
+            raise RuntimeError(f"the Ray run wrote no Parquet under {out}")
+        score_cols = [f"__{s.name}" for s in scorers]
+        # the light rows and keys first, then one scorer's column at a time: the driver never
+        # holds every scorer's payload at once (Ray's writer gives every part one schema)
+        head = pl.read_parquet(parts, columns=[c for c in pl.read_parquet_schema(parts[0])
+                                               if c not in score_cols])
+        order = head.select(pl.arg_sort_by("_file", "_pos")).to_series()
+        for mark in head["__timing"].drop_nulls().to_list():
             for name, (wall, proc) in json.loads(mark).items():
                 add_timing(timings, name, wall, proc)
         if files:
-            light = gathered.drop(["_file", "_pos", "image_root", "allow_outside_root",
-                                   "__timing"] + [f"__{s.name}" for s in scorers])
+            light = head[order].drop(["_file", "_pos", "image_root", "allow_outside_root",
+                                      "__timing"])
             if light["sample_id"].is_duplicated().any():  # ids unique over all files
                 from vlitq.data.dataset import _dedupe_ids
 
                 light = light.with_columns(pl.Series(
                     "sample_id", _dedupe_ids(light["sample_id"].to_list()), dtype=pl.Utf8))
             dataset._gathered = light
+        del head
         cols = []
-        for s in scorers:
-            rows = [json.loads(v) for v in gathered[f"__{s.name}"].to_list()]
-            for c in s.output_columns():
-                cols.append(_to_series(c, [r.get(c) for r in rows]))
+        for s, sc in zip(scorers, score_cols):
+            payload = pl.read_parquet(parts, columns=[sc])[sc][order]
+            values: dict[str, list] = {c: [] for c in s.output_columns()}
+            for a in range(0, len(payload), 65_536):  # decoded a slice at a time
+                for row in map(json.loads, payload.slice(a, 65_536).to_list()):
+                    for c, vals in values.items():
+                        vals.append(row.get(c))
+            del payload
+            cols += [_to_series(c, vals) for c, vals in values.items()]
         _ = pa  # pyarrow is needed by Ray's pyarrow batch format
         return pl.DataFrame(cols)
 
