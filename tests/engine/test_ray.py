@@ -187,3 +187,32 @@ def test_read_task_streams_a_file_in_blocks(tmp_path, monkeypatch):
     assert got["sample_id"].to_list() == whole.frame["sample_id"].to_list()
     assert got["read_error"].null_count() == 23  # the broken line is an error row, not lost
 
+
+
+def test_light_table_is_light_frame_in_arrow(tmp_path):
+    """The actors drop ``original`` and hash inline images in Arrow; the result is the local
+    engine's ``light_frame``."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from vlitq.engine.ray import _light_table
+    from vlitq.engine.stream import light_frame
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), (9, 9, 9)).save(buf, format="PNG")
+    inline = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    recs = _records(6)
+    recs[1]["image"] = inline
+    p = tmp_path / "d.json"
+    p.write_text(json.dumps(recs))
+    frame = vlitq.read(str(p)).frame
+    assert "original" in frame.columns
+    import polars as pl
+
+    for f in (frame, frame.filter(pl.col("sample_id") != "s1")):  # with and without inline
+        got = pl.from_arrow(_light_table(f.to_arrow()))
+        assert got.equals(light_frame(f))
+    assert any(r.startswith("inline:") for rs in pl.from_arrow(
+        _light_table(frame.to_arrow()))["images"].to_list() for r in rs)

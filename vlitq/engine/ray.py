@@ -122,6 +122,28 @@ def _read_file(batch, *, fmt: str, options: dict, image_root: str, allow_outside
                 break
 
 
+def _light_table(table):
+    """:func:`vlitq.engine.stream.light_frame` on an Arrow table, in Arrow: no ``original``,
+    inline image data replaced by its hash. Not through polars: a polars round trip of Ray's
+    blocks in the actor kept ≈ 37 MB of native memory per 1,024-row block (measured: an
+    actor's anonymous memory 664 → 1,399 MiB over 20 blocks with it, 664 → 789 without)."""
+    import pyarrow as pa
+
+    from vlitq.engine.stream import blake2b, is_inline
+
+    if "original" in table.column_names:
+        table = table.drop_columns(["original"])
+    if "images" in table.column_names:
+        col = table.column("images")
+        refs = col.to_pylist()
+        if any(is_inline(r) for rs in refs for r in (rs or ())):
+            imgs = [[("inline:" + blake2b(r)) if is_inline(r) else r for r in (rs or [])]
+                    for rs in refs]
+            table = table.set_column(table.column_names.index("images"), "images",
+                                     pa.array(imgs, type=col.type))
+    return table
+
+
 class ScorerUDF:
     """Callable class for ``map_batches``: every per-sample scorer of the run, their models
     loaded once per actor; a block goes through all of them (as a chunk in the local engine).
@@ -154,9 +176,7 @@ class ScorerUDF:
             timing[s.name] = [time.perf_counter() - t0, time.process_time() - c0]
         self.hasher.flush()
         if self.light:
-            from vlitq.engine.stream import light_frame
-
-            table = light_frame(pl.from_arrow(table)).to_arrow()
+            table = _light_table(table)
         for name, vals in payloads.items():
             table = table.append_column(f"__{name}", pa.array(vals, pa.string()))
         marks = [json.dumps(timing)] + [None] * (table.num_rows - 1) if table.num_rows else []
