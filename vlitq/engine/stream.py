@@ -28,10 +28,15 @@ def light_frame(frame: pl.DataFrame) -> pl.DataFrame:
     cols = [c for c in frame.columns if c != "original"]
     out = frame.select(cols)
     if "images" in out.columns:
-        imgs = [[("inline:" + blake2b(r)) if is_inline(r) else r for r in (refs or [])]
-                for refs in out["images"].to_list()]
-        out = out.with_columns(pl.Series("images", imgs, dtype=pl.List(pl.Utf8)))
+        out = out.with_columns(pl.Series("images", light_image_refs(out["images"].to_list()),
+                                         dtype=pl.List(pl.Utf8)))
     return out
+
+
+def light_image_refs(refs_per_row) -> list[list[str]]:
+    """Each row's image references, inline data replaced by ``inline:<its hash>``."""
+    return [[("inline:" + blake2b(r)) if is_inline(r) else r for r in (refs or [])]
+            for refs in refs_per_row]
 
 
 class StreamingDataset:
