@@ -100,3 +100,27 @@ def test_report_save_load(tmp_path):
     assert r2.indicator("text_stats") == r.indicator("text_stats")
     assert r2.error_counts() == {"text_stats": 1}
     assert "<table>" in r._repr_html_()
+
+
+def test_errors_carry_their_samples_location_and_components_their_peak_rss(
+        counting_scorer, tmp_path):
+    import json
+    import sys
+
+    p = tmp_path / "d.jsonl"
+    rows = [{"id": f"s{i}", "conversations": [{"from": "human", "value": "Q?"},
+                                              {"from": "gpt", "value": r}]}
+            for i, r in enumerate(["ok", "boom", "fine", "boom"])]
+    p.write_text("\n".join(json.dumps(r) for r in rows[:2]) + "\n{not json\n"
+                 + "\n".join(json.dumps(r) for r in rows[2:]) + "\n")
+    rep = vlitq.score(str(p), ["_count", "duplicates"], cache=False, progress=False)
+    errs = rep.errors
+    by = {(r["scorer"], r["sample_id"]): r for r in errs.iter_rows(named=True)}
+    assert sorted(k for k in by if k[0] == "_count") == [("_count", "s1"), ("_count", "s3")]
+    assert by[("_count", "s1")]["file"] == str(p) and by[("_count", "s1")]["index"] == 2
+    assert by[("_count", "s3")]["index"] == 5  # line numbers; the malformed line 3 is a read error
+    (read,) = [r for r in errs.iter_rows(named=True) if r["scorer"] == "read"]
+    assert read["file"] == str(p) and read["index"] == 3
+    if sys.platform.startswith("linux"):
+        peaks = {k: v.get("peak_rss_mib") for k, v in rep.info["components"].items()}
+        assert all(v and v > 10 for v in peaks.values()), peaks

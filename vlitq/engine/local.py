@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from vlitq._utils import blake2b, progress, stable_json
+from vlitq._utils import HashSink, blake2b, iter_values, peak_rss_mib, progress, stable_json
 from vlitq.data.images import image_content_hash, is_inline
 from vlitq.cache import Cache, result_params
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
@@ -204,13 +204,18 @@ def run_scorer_on_batch(scorer: Scorer, batch: dict[str, list], cache: Cache | N
     return out
 
 
-def add_timing(timings: dict, name: str, wall: float, cpu: float) -> None:
+def add_timing(timings: dict, name: str, wall: float, cpu: float,
+               peak_mib: float | None = None) -> None:
     """Add one measurement to a run's ``timings``: wall seconds under ``name``, process CPU
     seconds under ``timings["__cpu__"][name]`` (what the report's ``seconds`` /
-    ``cpu_seconds`` show)."""
+    ``cpu_seconds`` show), and the peak RSS of the process that ran it when it finished
+    (``timings["__rss__"][name]``, the largest seen: the report's ``peak_rss_mib``)."""
     timings[name] = timings.get(name, 0.0) + wall
     per_cpu = timings.setdefault("__cpu__", {})
     per_cpu[name] = per_cpu.get(name, 0.0) + cpu
+    if peak_mib is not None:
+        per_rss = timings.setdefault("__rss__", {})
+        per_rss[name] = max(per_rss.get(name, 0.0), float(peak_mib))
 
 
 def _to_series(name: str, values: list) -> pl.Series:
@@ -236,7 +241,8 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
             for s in scorers:
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = run_scorer_on_batch(s, batch, cache, hasher)
-                add_timing(timings, s.name, time.perf_counter() - t0, time.process_time() - c0)
+                add_timing(timings, s.name, time.perf_counter() - t0, time.process_time() - c0,
+                           peak_rss_mib())
                 for c in s.output_columns():
                     pieces[c].append(res[c])
                 bar.update(len(chunk))
@@ -249,15 +255,14 @@ def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,
 
 # ------------------------------------------------------------------------------- indicators
 def _frame_digest(df: pl.DataFrame) -> str | None:
-    """Digest of a frame's content (Arrow IPC bytes; polars' own row hash is not stable)."""
-    import io
-
+    """Digest of a frame's content (Arrow IPC bytes; polars' own row hash is not stable),
+    hashed as they are written: the IPC copy of a 665k-sample frame is never held whole."""
+    sink = HashSink()
     try:
-        buf = io.BytesIO()
-        df.write_ipc(buf, compression="uncompressed")
+        df.write_ipc(sink, compression="uncompressed")
     except Exception:  # a column polars cannot serialise: no indicator caching
         return None
-    return blake2b(buf.getvalue())
+    return blake2b(str(sink.nbytes), sink.hexdigest())
 
 
 def dataset_digest(dataset, cache: Cache | None,
@@ -273,7 +278,7 @@ def dataset_digest(dataset, cache: Cache | None,
         hasher = hasher if hasher is not None else _ImageHasher(cache)
         root, allow = dataset.image_root, bool(getattr(dataset, "allow_outside_root", False))
         hashes = ["|".join(hasher(r, root, allow) for r in (refs or []))
-                  for refs in df["images"].to_list()]
+                  for refs in iter_values(df["images"])]
         hasher.flush()
         df = df.with_columns(pl.Series("_image_content", hashes, dtype=pl.Utf8))
     d = _frame_digest(df)
@@ -396,19 +401,16 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
 
     warnings: list[str] = []
     errors: list[dict] = []
-    src = frame["source"].to_list() if "source" in frame.columns else [None] * len(dataset)
-    where = {sid: (s or {}) for sid, s in zip(frame["sample_id"].to_list(), src)}
 
-    def add_error(sid, scorer, reason):
-        loc = where.get(sid, {})
+    def add_error(sid, scorer, reason):  # file / index are filled in at the end
         errors.append({"sample_id": sid, "scorer": scorer, "reason": reason,
                        "cause": "sample" if scorer == "read" else error_cause(reason),
-                       "file": loc.get("file"), "index": loc.get("index")})
+                       "file": None, "index": None})
 
     if "read_error" in frame.columns:
-        for sid, e in zip(frame["sample_id"].to_list(), frame["read_error"].to_list()):
-            if e:
-                add_error(sid, "read", e)
+        bad = frame.filter(pl.col("read_error").is_not_null() & (pl.col("read_error") != ""))
+        for sid, e in zip(bad["sample_id"].to_list(), bad["read_error"].to_list()):
+            add_error(sid, "read", e)
     if "read_warning" in frame.columns:  # read, but not exactly as the file has it (#16.3)
         n_warn = frame.height - frame["read_warning"].null_count()
         if n_warn:
@@ -417,7 +419,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                             "images ...): see the read_warning column")
     for s in scorers:
         ec = f"{s.name}_error"
-        for sid, e in zip(samples["sample_id"].to_list(), samples[ec].to_list()):
+        bad = samples.filter(pl.col(ec).is_not_null()).select("sample_id", ec)
+        for sid, e in zip(bad["sample_id"].to_list(), bad[ec].to_list()):
             if e:
                 add_error(sid, s.name, e)
 
@@ -459,7 +462,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                 payload = result_to_json(res)
                 if payload is not None:  # key order kept: the report shows details as given
                     ind_store.put_many_bytes({ikey: json.dumps(payload).encode()})
-        add_timing(timings, ind.name, time.perf_counter() - t0, time.process_time() - c0)
+        add_timing(timings, ind.name, time.perf_counter() - t0, time.process_time() - c0,
+                   peak_rss_mib())
         for col, vals in res.sample_columns.items():
             samples = samples.with_columns(_to_series(col, list(vals)))
         if getattr(res, "task_column", None):
@@ -479,6 +483,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
     ctx = IndicatorContext(dataset=dataset, samples=samples, cache=cache)
     ctx.task_column = task_column
     tasks = _task_table(ctx, samples, scorers, per_task)
+    _locate_errors(errors, frame)
 
     for c in [*scorers, *indicators]:
         entry = comp_info.setdefault(c.name, {})
@@ -486,6 +491,8 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                       "model": c.model_id(), "seconds": round(timings.get(c.name, 0.0), 4)})
         if c.name in timings.get("__cpu__", {}):  # process CPU seconds (steadier under load)
             entry["cpu_seconds"] = round(timings["__cpu__"][c.name], 4)
+        if c.name in timings.get("__rss__", {}):  # peak RSS of its process when it finished
+            entry["peak_rss_mib"] = round(timings["__rss__"][c.name], 1)
         if c.name in from_cache:
             entry["from_cache"] = True
     info = {
@@ -510,6 +517,19 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         errors=pl.DataFrame(errors, schema=ERROR_SCHEMA),
         info=json.loads(json.dumps(info, default=str)),
     )
+
+
+def _locate_errors(errors: list[dict], frame: pl.DataFrame) -> None:
+    """Fill each error's ``file`` / ``index`` from the ``source`` column, looking up only the
+    samples that have an error (no map of every sample's source is built)."""
+    if not errors or "source" not in frame.columns:
+        return
+    want = {e["sample_id"] for e in errors}
+    hit = frame.filter(pl.col("sample_id").is_in(list(want))).select("sample_id", "source")
+    where = dict(zip(hit["sample_id"].to_list(), hit["source"].to_list()))
+    for e in errors:
+        loc = where.get(e["sample_id"]) or {}
+        e["file"], e["index"] = loc.get("file"), loc.get("index")
 
 
 def _task_table(ctx: IndicatorContext, samples: pl.DataFrame, scorers, per_task) -> pl.DataFrame:

@@ -1,9 +1,10 @@
 """``duplicates``: exact-duplicate instructions and instruction-response pairs."""
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
-from vlitq._utils import blake2b
+from vlitq._utils import blake2b, iter_values
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
 from vlitq.text import clean
@@ -37,8 +38,9 @@ class Duplicates(Indicator):
         frame = ctx.dataset.frame
         valid = ctx.valid_mask()
         ins_keys, pair_keys = [], []
-        images = frame["images"].to_list() if self.include_images else [None] * frame.height
-        for turns, imgs, ok in zip(frame["turns"].to_list(), images, valid):
+        images = (iter_values(frame["images"]) if self.include_images
+                  else itertools.repeat(None))
+        for turns, imgs, ok in zip(iter_values(frame["turns"]), images, valid):
             if not ok:
                 ins_keys.append(None)
                 pair_keys.append(None)

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from vlitq._utils import iter_values
 from vlitq import text as vtext
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
@@ -193,7 +194,7 @@ class InstructionDiversity(Indicator):
     def compute(self, ctx: IndicatorContext) -> IndicatorResult:
         frame = ctx.dataset.frame
         labels = ctx.task_labels()
-        by_task = vtext.texts_by_task(frame["turns"].to_list(), labels, ctx.valid_mask(),
+        by_task = vtext.texts_by_task(iter_values(frame["turns"]), labels, ctx.valid_mask(),
                                       "instruction")
         per_task: dict[str, dict] = {}
         values, edits, warnings = [], [], []

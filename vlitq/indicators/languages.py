@@ -6,6 +6,7 @@ from collections import Counter
 
 import polars as pl
 
+from vlitq._utils import iter_values
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
 
@@ -65,7 +66,7 @@ class Languages(Indicator):
             from vlitq.models.nlp import detect_language
 
             detected = []
-            for turns, ok in zip(frame["turns"].to_list(), valid):
+            for turns, ok in zip(iter_values(frame["turns"]), valid):
                 text = "\n".join(p for p in (vtext.turn_text(t) for t in (turns or [])) if p)
                 detected.append(detect_language(text)[0] if ok and text.strip() else None)
         if self.source == "given":

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vlitq._utils import iter_values
 from vlitq._dependencies import import_optional
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
@@ -347,7 +348,7 @@ class ResponseDiversity(Indicator):
 
         from vlitq.text import texts_by_task
 
-        by_task = texts_by_task(frame["turns"].to_list(), labels, ctx.valid_mask(), "response")
+        by_task = texts_by_task(iter_values(frame["turns"]), labels, ctx.valid_mask(), "response")
         n_resp = sum(len(v) for v in by_task.values())
         counts = {t: Counter(v) for t, v in by_task.items()}
         if self.dedupe:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from vlitq._utils import iter_values
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
 from vlitq.registry import register
 
@@ -187,8 +188,8 @@ class Tasks(Indicator):
 
         frame = ctx.dataset.frame
         sids = frame["sample_id"].to_list()
-        turns = frame["turns"].to_list()
-        texts = [instruction_text(t) if ok else "" for t, ok in zip(turns, valid)]
+        texts = [instruction_text(t) if ok else "" for t, ok in
+                 zip(iter_values(frame["turns"]), valid)]
         errors = [(sid, "no instruction text to label the task by")
                   for sid, t, ok in zip(sids, texts, valid) if ok and not t]
         counts = Counter(t for t in texts if t)
