@@ -392,6 +392,7 @@ def test_written_values_are_not_kept_in_memory(tmp_path):
     """A store keeps, for what it wrote, only the name of the part holding it: a long run does
     not hold every result it computed. A repeated lookup reads the value back from its part."""
     s = Cache(str(tmp_path)).store("x")
+    s.keep_written_bytes = 0  # no recent values kept either (see the next test)
     for b in range(6):  # six batches, one part each
         s.put_many_json({f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for i in range(50)})
     assert all(isinstance(v, str) for v in s._index.values())  # part names, no value bytes
@@ -408,11 +409,62 @@ def test_written_values_are_not_kept_in_memory(tmp_path):
     assert s.get_many_json(["k2-3"]) == {"k2-3": {"v": [2, 3], "pad": "x" * 200}}
 
 
+def test_the_most_recent_written_values_stay_within_a_budget(tmp_path):
+    """Reading a value back costs a part read: the newest ``keep_written_bytes`` of written
+    values stay in memory (a shared image's result is looked up again soon and often), older
+    ones become part names; every value reads back the same either way."""
+    s = Cache(str(tmp_path)).store("x")
+    one = len(json.dumps({"v": [0, 0], "pad": "x" * 200}, separators=(",", ":")))
+    s.keep_written_bytes = 3 * 50 * (one + 2)  # about three batches
+    for b in range(6):
+        s.put_many_json({f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for i in range(50)})
+    kinds = {b: {type(s._index[f"k{b}-{i}"]) for i in range(50)} for b in range(6)}
+    assert kinds[0] == kinds[1] == {str} and kinds[5] == kinds[4] == {bytes}, kinds
+    assert s._written_bytes <= s.keep_written_bytes
+    want = {f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for b in range(6) for i in range(50)}
+    assert s.get_many_json(list(want)) == want
+    s.compact()
+    assert not s._written and s._written_bytes == 0
+    assert Cache(str(tmp_path)).store("x").get_many_json(list(want)) == want
+
+
 def test_a_written_part_removed_meanwhile_is_a_miss_not_an_error(tmp_path):
     s = Cache(str(tmp_path)).store("x")
+    s.keep_written_bytes = 0  # values only in their parts
     s.put_many_json({"a": {"v": 1}})
     s.put_many_json({"b": {"v": 2}})
     part_a = s._index["a"]
     os.remove(os.path.join(s.path, part_a))  # e.g. compacted away by another process
     assert s.get_many_json(["a", "b"]) == {"b": {"v": 2}}
     assert "a" not in s._index and s.misses == 1
+
+
+def test_compact_on_disk_merges_parts_like_loading_them(tmp_path):
+    """The driver-side merge (Arrow, nothing loaded into the store): one part whose content is
+    what loading every part gives (the first part in name order wins a repeated key); a
+    damaged part is quarantined and left out, not merged."""
+    import shutil
+
+    root = tmp_path / "c"
+    s = Cache(str(root)).store("x")
+    for b in range(7):
+        s.put_many_json({**{f"k{b}-{i}": {"v": [b, i]} for i in range(20)}, "dup": {"b": b}})
+    broken = sorted(_parts(root))[3]
+    with open(broken, "r+b") as fh:  # flip a byte: checksum mismatch
+        fh.seek(40)
+        c = fh.read(1)
+        fh.seek(40)
+        fh.write(bytes([c[0] ^ 0xFF]))
+    shutil.copytree(root, tmp_path / "copy")
+    keys = [f"k{b}-{i}" for b in range(7) for i in range(20)] + ["dup"]
+    with pytest.warns(CacheIntegrityWarning, match="checksum"):
+        want = Cache(str(tmp_path / "copy")).store("x").get_many_bytes(keys)  # loading
+    assert len(want) == 6 * 20 + 1
+    fresh = Cache(str(root)).store("x")
+    assert fresh.n_parts() == 7
+    with pytest.warns(CacheIntegrityWarning, match="checksum"):
+        assert fresh.compact_on_disk()
+    assert fresh._index is None  # nothing was loaded into the store
+    assert len(_parts(root)) == 1 and fresh.n_parts() == 1
+    assert Cache(str(root)).store("x").get_many_bytes(keys) == want
+    assert not Cache(str(root)).store("x").compact_on_disk()  # one part: nothing to do
