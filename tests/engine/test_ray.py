@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -125,7 +126,8 @@ def test_cli_engine_ray_reads_in_ray_tasks_not_on_the_driver(tmp_path, ray_local
 
 
 @pytest.mark.timeout(300)
-def test_many_scorers_on_two_cpus_do_not_deadlock_and_are_timed(tmp_path, ray_local):
+def test_many_scorers_on_two_cpus_do_not_deadlock_and_are_timed(tmp_path, ray_local,
+                                                                 monkeypatch):
     """Five per-sample scorers × two actors on a 2-CPU cluster: one actor pool runs them all
     (a pool per scorer needed 10 CPU slots and never started), same result as local, and each
     scorer's seconds are measured in the actors, not an even split of the elapsed time."""
@@ -150,10 +152,26 @@ def test_many_scorers_on_two_cpus_do_not_deadlock_and_are_timed(tmp_path, ray_lo
     cpu = {k: comp[k]["cpu_seconds"] for k in per_sample}
     assert all(v > 0 for v in cpu.values()), cpu
     assert cpu["elements"] > cpu["text_stats"], cpu  # spaCy parsing costs more than counting
-    # warm: every result from the cache, still through the actors
-    warm = vlitq.score(str(shards), names, cache=str(tmp_path / "c"), progress=False,
+    assert all(comp[k]["peak_rss_mib"] > 50 for k in per_sample), comp  # the actors' peak
+    # warm: every result from the cache, still through the actors (without text_stats: the
+    # same scorers again would be served whole, with no Ray); the driver merges each store's
+    # parts once before they start (here above 2 parts; else every actor would)
+    import vlitq.cache as vc
+
+    cache_dir = tmp_path / "c"
+    many = {d: len(os.listdir(cache_dir / d / h)) for d in ("elements", "language")
+            for h in os.listdir(cache_dir / d)}
+    assert all(n > 2 for n in many.values()), many
+    monkeypatch.setattr(vc, "COMPACT_AT", 2)
+    warm = vlitq.score(str(shards), names[1:], cache=str(tmp_path / "c"), progress=False,
                        engine="ray", num_actors=2, image_root=str(tmp_path), chunk_size=16)
-    assert warm.samples.select(key).equals(local.samples.select(key))
+    assert warm.info["ray"]["served_from_cache"] is False
+    wkey = [c for c in warm.samples.columns if c != "sample_id"]
+    assert not any(c.startswith("text_stats") for c in wkey)
+    assert warm.samples.select(wkey).equals(local.samples.select(wkey))
+    for d in ("elements", "language", "image_check", "instruction_type", "image_hashes"):
+        for h in os.listdir(cache_dir / d):
+            assert len([f for f in os.listdir(cache_dir / d / h) if f.startswith("part-")]) == 1
 
 
 def test_read_task_streams_a_file_in_blocks(tmp_path, monkeypatch):
@@ -216,3 +234,80 @@ def test_light_table_is_light_frame_in_arrow(tmp_path):
         assert got.equals(light_frame(f))
     assert any(r.startswith("inline:") for rs in pl.from_arrow(
         _light_table(frame.to_arrow()))["images"].to_list() for r in rs)
+
+
+def test_a_repeated_run_is_served_whole_without_ray_and_kept_honest(tmp_path, ray_local,
+                                                                    monkeypatch):
+    """The same run again (same files, scorers, images) is read back from the cache on the
+    driver: Ray is not touched, the report is the cold one's. An edited image, an edited input
+    file or a damaged kept file each make it run on Ray again (and give the new result)."""
+    import warnings
+
+    from PIL import Image
+
+    import vlitq.engine.ray as vr
+
+    for k in range(3):
+        Image.new("RGB", (24, 16), (80 * k, 20, 200)).save(tmp_path / f"img{k}.png")
+    shards = _write_shards(tmp_path / "shards", _records(40), 15)
+    names = ["text_stats", "image_check", "instruction_type", "duplicates"]
+    kw = dict(cache=str(tmp_path / "c"), progress=False, engine="ray", num_actors=2,
+              image_root=str(tmp_path), chunk_size=16)
+    cold = vlitq.score(str(shards), names, **kw)
+    assert cold.info["ray"]["served_from_cache"] is False
+    kept = os.listdir(tmp_path / "c" / "ray_runs")
+    assert len(kept) == 1
+
+    def no_ray(*a, **k):
+        raise AssertionError("Ray was started for a run the cache holds whole")
+
+    with monkeypatch.context() as m:
+        m.setattr(vr, "import_optional", no_ray)
+        warm = vlitq.score(str(shards), names, output_dir=str(tmp_path / "out"), **kw)
+    assert warm.info["ray"]["served_from_cache"] is True
+    assert warm.samples.equals(cold.samples) and warm.indicators.equals(cold.indicators)
+    assert warm.errors.equals(cold.errors)
+    assert list((tmp_path / "out").glob("*.parquet"))  # the result where it was asked for
+
+    # an image changes (content and size): image_check must see it, so Ray runs again
+    Image.new("RGB", (30, 30), (0, 0, 0)).save(tmp_path / "img1.png")
+    os.utime(tmp_path / "img1.png", ns=(1, 1))
+    after = vlitq.score(str(shards), names, **kw)
+    assert after.info["ray"]["served_from_cache"] is False
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join((shards / f"part-{j}.jsonl").read_text() for j in range(2)))
+    local = vlitq.score(str(whole), names, cache=False, progress=False,
+                        image_root=str(tmp_path))
+    assert after.samples.equals(local.samples)
+    assert not after.samples["image_check_min_side"].equals(cold.samples["image_check_min_side"])
+
+    # an input file changes: another key, Ray runs
+    with open(shards / "part-1.jsonl", "a") as fh:
+        fh.write(json.dumps(_records(1, start=99)[0]) + "\n")
+    more = vlitq.score(str(shards), names, **kw)
+    assert more.info["ray"]["served_from_cache"] is False and more.samples.height == 41
+
+    # a damaged kept file: warned, dropped, recomputed
+    entry = [d for d in (tmp_path / "c" / "ray_runs").iterdir() if d.name != kept[0]][0]
+    part = sorted(entry.glob("*.parquet"))[0]
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = vlitq.score(str(shards), names, **kw)
+    assert again.info["ray"]["served_from_cache"] is False
+    assert any("not used" in w for w in again.info["warnings"])
+    assert again.samples.equals(more.samples)
+
+
+def test_a_run_with_errors_to_retry_is_not_kept():
+    import polars as pl
+
+    from vlitq.engine.ray import _retry_needed
+    from vlitq.registry import create
+
+    s = create("text_stats", {})
+    ok = pl.DataFrame({"text_stats_error": [None, "empty response"]})
+    bad = pl.DataFrame({"text_stats_error": [None, "not evaluated: text_stats: could not load"]})
+    assert not _retry_needed(ok, [s]) and _retry_needed(bad, [s])

@@ -30,6 +30,7 @@ address; default: a running cluster or a local instance).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -37,9 +38,12 @@ import time
 import polars as pl
 
 from vlitq._dependencies import import_optional
+from vlitq._utils import peak_rss_mib
 from vlitq.cache import Cache
 from vlitq.engine.local import (_ImageHasher, _to_series, add_timing, run as local_run,
                                 run_scorer_on_batch)
+
+logger = logging.getLogger("vlitq")
 
 #: Input files a folder may hold (shards), read by one Ray task each.
 SHARD_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".tsv")
@@ -148,7 +152,7 @@ class ScorerUDF:
     loaded once per actor; a block goes through all of them (as a chunk in the local engine).
 
     Adds ``__<scorer>`` (each row's columns as JSON) and ``__timing`` (this block's
-    ``{scorer: [wall s, CPU s]}`` on its first row). With ``light`` (input read from files),
+    ``{scorer: [wall s, CPU s, the actor's peak RSS MiB]}`` on its first row). With ``light`` (input read from files),
     the raw ``original`` records and inline image bytes are dropped before the block leaves
     the actor (:func:`vlitq.engine.stream.light_frame`)."""
 
@@ -172,7 +176,8 @@ class ScorerUDF:
             cols = s.output_columns()
             payloads[s.name] = [json.dumps({c: res[c][i] for c in cols}, default=str)
                                 for i in range(n)]
-            timing[s.name] = [time.perf_counter() - t0, time.process_time() - c0]
+            timing[s.name] = [time.perf_counter() - t0, time.process_time() - c0,
+                              peak_rss_mib()]
         self.hasher.flush()
         if self.light:
             table = _light_table(table, batch.get("images"))
@@ -182,11 +187,227 @@ class ScorerUDF:
         return table.append_column("__timing", pa.array(marks, pa.string()))
 
 
+def _compact_for_actors(cache, scorers) -> None:
+    """Merge the part files of every store the actors will open (each scorer's, the image
+    hashes') on the driver, once, before they start: every actor loads its stores whole and
+    compacts a store of more than ``COMPACT_AT`` parts itself, so N actors would each merge
+    the same parts (a cold run leaves a part per block and scorer). Done in Arrow: the
+    driver's memory does not hold the values as Python objects."""
+    from vlitq.cache import COMPACT_AT
+    from vlitq.engine.local import VERIFY_IMAGES_ENV, component_params_key
+
+    stores = [cache.store(s.name, component_params_key(s)) for s in scorers if s.cacheable]
+    if os.environ.get(VERIFY_IMAGES_ENV, "") not in ("1", "true", "yes"):
+        stores.append(cache.store("image_hashes", {"v": 1}))
+    for st in stores:
+        try:
+            if st.n_parts() > COMPACT_AT:
+                st.compact_on_disk()
+        except OSError as exc:  # read-only or full disk: the actors read the parts as they are
+            logger.debug("could not compact %s: %s", st.path, exc)
+
+
+class _RunMemo:
+    """A whole Ray run of input files, kept in the cache so that the same run again starts
+    no Ray at all: its scored Parquet (light rows + every scorer's columns) is linked into
+    ``<cache>/ray_runs/<key>/``; a later run with the same key reads it back on the driver.
+
+    The key is the input files' paths and content (blake2b of their bytes: the driver reads
+    each file once, ≈ 1 s per GB here; the rows carry their file's path), their format, reader options, image root, every scorer's
+    identity (name, version, the parameters that change results, model id, in run order) and
+    the vlitq and polars versions. Images are not in the key (the driver has not read the
+    rows yet): the content hashes of every row's images are digested when the run is kept
+    and compared again, through the image-hash memo (``stat`` per image), before a kept run
+    is used; a difference (or ``VLITQ_VERIFY_IMAGES=1`` with a scorer that reads images)
+    runs Ray as usual. A run is kept only when no row has an error that must be retried (a
+    component that could not run, a transient failure: :func:`~vlitq.engine.local.cacheable_error`);
+    each kept file's checksum is verified before use, a damaged entry is removed (warning)
+    and the run recomputed."""
+
+    NAMESPACE = "ray_runs"
+
+    def __init__(self, cache, files: "RayFiles", scorers):
+        from vlitq._utils import blake2b, stable_json
+        from vlitq.cache import result_params
+        from vlitq.engine.local import VERIFY_IMAGES_ENV, _version
+
+        self.cache = cache
+        self.uses_images = any("images" in s.inputs for s in scorers)
+        verify = os.environ.get(VERIFY_IMAGES_ENV, "") in ("1", "true", "yes")
+        self.dir = None
+        if cache is None or not cache.root or (verify and self.uses_images):
+            return
+        parts = ["vlitq-ray-run-v1", _version(), pl.__version__,
+                 stable_json([result_params(s) for s in scorers]), files.format,
+                 stable_json(files.options), os.path.abspath(files.image_root),
+                 str(bool(files.allow_outside_root))]
+        try:
+            # paths too: the rows carry their file's path (an error's location)
+            parts += [x for f in files.files for x in (os.path.abspath(f),
+                                                        _file_content_hash(f))]
+        except OSError:
+            return
+        self.dir = os.path.join(cache.root, self.NAMESPACE, blake2b(*parts))
+
+    def _drop(self, why: str) -> None:
+        import shutil
+
+        msg = f"vlitq cache: kept Ray run {self.dir} not used ({why}); the run is recomputed"
+        logger.warning(msg)
+        self.cache.events.append(msg)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def load(self) -> tuple[list[str], str | None] | None:
+        """The kept run's Parquet files (checksums verified) and its images' digest."""
+        if self.dir is None or not os.path.isdir(self.dir):
+            return None
+        from vlitq.cache import _file_digest
+
+        try:
+            with open(os.path.join(self.dir, "entry.json")) as fh:
+                entry = json.load(fh)
+            paths = []
+            for name, digest in entry["parts"]:
+                path = os.path.join(self.dir, name)
+                if _file_digest(path) != digest:
+                    self._drop(f"{name}: checksum mismatch")
+                    return None
+                paths.append(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._drop(f"unreadable: {type(exc).__name__}: {exc}")
+            return None
+        return paths, entry.get("images")
+
+    def images_digest(self, light: pl.DataFrame, image_root, allow) -> str | None:
+        """Digest of the content hash of every row's images (None: no scorer reads them)."""
+        if not self.uses_images or "images" not in light.columns:
+            return None
+        import hashlib
+
+        from vlitq._utils import iter_values
+        from vlitq.engine.local import _ImageHasher
+
+        hasher, h = _ImageHasher(self.cache), hashlib.blake2b(digest_size=16)
+        for refs in iter_values(light["images"]):
+            h.update(("|".join(hasher(r, image_root, allow) for r in (refs or [])) + "\n")
+                     .encode("utf-8", "surrogatepass"))
+        hasher.flush()
+        return h.hexdigest()
+
+    def save(self, parts: list[str], images: str | None) -> None:
+        import shutil
+        import uuid
+
+        from vlitq.cache import _file_digest
+
+        if self.dir is None or os.path.isdir(self.dir):
+            return
+        tmp = os.path.join(os.path.dirname(self.dir), f".tmp-{uuid.uuid4().hex}")
+        try:
+            os.makedirs(tmp)
+            names = []
+            for i, src in enumerate(parts):
+                name = f"{i:06d}.parquet"
+                try:
+                    os.link(src, os.path.join(tmp, name))  # no copy on one file system
+                except OSError:
+                    shutil.copyfile(src, os.path.join(tmp, name))
+                names.append([name, _file_digest(os.path.join(tmp, name))])
+            with open(os.path.join(tmp, "entry.json"), "w") as fh:
+                json.dump({"parts": names, "images": images}, fh)
+            os.rename(tmp, self.dir)  # whole or not at all
+        except OSError as exc:  # read-only or full cache, or another run kept it first
+            logger.debug("could not keep the Ray run in %s: %s", self.dir, exc)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _file_content_hash(path: str) -> str:
+    from vlitq.cache import _file_digest
+
+    return _file_digest(path)
+
+
+def _gather(parts: list[str], dataset, scorers, files: bool, timings: dict | None):
+    """The scored Parquet back on the driver: the light rows and keys first (the light rows
+    become ``dataset``'s gathered frame), then one scorer's column at a time, decoded in
+    slices, so the driver never holds every scorer's payload at once."""
+    score_cols = [f"__{s.name}" for s in scorers]
+    # Ray's writer gives every part one schema
+    head = pl.read_parquet(parts, columns=[c for c in pl.read_parquet_schema(parts[0])
+                                           if c not in score_cols])
+    order = head.select(pl.arg_sort_by("_file", "_pos")).to_series()
+    if timings is not None:
+        for mark in head["__timing"].drop_nulls().to_list():
+            for name, (wall, proc, *peak) in json.loads(mark).items():
+                add_timing(timings, name, wall, proc, *peak[:1])
+    if files:
+        light = head[order].drop(["_file", "_pos", "image_root", "allow_outside_root",
+                                  "__timing"])
+        if light["sample_id"].is_duplicated().any():  # ids unique over all files
+            from vlitq.data.dataset import _dedupe_ids
+
+            light = light.with_columns(pl.Series(
+                "sample_id", _dedupe_ids(light["sample_id"].to_list()), dtype=pl.Utf8))
+        dataset._gathered = light
+    del head
+    cols = []
+    for s, sc in zip(scorers, score_cols):
+        payload = pl.read_parquet(parts, columns=[sc])[sc][order]
+        values: dict[str, list] = {c: [] for c in s.output_columns()}
+        for a in range(0, len(payload), 65_536):  # decoded a slice at a time
+            for row in map(json.loads, payload.slice(a, 65_536).to_list()):
+                for c, vals in values.items():
+                    vals.append(row.get(c))
+        del payload
+        cols += [_to_series(c, vals) for c, vals in values.items()]
+    return pl.DataFrame(cols)
+
+
+def _retry_needed(scored: pl.DataFrame, scorers) -> bool:
+    """Whether a row has an error that must not be kept (see ``cacheable_error``)."""
+    from vlitq.engine.local import cacheable_error
+
+    for s in scorers:
+        ec = f"{s.name}_error"
+        if ec in scored.columns:
+            errs = scored[ec].drop_nulls().unique().to_list()
+            if any(not cacheable_error(e) for e in errs):
+                return True
+    return False
+
+
 def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=None,
-                  address=None):
+                  address=None, run_info=None):
     def score_fn(dataset, scorers, cache, *, chunk_size, show_progress, timings):
+        files = isinstance(dataset, RayFiles)
+        memo = _RunMemo(cache, dataset, scorers) if files and scorers else None
+        kept = memo.load() if memo is not None else None
+        if kept is not None:
+            parts, images = kept
+            scored = _gather(parts, dataset, scorers, files, None)
+            now = memo.images_digest(dataset._gathered, dataset.image_root,
+                                     dataset.allow_outside_root)
+            if now == images:
+                if output_dir:  # the run's result where it was asked for
+                    _link_parts(parts, output_dir)
+                if run_info is not None:
+                    run_info["served_from_cache"] = True
+                return scored
+            memo._drop("an image changed since it was kept")
+        parts = _run_ray(dataset, scorers, cache, files, chunk_size=chunk_size,
+                         show_progress=show_progress)
+        if parts is None:
+            return pl.DataFrame()
+        scored = _gather(parts, dataset, scorers, files, timings)
+        if memo is not None and not _retry_needed(scored, scorers):
+            memo.save(parts, memo.images_digest(dataset._gathered, dataset.image_root,
+                                                dataset.allow_outside_root))
+        return scored
+
+    def _run_ray(dataset, scorers, cache, files, *, chunk_size, show_progress):
+        """Read → score → write on Ray; the written Parquet files (None: nothing to score)."""
         ray = import_optional("ray", purpose='engine="ray"')
-        import pyarrow as pa
+        import pyarrow as pa  # noqa: F401  (Ray's pyarrow batch format needs it)
 
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
@@ -194,7 +415,6 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = bool(show_progress)
         n_cpu = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        files = isinstance(dataset, RayFiles)
         if files:
             # the files are read by Ray tasks (one per file), never on the driver
             ds = ray.data.from_items([{"_file": i, "path": p}
@@ -216,10 +436,10 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
                 row += f.height
                 tables.append(f.to_arrow())
             if not tables:
-                return pl.DataFrame()
+                return None
             ds = ray.data.from_arrow(tables)
         if not scorers and not files:
-            return pl.DataFrame()
+            return None
         if num_actors:
             n_act = int(num_actors)
         elif num_gpus:
@@ -227,6 +447,8 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
         else:
             n_act = n_cpu
         root = cache.root if cache is not None else None
+        if cache is not None and root:
+            _compact_for_actors(cache, scorers)
         specs = [(s.name, s.get_params()) for s in scorers]
         # the light rows travel with the scores when the input was read from files: the
         # driver reads them back (no scorer: the actors only drop the raw records)
@@ -242,47 +464,31 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
         parts = sorted(os.path.join(out, f) for f in os.listdir(out) if f.endswith(".parquet"))
         if not parts:
             raise RuntimeError(f"the Ray run wrote no Parquet under {out}")
-        score_cols = [f"__{s.name}" for s in scorers]
-        # the light rows and keys first, then one scorer's column at a time: the driver never
-        # holds every scorer's payload at once (Ray's writer gives every part one schema)
-        head = pl.read_parquet(parts, columns=[c for c in pl.read_parquet_schema(parts[0])
-                                               if c not in score_cols])
-        order = head.select(pl.arg_sort_by("_file", "_pos")).to_series()
-        for mark in head["__timing"].drop_nulls().to_list():
-            for name, (wall, proc) in json.loads(mark).items():
-                add_timing(timings, name, wall, proc)
-        if files:
-            light = head[order].drop(["_file", "_pos", "image_root", "allow_outside_root",
-                                      "__timing"])
-            if light["sample_id"].is_duplicated().any():  # ids unique over all files
-                from vlitq.data.dataset import _dedupe_ids
-
-                light = light.with_columns(pl.Series(
-                    "sample_id", _dedupe_ids(light["sample_id"].to_list()), dtype=pl.Utf8))
-            dataset._gathered = light
-        del head
-        cols = []
-        for s, sc in zip(scorers, score_cols):
-            payload = pl.read_parquet(parts, columns=[sc])[sc][order]
-            values: dict[str, list] = {c: [] for c in s.output_columns()}
-            for a in range(0, len(payload), 65_536):  # decoded a slice at a time
-                for row in map(json.loads, payload.slice(a, 65_536).to_list()):
-                    for c, vals in values.items():
-                        vals.append(row.get(c))
-            del payload
-            cols += [_to_series(c, vals) for c, vals in values.items()]
-        _ = pa  # pyarrow is needed by Ray's pyarrow batch format
-        return pl.DataFrame(cols)
+        return parts
 
     return score_fn
+
+
+def _link_parts(parts: list[str], out: str) -> None:
+    import shutil
+
+    os.makedirs(out, exist_ok=True)
+    for src in parts:
+        dst = os.path.join(out, os.path.basename(src))
+        if os.path.exists(dst):
+            continue
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
 
 
 def run(dataset, components, cache, *, chunk_size=1024, show_progress=True, num_actors=None,
         num_gpus=0.0, batch_size=None, output_dir=None, address=None):
     """Score with Ray Data; same :class:`~vlitq.report.Report` as the local engine."""
+    run_info = {"num_actors": num_actors, "num_gpus": num_gpus, "served_from_cache": False}
     fn = _ray_score_fn(num_actors=num_actors, num_gpus=num_gpus, batch_size=batch_size,
-                       output_dir=output_dir, address=address)
+                       output_dir=output_dir, address=address, run_info=run_info)
     return local_run(dataset, components, cache, chunk_size=chunk_size,
                      show_progress=show_progress, score_fn=fn,
-                     extra_info={"engine": "ray", "ray": {"num_actors": num_actors,
-                                                          "num_gpus": num_gpus}})
+                     extra_info={"engine": "ray", "ray": run_info})
