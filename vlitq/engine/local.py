@@ -41,6 +41,11 @@ component_params_key = result_params
 VERIFY_IMAGES_ENV = "VLITQ_VERIFY_IMAGES"
 
 
+def verify_images() -> bool:
+    """Whether ``VLITQ_VERIFY_IMAGES`` asks to re-read every image (no memo across runs)."""
+    return os.environ.get(VERIFY_IMAGES_ENV, "") in ("1", "true", "yes")
+
+
 class _ImageHasher:
     """Content hash of image references, memoised in the run and, with a cache, across runs.
 
@@ -54,8 +59,7 @@ class _ImageHasher:
     def __init__(self, cache: Cache | None = None):
         self.memo: dict[tuple, str] = {}
         self.store = None
-        if cache is not None and cache.root and os.environ.get(VERIFY_IMAGES_ENV, "") not in (
-                "1", "true", "yes"):
+        if cache is not None and cache.root and not verify_images():
             self.store = cache.store("image_hashes", {"v": 1})
         self._pending: dict[str, bytes] = {}
         self.json_memo: dict[int, tuple] = {}  # per chunk: id(value) -> (value, its JSON)
@@ -265,6 +269,12 @@ def _frame_digest(df: pl.DataFrame) -> str | None:
     return blake2b(str(sink.nbytes), sink.hexdigest())
 
 
+def image_hash_strings(images: pl.Series, hasher: _ImageHasher, root, allow):
+    """Each row's image content hashes joined by ``|`` (a slice of rows at a time)."""
+    for refs in iter_values(images):
+        yield "|".join(hasher(r, root, allow) for r in (refs or []))
+
+
 def dataset_digest(dataset, cache: Cache | None,
                    hasher: _ImageHasher | None = None) -> str | None:
     """Digest of everything a dataset-level indicator may read from the dataset: its frame
@@ -277,8 +287,7 @@ def dataset_digest(dataset, cache: Cache | None,
     if "images" in df.columns:
         hasher = hasher if hasher is not None else _ImageHasher(cache)
         root, allow = dataset.image_root, bool(getattr(dataset, "allow_outside_root", False))
-        hashes = ["|".join(hasher(r, root, allow) for r in (refs or []))
-                  for refs in iter_values(df["images"])]
+        hashes = list(image_hash_strings(df["images"], hasher, root, allow))
         hasher.flush()
         df = df.with_columns(pl.Series("_image_content", hashes, dtype=pl.Utf8))
     d = _frame_digest(df)

@@ -194,10 +194,10 @@ def _compact_for_actors(cache, scorers) -> None:
     the same parts (a cold run leaves a part per block and scorer). Done in Arrow: the
     driver's memory does not hold the values as Python objects."""
     from vlitq.cache import COMPACT_AT
-    from vlitq.engine.local import VERIFY_IMAGES_ENV, component_params_key
+    from vlitq.engine.local import component_params_key, verify_images
 
     stores = [cache.store(s.name, component_params_key(s)) for s in scorers if s.cacheable]
-    if os.environ.get(VERIFY_IMAGES_ENV, "") not in ("1", "true", "yes"):
+    if not verify_images():
         stores.append(cache.store("image_hashes", {"v": 1}))
     for st in stores:
         try:
@@ -228,14 +228,13 @@ class _RunMemo:
 
     def __init__(self, cache, files: "RayFiles", scorers):
         from vlitq._utils import blake2b, stable_json
-        from vlitq.cache import result_params
-        from vlitq.engine.local import VERIFY_IMAGES_ENV, _version
+        from vlitq.cache import _file_digest, result_params
+        from vlitq.engine.local import _version, verify_images
 
         self.cache = cache
         self.uses_images = any("images" in s.inputs for s in scorers)
-        verify = os.environ.get(VERIFY_IMAGES_ENV, "") in ("1", "true", "yes")
         self.dir = None
-        if cache is None or not cache.root or (verify and self.uses_images):
+        if cache is None or not cache.root or (verify_images() and self.uses_images):
             return
         parts = ["vlitq-ray-run-v1", _version(), pl.__version__,
                  stable_json([result_params(s) for s in scorers]), files.format,
@@ -243,8 +242,7 @@ class _RunMemo:
                  str(bool(files.allow_outside_root))]
         try:
             # paths too: the rows carry their file's path (an error's location)
-            parts += [x for f in files.files for x in (os.path.abspath(f),
-                                                        _file_content_hash(f))]
+            parts += [x for f in files.files for x in (os.path.abspath(f), _file_digest(f))]
         except OSError:
             return
         self.dir = os.path.join(cache.root, self.NAMESPACE, blake2b(*parts))
@@ -284,13 +282,11 @@ class _RunMemo:
             return None
         import hashlib
 
-        from vlitq._utils import iter_values
-        from vlitq.engine.local import _ImageHasher
+        from vlitq.engine.local import _ImageHasher, image_hash_strings
 
         hasher, h = _ImageHasher(self.cache), hashlib.blake2b(digest_size=16)
-        for refs in iter_values(light["images"]):
-            h.update(("|".join(hasher(r, image_root, allow) for r in (refs or [])) + "\n")
-                     .encode("utf-8", "surrogatepass"))
+        for row in image_hash_strings(light["images"], hasher, image_root, allow):
+            h.update((row + "\n").encode("utf-8", "surrogatepass"))
         hasher.flush()
         return h.hexdigest()
 
@@ -308,10 +304,7 @@ class _RunMemo:
             names = []
             for i, src in enumerate(parts):
                 name = f"{i:06d}.parquet"
-                try:
-                    os.link(src, os.path.join(tmp, name))  # no copy on one file system
-                except OSError:
-                    shutil.copyfile(src, os.path.join(tmp, name))
+                _link_or_copy(src, os.path.join(tmp, name))
                 names.append([name, _file_digest(os.path.join(tmp, name))])
             with open(os.path.join(tmp, "entry.json"), "w") as fh:
                 json.dump({"parts": names, "images": images}, fh)
@@ -319,12 +312,6 @@ class _RunMemo:
         except OSError as exc:  # read-only or full cache, or another run kept it first
             logger.debug("could not keep the Ray run in %s: %s", self.dir, exc)
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _file_content_hash(path: str) -> str:
-    from vlitq.cache import _file_digest
-
-    return _file_digest(path)
 
 
 def _gather(parts: list[str], dataset, scorers, files: bool, timings: dict | None):
@@ -469,18 +456,22 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
     return score_fn
 
 
-def _link_parts(parts: list[str], out: str) -> None:
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link (no copy on one file system), else a copy."""
     import shutil
 
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _link_parts(parts: list[str], out: str) -> None:
     os.makedirs(out, exist_ok=True)
     for src in parts:
         dst = os.path.join(out, os.path.basename(src))
-        if os.path.exists(dst):
-            continue
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copyfile(src, dst)
+        if not os.path.exists(dst):
+            _link_or_copy(src, dst)
 
 
 def run(dataset, components, cache, *, chunk_size=1024, show_progress=True, num_actors=None,
