@@ -311,3 +311,27 @@ def test_a_run_with_errors_to_retry_is_not_kept():
     ok = pl.DataFrame({"text_stats_error": [None, "empty response"]})
     bad = pl.DataFrame({"text_stats_error": [None, "not evaluated: text_stats: could not load"]})
     assert not _retry_needed(ok, [s]) and _retry_needed(bad, [s])
+
+
+def test_one_file_is_scored_in_many_blocks_and_in_order(tmp_path, ray_local):
+    """Ray coalesced a file's rows up to its 128 MiB block target: a file below that was one
+    block, which one actor scored while the others waited. The engine's block target
+    (``block_bytes``: ~16 blocks per actor, 1-16 MiB) splits a 4 MB file into several blocks,
+    and the rows come back in file order, equal to the local engine."""
+    from vlitq.engine.ray import block_bytes
+
+    recs = [{"id": f"s{i}", "conversations": [
+        {"from": "human", "value": f"Describe picture {i}. " + "Be precise. " * 20},
+        {"from": "gpt", "value": f"Picture {i} shows " + "a long answer " * 40}]}
+        for i in range(3000)]
+    p = tmp_path / "one.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    assert block_bytes(os.path.getsize(p), 2) == 1 << 20
+    local = vlitq.score(str(p), ["text_stats"], cache=False, progress=False)
+    out = tmp_path / "ray_out"
+    before = ray.data.DataContext.get_current().target_max_block_size
+    rr = vlitq.score(str(p), ["text_stats"], cache=False, progress=False, engine="ray",
+                     num_actors=2, output_dir=str(out))
+    assert len(list(out.glob("*.parquet"))) >= 4
+    assert rr.samples.equals(local.samples)
+    assert ray.data.DataContext.get_current().target_max_block_size == before  # restored

@@ -391,17 +391,7 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
                                                 dataset.allow_outside_root))
         return scored
 
-    def _run_ray(dataset, scorers, cache, files, *, chunk_size, show_progress):
-        """Read → score → write on Ray; the written Parquet files (None: nothing to score)."""
-        ray = import_optional("ray", purpose='engine="ray"')
-        import pyarrow as pa  # noqa: F401  (Ray's pyarrow batch format needs it)
-
-        if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-                     include_dashboard=False)
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = bool(show_progress)
-        n_cpu = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    def _execute(ray, dataset, scorers, cache, files, chunk_size, n_cpu, n_act):
         if files:
             # the files are read by Ray tasks (one per file), never on the driver
             ds = ray.data.from_items([{"_file": i, "path": p}
@@ -427,12 +417,6 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
             ds = ray.data.from_arrow(tables)
         if not scorers and not files:
             return None
-        if num_actors:
-            n_act = int(num_actors)
-        elif num_gpus:
-            n_act = max(1, int(ray.cluster_resources().get("GPU", 0) // num_gpus))
-        else:
-            n_act = n_cpu
         root = cache.root if cache is not None else None
         if cache is not None and root:
             _compact_for_actors(cache, scorers)
@@ -453,7 +437,49 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
             raise RuntimeError(f"the Ray run wrote no Parquet under {out}")
         return parts
 
+    def _run_ray(dataset, scorers, cache, files, *, chunk_size, show_progress):
+        """Read → score → write on Ray; the written Parquet files (None: nothing to score)."""
+        ray = import_optional("ray", purpose='engine="ray"')
+        import pyarrow as pa  # noqa: F401  (Ray's pyarrow batch format needs it)
+
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+                     include_dashboard=False)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = bool(show_progress)
+        n_cpu = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        if num_actors:
+            n_act = int(num_actors)
+        elif num_gpus:
+            n_act = max(1, int(ray.cluster_resources().get("GPU", 0) // num_gpus))
+        else:
+            n_act = n_cpu
+        saved_block = ctx.target_max_block_size
+        if files:
+            # Ray coalesces the reader's pieces up to its block target (128 MiB): a 100 MiB
+            # file was one block, scored by one actor while the others waited, and a 609 MiB
+            # one ~20 blocks whose last few kept one actor busy for minutes after the other
+            # finished. Blocks of about 1/16 of an actor's share spread the work evenly.
+            ctx.target_max_block_size = block_bytes(
+                sum(os.path.getsize(p) for p in dataset.files), n_act)
+        try:
+            return _execute(ray, dataset, scorers, cache, files, chunk_size, n_cpu, n_act)
+        finally:
+            ctx.target_max_block_size = saved_block
+
     return score_fn
+
+
+def block_bytes(input_bytes: int, n_actors: int, *, per_actor: int = 16,
+                lo: int = 1 << 20, hi: int = 16 << 20) -> int:
+    """Ray Data's block target for a run reading ``input_bytes`` of files with ``n_actors``
+    scoring actors: about ``per_actor`` blocks per actor (each actor call gets one block, so
+    the last blocks leave at most a small tail), within ``[lo, hi]`` bytes.
+
+    >>> block_bytes(18 << 20, 2) >> 20, block_bytes(609 << 20, 2) >> 20
+    (1, 16)
+    """
+    return int(min(hi, max(lo, int(input_bytes) // max(1, int(n_actors) * per_actor))))
 
 
 def _link_or_copy(src: str, dst: str) -> None:
