@@ -19,8 +19,8 @@ Stop words (:func:`stop_words`)
 Windows and caps (:func:`split_windows`, :func:`cap_text`)
     Overlapping word windows for encoders; a length cap for expensive scorers that says whether
     it cut.
-Grouping (:func:`texts_by_task`)
-    The cleaned, non-empty instructions or responses of each task.
+Grouping (:func:`texts_by_task`, :func:`text_counts_by_task`)
+    The cleaned, non-empty instructions or responses of each task, as lists or as counts.
 
 Nothing heavy is imported here: jieba and stopwordsiso load on first use.
 """
@@ -50,6 +50,7 @@ __all__ = [
     "stop_words",
     "strip_placeholders",
     "texts_by_task",
+    "text_counts_by_task",
     "turn_text",
     "words",
 ]
@@ -420,4 +421,31 @@ def texts_by_task(turns: Iterable[Sequence[Mapping] | None], tasks: Iterable[str
             txt = get(t)
             if txt:
                 bucket.append(txt)
+    return out
+
+
+def text_counts_by_task(turns: Iterable[Sequence[Mapping] | None], tasks: Iterable[str],
+                        valid: Iterable[bool] | None = None,
+                        field: str = "instruction") -> dict[str, dict[str, int]]:
+    """:func:`texts_by_task` as counts: each task's distinct texts (in the order they first
+    occur) and how often each occurs. Repeats are counted as they are read, so 2.2M turns with
+    800k distinct responses hold 800k strings, not 2.2M.
+
+    >>> text_counts_by_task([[{"response": "x"}, {"response": "y"}], [{"response": "x"}]],
+    ...                     ["t", "t"], field="response")
+    {'t': {'x': 2, 'y': 1}}
+    """
+    if field not in ("instruction", "response"):
+        raise ValueError(f"field must be 'instruction' or 'response', not {field!r}")
+    get = instruction if field == "instruction" else response
+    out: dict[str, dict[str, int]] = {}
+    valid_it = iter(valid) if valid is not None else None
+    for sample_turns, task in zip(turns, tasks):
+        if valid_it is not None and not next(valid_it):
+            continue
+        bucket = out.setdefault(task, {})
+        for t in sample_turns or []:
+            txt = get(t)
+            if txt:
+                bucket[txt] = bucket.get(txt, 0) + 1
     return out

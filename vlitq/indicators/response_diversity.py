@@ -346,14 +346,17 @@ class ResponseDiversity(Indicator):
         labels = ctx.task_labels()
         from collections import Counter
 
-        from vlitq.text import texts_by_task
+        from vlitq.text import text_counts_by_task, texts_by_task
 
-        by_task = texts_by_task(iter_values(frame["turns"]), labels, ctx.valid_mask(), "response")
-        n_resp = sum(len(v) for v in by_task.values())
-        counts = {t: Counter(v) for t, v in by_task.items()}
-        if self.dedupe:
-            by_task = {t: list(dict.fromkeys(v)) for t, v in by_task.items()}
+        if self.dedupe:  # counted as read: the distinct responses only are held
+            counts = text_counts_by_task(iter_values(frame["turns"]), labels, ctx.valid_mask(),
+                                         "response")
+            by_task = {t: list(c) for t, c in counts.items()}
+            n_resp = sum(sum(c.values()) for c in counts.values())
         else:
+            by_task = texts_by_task(iter_values(frame["turns"]), labels, ctx.valid_mask(),
+                                    "response")
+            n_resp = sum(len(v) for v in by_task.values())
             counts = {t: Counter({}) for t in by_task}
         texts = list(dict.fromkeys(r for v in by_task.values() for r in v))
         warnings: list[str] = []
@@ -371,7 +374,8 @@ class ResponseDiversity(Indicator):
             if not resp:
                 warnings.append(f"response_diversity: task {task!r} has no response")
                 continue
-            f = self.task_value(emb[[row[r] for r in resp]], eps,
+            idx = np.fromiter((row[r] for r in resp), dtype=np.int64, count=len(resp))
+            f = self.task_value(emb[idx], eps,
                                 [counts[task].get(r, 1) or 1 for r in resp] if self.dedupe
                                 else None)
             per_task[task] = {
