@@ -335,3 +335,47 @@ def test_one_file_is_scored_in_many_blocks_and_in_order(tmp_path, ray_local):
     assert len(list(out.glob("*.parquet"))) >= 4
     assert rr.samples.equals(local.samples)
     assert ray.data.DataContext.get_current().target_max_block_size == before  # restored
+
+
+def test_gather_reads_parts_in_row_order_without_a_copy(tmp_path):
+    """Ray names the parts in the order blocks finish; each holds a contiguous run of rows.
+    Read sorted by their first row, the rows come back in file order (no gather); parts whose
+    rows interleave still come back in order (gathered)."""
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from vlitq.engine.ray import _gather, _parts_in_row_order
+
+    class Fake:
+        name = "fake"
+
+        def output_columns(self):
+            return ["fake", "fake_error"]
+
+    def part(name, file_no, pos):
+        pl.DataFrame({"sample_id": [f"f{file_no}-{p}" for p in pos],
+                      "turns": [[{"instruction": f"q{p}", "response": "r"}] for p in pos],
+                      "_file": [file_no] * len(pos), "_pos": pos,
+                      "image_root": ["."] * len(pos), "allow_outside_root": [False] * len(pos),
+                      "__timing": [None] * len(pos),
+                      "__fake": [json.dumps({"fake": p, "fake_error": None}) for p in pos]}
+                     ).write_parquet(tmp_path / name)
+        return str(tmp_path / name)
+
+    # contiguous runs, named out of order (as Ray finishes them)
+    parts = [part("a.parquet", 1, [0, 1]), part("b.parquet", 0, [3, 4, 5]),
+             part("c.parquet", 0, [0, 1, 2])]
+    assert [os.path.basename(p) for p in _parts_in_row_order(parts)] == \
+        ["c.parquet", "b.parquet", "a.parquet"]
+    ds = SimpleNamespace(_gathered=None)
+    scored = _gather(parts, ds, [Fake()], True, None)
+    want = [f"f0-{p}" for p in range(6)] + ["f1-0", "f1-1"]
+    assert ds._gathered["sample_id"].to_list() == want
+    assert scored["fake"].to_list() == [0, 1, 2, 3, 4, 5, 0, 1]
+    # interleaved runs: gathered into order all the same
+    parts2 = [part("d.parquet", 0, [0, 2, 4]), part("e.parquet", 0, [1, 3, 5])]
+    ds2 = SimpleNamespace(_gathered=None)
+    scored2 = _gather(parts2, ds2, [Fake()], True, None)
+    assert ds2._gathered["sample_id"].to_list() == [f"f0-{p}" for p in range(6)]
+    assert scored2["fake"].to_list() == list(range(6))

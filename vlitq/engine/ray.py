@@ -319,17 +319,20 @@ def _gather(parts: list[str], dataset, scorers, files: bool, timings: dict | Non
     become ``dataset``'s gathered frame), then one scorer's column at a time, decoded in
     slices, so the driver never holds every scorer's payload at once."""
     score_cols = [f"__{s.name}" for s in scorers]
+    parts = _parts_in_row_order(parts)
     # Ray's writer gives every part one schema
     head = pl.read_parquet(parts, columns=[c for c in pl.read_parquet_schema(parts[0])
                                            if c not in score_cols])
     order = head.select(pl.arg_sort_by("_file", "_pos")).to_series()
+    if order.is_sorted():  # a sorted permutation is the identity
+        order = None  # parts hold contiguous runs of rows: already in order, nothing gathered
     if timings is not None:
         for mark in head["__timing"].drop_nulls().to_list():
             for name, (wall, proc, *peak) in json.loads(mark).items():
                 add_timing(timings, name, wall, proc, *peak[:1])
     if files:
-        light = head[order].drop(["_file", "_pos", "image_root", "allow_outside_root",
-                                  "__timing"])
+        light = (head if order is None else head[order]).drop(
+            ["_file", "_pos", "image_root", "allow_outside_root", "__timing"])
         if light["sample_id"].is_duplicated().any():  # ids unique over all files
             from vlitq.data.dataset import _dedupe_ids
 
@@ -339,7 +342,9 @@ def _gather(parts: list[str], dataset, scorers, files: bool, timings: dict | Non
     del head
     cols = []
     for s, sc in zip(scorers, score_cols):
-        payload = pl.read_parquet(parts, columns=[sc])[sc][order]
+        payload = pl.read_parquet(parts, columns=[sc])[sc]
+        if order is not None:
+            payload = payload[order]
         values: dict[str, list] = {c: [] for c in s.output_columns()}
         for a in range(0, len(payload), 65_536):  # decoded a slice at a time
             for row in map(json.loads, payload.slice(a, 65_536).to_list()):
@@ -348,6 +353,17 @@ def _gather(parts: list[str], dataset, scorers, files: bool, timings: dict | Non
         del payload
         cols += [_to_series(c, vals) for c, vals in values.items()]
     return pl.DataFrame(cols)
+
+
+def _parts_in_row_order(parts: list[str]) -> list[str]:
+    """The Parquet parts sorted by their first row's ``(_file, _pos)``: Ray writes them in
+    the order blocks finish, but each holds a contiguous run of one file's rows, so read in
+    this order the rows are in file order and the driver need not gather (copy) them."""
+    firsts = []
+    for p in parts:
+        k = pl.read_parquet(p, columns=["_file", "_pos"], n_rows=1)
+        firsts.append((k["_file"][0], k["_pos"][0]) if k.height else (-1, -1))
+    return [p for _, p in sorted(zip(firsts, parts))]
 
 
 def _retry_needed(scored: pl.DataFrame, scorers) -> bool:
