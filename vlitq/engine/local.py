@@ -380,8 +380,9 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
         show_progress: bool = True, extra_info: dict | None = None, score_fn=None) -> Report:
     """Score ``dataset`` with scorers then indicators; assemble the :class:`Report`.
 
-    ``score_fn(dataset, scorers, cache, chunk_size=, show_progress=, timings=)`` computes the
-    per-sample columns (default: :func:`run_scorers`; the Ray engine passes its own)."""
+    ``score_fn(dataset, scorers, cache, chunk_size=, show_progress=, timings=, hasher=)``
+    computes the per-sample columns (default: :func:`run_scorers`; the Ray engine passes its
+    own)."""
     t_start = time.time()
     scorers = [c for c in components if isinstance(c, Scorer)]
     indicators = order_indicators([c for c in components if isinstance(c, Indicator)])
@@ -395,7 +396,7 @@ def run(dataset, components: Sequence, cache: Cache | None, *, chunk_size: int =
                              show_progress=show_progress, timings=timings, hasher=hasher)
     else:
         scored = score_fn(dataset, scorers, cache, chunk_size=chunk_size,
-                          show_progress=show_progress, timings=timings)
+                          show_progress=show_progress, timings=timings, hasher=hasher)
     if streaming:  # indicators see the light frame gathered while streaming
         dataset = dataset.gathered()
         frame = dataset.frame

@@ -276,15 +276,18 @@ class _RunMemo:
             return None
         return paths, entry.get("images")
 
-    def images_digest(self, light: pl.DataFrame, image_root, allow) -> str | None:
-        """Digest of the content hash of every row's images (None: no scorer reads them)."""
+    def images_digest(self, light: pl.DataFrame, image_root, allow,
+                      hasher=None) -> str | None:
+        """Digest of the content hash of every row's images (None: no scorer reads them).
+        ``hasher``: the run's, so the dataset digest after it finds every hash in its memo."""
         if not self.uses_images or "images" not in light.columns:
             return None
         import hashlib
 
         from vlitq.engine.local import _ImageHasher, image_hash_strings
 
-        hasher, h = _ImageHasher(self.cache), hashlib.blake2b(digest_size=16)
+        hasher = hasher if hasher is not None else _ImageHasher(self.cache)
+        h = hashlib.blake2b(digest_size=16)
         for row in image_hash_strings(light["images"], hasher, image_root, allow):
             h.update((row + "\n").encode("utf-8", "surrogatepass"))
         hasher.flush()
@@ -381,7 +384,7 @@ def _retry_needed(scored: pl.DataFrame, scorers) -> bool:
 
 def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=None,
                   address=None, run_info=None):
-    def score_fn(dataset, scorers, cache, *, chunk_size, show_progress, timings):
+    def score_fn(dataset, scorers, cache, *, chunk_size, show_progress, timings, hasher=None):
         files = isinstance(dataset, RayFiles)
         memo = _RunMemo(cache, dataset, scorers) if files and scorers else None
         kept = memo.load() if memo is not None else None
@@ -389,7 +392,7 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
             parts, images = kept
             scored = _gather(parts, dataset, scorers, files, None)
             now = memo.images_digest(dataset._gathered, dataset.image_root,
-                                     dataset.allow_outside_root)
+                                     dataset.allow_outside_root, hasher)
             if now == images:
                 if output_dir:  # the run's result where it was asked for
                     _link_parts(parts, output_dir)
@@ -404,7 +407,7 @@ def _ray_score_fn(*, num_actors=None, num_gpus=0.0, batch_size=None, output_dir=
         scored = _gather(parts, dataset, scorers, files, timings)
         if memo is not None and not _retry_needed(scored, scorers):
             memo.save(parts, memo.images_digest(dataset._gathered, dataset.image_root,
-                                                dataset.allow_outside_root))
+                                                dataset.allow_outside_root, hasher))
         return scored
 
     def _execute(ray, dataset, scorers, cache, files, chunk_size, n_cpu, n_act):
