@@ -396,6 +396,19 @@ def cap_text(text: str | None, max_chars: int | None) -> tuple[str, bool]:
 
 
 # ------------------------------------------------------------------------------ grouping
+def _sample_texts(turns, tasks, valid, field: str):
+    """``(task, [its non-empty cleaned field texts])`` of every valid sample: the loop of
+    :func:`texts_by_task` and :func:`text_counts_by_task`."""
+    if field not in ("instruction", "response"):
+        raise ValueError(f"field must be 'instruction' or 'response', not {field!r}")
+    get = instruction if field == "instruction" else response
+    valid_it = iter(valid) if valid is not None else None
+    for sample_turns, task in zip(turns, tasks):
+        if valid_it is not None and not next(valid_it):
+            continue
+        yield task, [txt for txt in map(get, sample_turns or []) if txt]
+
+
 def texts_by_task(turns: Iterable[Sequence[Mapping] | None], tasks: Iterable[str],
                   valid: Iterable[bool] | None = None,
                   field: str = "instruction") -> dict[str, list[str]]:
@@ -407,20 +420,9 @@ def texts_by_task(turns: Iterable[Sequence[Mapping] | None], tasks: Iterable[str
     ...                [{"instruction": " ", "response": "y"}]], ["t1", "t2"])
     {'t1': ['A?'], 't2': []}
     """
-    if field not in ("instruction", "response"):
-        raise ValueError(f"field must be 'instruction' or 'response', not {field!r}")
-    get = instruction if field == "instruction" else response
     out: dict[str, list[str]] = {}
-    valid_it = iter(valid) if valid is not None else None
-    for sample_turns, task in zip(turns, tasks):
-        ok = next(valid_it) if valid_it is not None else True
-        if not ok:
-            continue
-        bucket = out.setdefault(task, [])
-        for t in sample_turns or []:
-            txt = get(t)
-            if txt:
-                bucket.append(txt)
+    for task, txts in _sample_texts(turns, tasks, valid, field):
+        out.setdefault(task, []).extend(txts)
     return out
 
 
@@ -435,17 +437,9 @@ def text_counts_by_task(turns: Iterable[Sequence[Mapping] | None], tasks: Iterab
     ...                     ["t", "t"], field="response")
     {'t': {'x': 2, 'y': 1}}
     """
-    if field not in ("instruction", "response"):
-        raise ValueError(f"field must be 'instruction' or 'response', not {field!r}")
-    get = instruction if field == "instruction" else response
     out: dict[str, dict[str, int]] = {}
-    valid_it = iter(valid) if valid is not None else None
-    for sample_turns, task in zip(turns, tasks):
-        if valid_it is not None and not next(valid_it):
-            continue
+    for task, txts in _sample_texts(turns, tasks, valid, field):
         bucket = out.setdefault(task, {})
-        for t in sample_turns or []:
-            txt = get(t)
-            if txt:
-                bucket[txt] = bucket.get(txt, 0) + 1
+        for txt in txts:
+            bucket[txt] = bucket.get(txt, 0) + 1
     return out

@@ -136,12 +136,12 @@ def test_static_spec_through_sentence_encoder_and_cache(tmp_path, monkeypatch):
         SentenceEncoder("tiny-static:int8").encode(["x"], use_cache=False)
 
 
-
 def test_cached_encode_in_slices_equals_uncached(tmp_path, monkeypatch):
     """Cached vectors are read (and missing ones encoded) a slice of keys at a time into one
     matrix: with slices of 2, a partly cached run, repeats and a vector of the wrong length in
     the store give exactly the uncached embeddings, row for row."""
     pytest.importorskip("torch")
+    from vlitq._utils import blake2b
     from vlitq.cache import Cache
     from vlitq.models import text as text_mod
 
@@ -160,7 +160,6 @@ def test_cached_encode_in_slices_equals_uncached(tmp_path, monkeypatch):
     distinct = list(dict.fromkeys(texts))  # all distinct: the matrix itself, in order
     np.testing.assert_allclose(enc.encode(distinct), ref[[0, 1, 2, 4, 5]], atol=1e-6)
     # a vector of the wrong length in a later slice is dropped and encoded again
-    from vlitq._utils import blake2b
     store = next(st for (ns, _), st in cache._stores.items() if ns == "embeddings")
     store.put_many_bytes({blake2b("the moon"): b"\0" * 8})
     more = texts + ["the moon"]
@@ -169,6 +168,7 @@ def test_cached_encode_in_slices_equals_uncached(tmp_path, monkeypatch):
     np.testing.assert_allclose(got,
                                SentenceEncoder("tiny-static").encode(more, use_cache=False),
                                atol=1e-6)
+
 
 def _minilm():
     pytest.importorskip("sentence_transformers")

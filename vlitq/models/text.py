@@ -262,13 +262,10 @@ class SentenceEncoder:
         # a capped text's embedding depends on the cap: its key says so (others keep theirs)
         keys = [blake2b(t) if not self._capped(t) else blake2b(t, f"max_windows={self.max_windows}")
                 for t in texts]
-        row = dict.fromkeys(keys)
-        for i, k in enumerate(row):
-            row[k] = i
-        uniq = list(row)
-        first = {}
+        first: dict[str, str] = {}  # each key's text, in first-occurrence order
         for k, t in zip(keys, texts):
             first.setdefault(k, t)
+        uniq = list(first)
         # one (distinct texts, dim) matrix filled a slice of keys at a time: never a dict of
         # every vector, nor a stack and a copy of it (800k vectors: 1.2 GB instead of 3.5)
         out, dim = None, None
@@ -292,6 +289,7 @@ class SentenceEncoder:
             del have
         if len(uniq) == len(keys):  # every text distinct (the indicators pass distinct texts)
             return out
+        row = {k: i for i, k in enumerate(uniq)}
         return out[np.fromiter((row[k] for k in keys), dtype=np.int64, count=len(keys))]
 
 
