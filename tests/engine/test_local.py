@@ -124,3 +124,39 @@ def test_errors_carry_their_samples_location_and_components_their_peak_rss(
     if sys.platform.startswith("linux"):
         peaks = {k: v.get("peak_rss_mib") for k, v in rep.info["components"].items()}
         assert all(v and v > 10 for v in peaks.values()), peaks
+
+
+COLUMN_MIXES = [
+    [None, None, 1, 2, 3],                      # null slices, then ints
+    [1, 2, 1.5, None, 4],                       # ints and floats: Float64
+    [[], [], ["a"], None, ["b", "c"]],          # empty lists first
+    [[1], [1.5], [2], [], None],
+    ["a", 1, "b", 2, None],                     # str and int: String
+    [{"a": 1}, {"b": 2}, None, {"a": 3, "b": 4}, {"c": 5}],  # structs of other fields
+    [True, False, None, True, False],
+    [1, 2, [3], [4], 5],                        # no supertype: JSON text
+    [[1, "a"], [2], None, [3.5], ["x"]],
+]
+
+
+@pytest.mark.parametrize("values", COLUMN_MIXES, ids=range(len(COLUMN_MIXES)))
+@pytest.mark.parametrize("slice_rows", [1, 2, 3, 100])
+def test_column_built_in_slices_equals_one_conversion(values, slice_rows):
+    from vlitq.engine.local import ColumnBuilder, _to_series
+
+    b = ColumnBuilder("c", slice_rows=slice_rows)
+    for v in values:  # a value at a time, as chunks of one row arrive
+        b.extend([v])
+    got, want = b.finish(), _to_series("c", values)
+    assert got.dtype == want.dtype
+    assert got.to_list() == want.to_list()
+
+
+def test_column_builder_holds_slices_not_python_values():
+    from vlitq.engine.local import ColumnBuilder
+
+    b = ColumnBuilder("c", slice_rows=4)
+    b.extend(list(range(10)))
+    assert len(b._pending) < 4 and sum(len(p) for p in b._parts) >= 8
+    assert b.finish().to_list() == list(range(10))
+    assert ColumnBuilder("e").finish().len() == 0

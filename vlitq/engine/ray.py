@@ -40,7 +40,7 @@ import polars as pl
 from vlitq._dependencies import import_optional
 from vlitq._utils import peak_rss_mib
 from vlitq.cache import Cache
-from vlitq.engine.local import (_ImageHasher, _to_series, add_timing, run as local_run,
+from vlitq.engine.local import (ColumnBuilder, _ImageHasher, add_timing, run as local_run,
                                 run_scorer_on_batch)
 
 logger = logging.getLogger("vlitq")
@@ -348,13 +348,14 @@ def _gather(parts: list[str], dataset, scorers, files: bool, timings: dict | Non
         payload = pl.read_parquet(parts, columns=[sc])[sc]
         if order is not None:
             payload = payload[order]
-        values: dict[str, list] = {c: [] for c in s.output_columns()}
-        for a in range(0, len(payload), 65_536):  # decoded a slice at a time
-            for row in map(json.loads, payload.slice(a, 65_536).to_list()):
-                for c, vals in values.items():
-                    vals.append(row.get(c))
+        builders = {c: ColumnBuilder(c) for c in s.output_columns()}
+        for a in range(0, len(payload), 65_536):  # decoded a slice at a time, held in polars
+            rows = list(map(json.loads, payload.slice(a, 65_536).to_list()))
+            for c, b in builders.items():
+                b.extend([row.get(c) for row in rows])
+            del rows
         del payload
-        cols += [_to_series(c, vals) for c, vals in values.items()]
+        cols += [b.finish() for b in builders.values()]
     return pl.DataFrame(cols)
 
 
