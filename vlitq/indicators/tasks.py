@@ -39,6 +39,14 @@ def _resolve_judge(judge: Any, cache=None):
     return get_judge(judge, cache=cache)
 
 
+#: ``labeller_agreement`` below which a run warns that its predicted labels are unstable.
+#: Measured: 0.199 (ARI 0.64 against the real families of metrics/tasks/validate_real.py) and
+#: 0.277 (ARI 0.50, 20k LLaVA-shaped samples) where the labels carried the families; −0.016
+#: (ARI 0.25, real families, 2-3 k-means restarts) and −0.029 (ARI 0.02, 665k LLaVA-shaped)
+#: where they did not.
+UNSTABLE_AGREEMENT = 0.1
+
+
 @register
 class Tasks(Indicator):
     """Task label of every sample, by the TagGPT procedure (Li et al. 2023) on the first
@@ -226,6 +234,13 @@ class Tasks(Indicator):
         t0 = time.perf_counter()
         details.update(label_confidence(uniq, emb, label_of, details["mode"], self.seed))
         timings["confidence"] = time.perf_counter() - t0
+        agree = details.get("labeller_agreement")
+        if agree is not None and agree < UNSTABLE_AGREEMENT:
+            warnings.append(
+                f"tasks: the predicted task labels are unstable (labeller_agreement {agree:.3f} "
+                f"< {UNSTABLE_AGREEMENT}: a second labeller on the same instructions agrees "
+                "about as well as chance); do not read the task count, task_diversity or "
+                "balance literally — give labels (task_source='given') or use an LLM tagger")
         assigned = Counter(x for x in labels if x is not None)
         details.update({"n": sum(assigned.values()), "n_tasks": len(assigned),
                         "n_distinct_instructions": len(uniq), "column": out_col,
