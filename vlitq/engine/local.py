@@ -222,8 +222,15 @@ def add_timing(timings: dict, name: str, wall: float, cpu: float,
         per_rss[name] = max(per_rss.get(name, 0.0), float(peak_mib))
 
 
-def _json_texts(values) -> list:
-    return [None if v is None else json.dumps(v, default=str) for v in values]
+#: Rows a per-sample column is held as Python objects before it becomes a polars slice
+#: (:class:`ColumnBuilder`), and rows of the Ray driver's payloads decoded at a time.
+SLICE_ROWS = 65_536
+
+
+def _json_series(name: str, values) -> pl.Series:
+    """``values`` as JSON text (nulls kept): the column polars cannot type."""
+    return pl.Series(name, [None if v is None else json.dumps(v, default=str) for v in values],
+                     dtype=pl.Utf8)
 
 
 def _typed_series(name: str, values: list) -> pl.Series:
@@ -240,7 +247,7 @@ def _to_series(name: str, values: list) -> pl.Series:
     try:
         return _typed_series(name, values)
     except Exception:
-        return pl.Series(name, _json_texts(values), dtype=pl.Utf8)
+        return _json_series(name, values)
 
 
 class ColumnBuilder:
@@ -255,7 +262,7 @@ class ColumnBuilder:
     slice make the whole column JSON text, as :func:`_to_series` would; the slices already
     converted are then written as JSON from their polars values."""
 
-    def __init__(self, name: str, slice_rows: int = 65_536):
+    def __init__(self, name: str, slice_rows: int = SLICE_ROWS):
         self.name, self.slice_rows = name, slice_rows
         self._pending: list = []
         self._parts: list[pl.Series] = []
@@ -276,9 +283,8 @@ class ColumnBuilder:
                 return
             except Exception:
                 self._json = True
-                self._parts = [pl.Series(self.name, _json_texts(p.to_list()), dtype=pl.Utf8)
-                               for p in self._parts]
-        self._parts.append(pl.Series(self.name, _json_texts(vals), dtype=pl.Utf8))
+                self._parts = [_json_series(self.name, p.to_list()) for p in self._parts]
+        self._parts.append(_json_series(self.name, vals))
 
     def finish(self) -> pl.Series:
         self._flush()
@@ -290,8 +296,7 @@ class ColumnBuilder:
         try:
             return pl.concat([p.to_frame() for p in parts], how="vertical_relaxed").to_series()
         except Exception:  # no common supertype: JSON text, as one _to_series call gives
-            return pl.Series(self.name, [t for p in parts for t in _json_texts(p.to_list())],
-                             dtype=pl.Utf8)
+            return _json_series(self.name, [v for p in parts for v in p.to_list()])
 
 
 def run_scorers(dataset, scorers: Sequence[Scorer], cache: Cache | None, *,

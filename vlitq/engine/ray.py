@@ -40,8 +40,8 @@ import polars as pl
 from vlitq._dependencies import import_optional
 from vlitq._utils import peak_rss_mib
 from vlitq.cache import Cache
-from vlitq.engine.local import (ColumnBuilder, _ImageHasher, add_timing, run as local_run,
-                                run_scorer_on_batch)
+from vlitq.engine.local import (SLICE_ROWS, ColumnBuilder, _ImageHasher, add_timing,
+                                run as local_run, run_scorer_on_batch)
 
 logger = logging.getLogger("vlitq")
 
@@ -349,8 +349,8 @@ def _gather(parts: list[str], dataset, scorers, files: bool, timings: dict | Non
         if order is not None:
             payload = payload[order]
         builders = {c: ColumnBuilder(c) for c in s.output_columns()}
-        for a in range(0, len(payload), 65_536):  # decoded a slice at a time, held in polars
-            rows = list(map(json.loads, payload.slice(a, 65_536).to_list()))
+        for a in range(0, len(payload), SLICE_ROWS):  # decoded a slice at a time, held in polars
+            rows = list(map(json.loads, payload.slice(a, SLICE_ROWS).to_list()))
             for c, b in builders.items():
                 b.extend([row.get(c) for row in rows])
             del rows
