@@ -46,8 +46,7 @@ names = {names!r}
 kw = dict(engine={engine!r}, stream={stream!r}, progress=False, cache={cache!r},
           image_root={image_root!r}, chunk_size={chunk!r}, config={config!r},
           )
-if {engine!r} == "ray":
-    import ray; ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+if {engine!r} == "ray":  # Ray started by the run, as a user gets it: shut down after scoring
     kw["num_actors"] = 2
 rep = vlitq.score({path!r}, names, **kw)
 dt = time.perf_counter() - t0
