@@ -452,3 +452,26 @@ def test_link_pass_joins_what_the_knn_graph_splits(index):
     assert ours.method == f"knn/{index}"
     _same_clustering(ours, exact)
     assert ((ours.labels < 0) == (exact.labels < 0)).all()
+
+
+def test_k_distances_take_query_rows_and_need_no_unit_copy():
+    from vlitq.graph.density import k_distances
+
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(300, 16)) * rng.uniform(0.5, 3.0, size=(300, 1))).astype(np.float32)
+    d = k_distances(x, 2, max_points=50, seed=1)
+    q = np.sort(np.random.default_rng(1).choice(300, 50, replace=False))
+    perm = rng.permutation(300)
+    pos = np.argsort(perm)  # row of x[i] in x[perm]
+    # the same points, laid out otherwise, named as query rows: the same curve
+    np.testing.assert_allclose(k_distances(x[perm], 2, query=pos[q]), d, atol=1e-6)
+    # against a brute-force cosine k-distance on normalised rows (float64)
+    u = x.astype(np.float64) / np.linalg.norm(x, axis=1, keepdims=True)
+    s = u[q] @ u.T
+    want = np.sort(1.0 - np.sort(s, axis=1)[:, -3])
+    np.testing.assert_allclose(d, want, atol=1e-5)
+    # float64 input and a non-contiguous view give the same figures
+    np.testing.assert_allclose(k_distances(x.astype(np.float64), 2, max_points=50, seed=1), d,
+                               atol=1e-6)
+    np.testing.assert_allclose(k_distances(np.asfortranarray(x), 2, max_points=50, seed=1), d,
+                               atol=1e-6)

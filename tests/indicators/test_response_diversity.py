@@ -197,3 +197,39 @@ def test_result_key_follows_the_encoder_build(monkeypatch):
              Tasks(encoder="minilm-static").model_id())
     assert before[0] != after[0] and before[1] != after[1]
     assert ResponseDiversity(model="all-MiniLM-L6-v2:int8").model_id().endswith(":int8")
+
+
+def test_largest_task_is_clustered_as_a_view_and_values_do_not_depend_on_layout(monkeypatch):
+    from vlitq.indicators.response_diversity import ResponseDiversity
+
+    # task B (10 responses) is seen first, task A (30) is the largest; one text is shared
+    recs = [make_sample(f"b{i}", [("Describe.", t)], task="B")
+            for i, (f, t) in enumerate(family_responses(4, per_family=10)) if f == 3]
+    recs.append(make_sample("a_shared", [("Describe.", recs[0]["turns"][0]["response"])],
+                            task="A"))
+    recs += [make_sample(f"a{i}", [("Describe.", t)], task="A")
+             for i, (_, t) in enumerate(family_responses(3, per_family=10))]
+    calls = []
+    real = ResponseDiversity.task_value
+
+    def spy(self, emb, eps=None, counts=None):
+        root = emb
+        while root.base is not None:
+            root = root.base
+        calls.append((len(emb), np.asarray(root).size > emb.size))  # a view of more rows
+        return real(self, emb, eps, counts)
+
+    monkeypatch.setattr(ResponseDiversity, "task_value", spy)
+    rep = vlitq.score(Dataset.from_records(recs), ["response_diversity"], cache=False,
+                      progress=False)
+    # A (31 distinct, laid out first) is a view; B shares a text with A: a gathered copy
+    assert sorted(calls) == [(10, False), (31, True)]
+    # the same figures as each task scored on its own (no layout effect)
+    for task in ("A", "B"):
+        alone = vlitq.score(Dataset.from_records([r for r in recs if r["task"] == task]),
+                            ["response_diversity"], cache=False, progress=False)
+        got = {r["task"]: r for r in rep.tasks.to_dicts()}[task]
+        want = {r["task"]: r for r in alone.tasks.to_dicts()}[task]
+        for k in ("response_diversity", "response_diversity_clusters",
+                  "response_diversity_noise", "response_diversity_vendi"):
+            assert got[k] == pytest.approx(want[k], rel=1e-6), (task, k)
