@@ -395,8 +395,9 @@ def test_written_values_are_not_kept_in_memory(tmp_path):
     s.keep_written_bytes = 0  # no recent values kept either (see the next test)
     for b in range(6):  # six batches, one part each
         s.put_many_json({f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for i in range(50)})
-    assert all(isinstance(v, str) for v in s._index.values())  # part names, no value bytes
-    assert len(set(s._index.values())) == 6
+    assert not s._index  # no value bytes, no key strings: 12 bytes a key in _spilled
+    keys = [f"k{b}-{i}" for b in range(6) for i in range(50)]
+    assert len(set(s._spilled.parts(keys))) == 6 and len(s) == 300
     got = s.get_many_json([f"k{b}-{i}" for b in (5, 0, 3) for i in (0, 49)] + ["missing"])
     assert got == {f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for b in (5, 0, 3) for i in (0, 49)}
     assert len(s._parts) <= s.parts_kept and (s.hits, s.misses) == (6, 1)
@@ -404,6 +405,7 @@ def test_written_values_are_not_kept_in_memory(tmp_path):
     s.compact()
     assert len(_parts(tmp_path)) == 1
     assert all(isinstance(v, bytes) for v in s._index.values())  # read back once, kept
+    assert len(s._index) == 300 and len(s._spilled) == 0 and len(s) == 300
     fresh = Cache(str(tmp_path)).store("x")
     assert fresh.get_many_json(["k4-7"]) == {"k4-7": {"v": [4, 7], "pad": "x" * 200}}
     assert s.get_many_json(["k2-3"]) == {"k2-3": {"v": [2, 3], "pad": "x" * 200}}
@@ -418,8 +420,10 @@ def test_the_most_recent_written_values_stay_within_a_budget(tmp_path):
     s.keep_written_bytes = 3 * 50 * (one + 2)  # about three batches
     for b in range(6):
         s.put_many_json({f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for i in range(50)})
-    kinds = {b: {type(s._index[f"k{b}-{i}"]) for i in range(50)} for b in range(6)}
-    assert kinds[0] == kinds[1] == {str} and kinds[5] == kinds[4] == {bytes}, kinds
+    kinds = {b: {type(s._index.get(f"k{b}-{i}")) for i in range(50)} for b in range(6)}
+    assert kinds[0] == kinds[1] == {type(None)} and kinds[5] == kinds[4] == {bytes}, kinds
+    spilled = s._spilled.parts([f"k{b}-{i}" for b in (0, 1) for i in range(50)])
+    assert None not in spilled and len(set(spilled)) == 2
     assert s._written_bytes <= s.keep_written_bytes
     want = {f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for b in range(6) for i in range(50)}
     assert s.get_many_json(list(want)) == want
@@ -433,10 +437,11 @@ def test_a_written_part_removed_meanwhile_is_a_miss_not_an_error(tmp_path):
     s.keep_written_bytes = 0  # values only in their parts
     s.put_many_json({"a": {"v": 1}})
     s.put_many_json({"b": {"v": 2}})
-    part_a = s._index["a"]
+    part_a, = s._spilled.parts(["a"])
     os.remove(os.path.join(s.path, part_a))  # e.g. compacted away by another process
     assert s.get_many_json(["a", "b"]) == {"b": {"v": 2}}
-    assert "a" not in s._index and s.misses == 1
+    assert "a" not in s._index and s._spilled.parts(["a"]) == [None] and s.misses == 1
+    assert len(s) == 1
 
 
 def test_compact_on_disk_merges_parts_like_loading_them(tmp_path):
@@ -468,3 +473,39 @@ def test_compact_on_disk_merges_parts_like_loading_them(tmp_path):
     assert len(_parts(root)) == 1 and fresh.n_parts() == 1
     assert Cache(str(root)).store("x").get_many_bytes(keys) == want
     assert not Cache(str(root)).store("x").compact_on_disk()  # one part: nothing to do
+
+
+def test_spilled_keys_merge_serve_and_forget(tmp_path, monkeypatch):
+    """Keys whose values went back to disk are held as 64-bit hashes beside a part number
+    (12 bytes a key once merged): across several merges, with re-puts and discards, every value
+    reads back as written, and a hash pointing at the wrong part is a miss, never a wrong value."""
+    from vlitq.cache import _SpilledKeys
+
+    monkeypatch.setattr(_SpilledKeys, "MERGE_AT", 64)
+    s = Cache(str(tmp_path)).store("x")
+    s.keep_written_bytes = 0
+    want = {}
+    for b in range(20):
+        batch = {f"k{b}-{i}": {"v": [b, i]} for i in range(30)}
+        if b % 5 == 4:  # a repeated key written again by a later batch, value unchanged
+            batch["k0-0"] = {"v": [0, 0]}
+        s.put_many_json(batch)
+        want.update(batch)
+    assert not s._index and len(s) == len(want) == 600
+    h, p = s._spilled._arr
+    assert h.size == 600 - len(s._spilled._new) and h.nbytes + p.nbytes == 12 * h.size
+    assert s.get_many_json(list(want)) == want
+    # a discarded value is forgotten (recomputed), not served again from its part
+    with pytest.warns(CacheIntegrityWarning, match="damaged value"):
+        s.discard(["k3-3"], "test")
+    assert "k3-3" not in s.get_many_json(["k3-3"]) and len(s) == 599
+    # a hash that points at a part without the key: a miss, and the entry is dropped
+    other, = s._spilled.parts(["k1-1"])
+    s._spilled.add(["not-written"], other)
+    assert s.get_many_json(["not-written"]) == {}
+    assert s._spilled.parts(["not-written"]) == [None]
+    # compaction takes every spilled value into the merged part, the discarded one left out
+    s.compact()
+    assert len(_parts(tmp_path)) == 1 and len(s._spilled) == 0
+    del want["k3-3"]
+    assert Cache(str(tmp_path)).store("x").get_many_json(list(want) + ["k3-3"]) == want

@@ -89,6 +89,120 @@ def _parse_part_name(fn: str) -> tuple[str, str | None] | None:
     return stem, None
 
 
+class _SpilledKeys:
+    """Where the values a store wrote, and no longer holds, are: about 12 bytes a key.
+
+    A key is kept as its 64-bit ``hash()`` (stable within a process) beside the number of the
+    part it was written to, instead of the key string and the part's name in a dict (≈ 150
+    bytes a key: 1.7 M keys, ≈ 250 MB, in each actor of a 665k-sample run). A lookup reads that
+    part and takes the value by the full key, so two keys sharing a hash cost a part read and a
+    miss (the row is recomputed), never a wrong value. New entries go to a small dict, merged
+    into sorted arrays ``MERGE_AT`` at a time.
+
+    Examples
+    --------
+    >>> sp = _SpilledKeys()
+    >>> sp.add(["a", "b"], "part-1")
+    >>> sp.add(["c"], "part-2")
+    >>> sp.parts(["b", "c", "z"])
+    ['part-1', 'part-2', None]
+    >>> sp.remove(["b"]); len(sp)
+    2
+    """
+
+    MERGE_AT = 65_536
+
+    def __init__(self):
+        import numpy as np
+
+        self.names: list[str] = []  # part names; a part's number is its position
+        self._ids: dict[str, int] = {}
+        self._new: dict[int, int] = {}  # hash -> part number, not yet merged
+        # sorted hashes and their part numbers (-1: removed), replaced together
+        self._arr = (np.empty(0, np.int64), np.empty(0, np.int32))
+
+    def add(self, keys: Iterable[str], part: str) -> None:
+        pid = self._ids.get(part)
+        if pid is None:
+            pid = self._ids[part] = len(self.names)
+            self.names.append(part)
+        new = self._new
+        for k in keys:
+            new[hash(k)] = pid
+        if len(new) >= self.MERGE_AT:
+            self._merge()
+
+    def _merge(self) -> None:
+        import numpy as np
+
+        if not self._new:
+            return
+        new, self._new = self._new, {}
+        h0, p0 = self._arr
+        h = np.concatenate([h0, np.fromiter(new.keys(), np.int64, len(new))])
+        p = np.concatenate([p0, np.fromiter(new.values(), np.int32, len(new))])
+        order = np.argsort(h, kind="stable")  # equal hashes: the newest entry last
+        h, p = h[order], p[order]
+        last = np.ones(h.size, bool)
+        last[:-1] = h[1:] != h[:-1]
+        self._arr = (h[last], p[last])
+
+    def _positions(self, hs):
+        import numpy as np
+
+        h, _ = self._arr
+        i = np.searchsorted(h, hs)
+        found = i < h.size
+        found[found] = h[i[found]] == hs[found]
+        return i, found
+
+    def parts(self, keys: list[str]) -> list[str | None]:
+        """The part each key was spilled to (None: not spilled)."""
+        import numpy as np
+
+        if not keys:
+            return []
+        hs = np.fromiter((hash(k) for k in keys), np.int64, len(keys))
+        out: list[str | None] = [None] * len(keys)
+        h, p = self._arr
+        if h.size:
+            i, found = self._positions(hs)
+            for j in np.flatnonzero(found):
+                pid = int(p[i[j]])
+                if pid >= 0:
+                    out[j] = self.names[pid]
+        new = self._new
+        if new:
+            for j, hk in enumerate(hs.tolist()):
+                pid = new.get(hk)
+                if pid is not None:
+                    out[j] = self.names[pid]
+        return out
+
+    def remove(self, keys: Iterable[str]) -> None:
+        import numpy as np
+
+        keys = list(keys)
+        if not keys:
+            return
+        hs = np.fromiter((hash(k) for k in keys), np.int64, len(keys))
+        for hk in hs.tolist():
+            self._new.pop(hk, None)
+        h, p = self._arr
+        if h.size:
+            i, found = self._positions(hs)
+            p = p.copy()
+            p[i[found]] = -1
+            self._arr = (h, p)
+
+    def __len__(self) -> int:
+        self._merge()
+        return int((self._arr[1] >= 0).sum())
+
+    def clear(self) -> None:
+        self.__init__()
+
+
 class Store:
     """One namespace + parameter set of the cache (a folder of checksummed Parquet parts).
 
@@ -106,13 +220,15 @@ class Store:
     def __init__(self, path: str | None, cache: "Cache | None" = None):
         self.path = path
         self._cache = cache
-        # key -> value bytes (read from disk at the first load), or the name of the part file
-        # this process wrote it to: of the values written during a run only the most recent
-        # ``keep_written_bytes`` stay in memory (a 665k-sample run would hold every result);
-        # older ones are read back from their part on a repeated lookup (a duplicate sample,
-        # a shared image), a few recent parts kept decoded
+        # key -> value bytes (read from disk at the first load, or written by this process);
+        # of the values written during a run only the most recent ``keep_written_bytes`` stay
+        # here (a 665k-sample run would hold every result): older ones leave the dict for
+        # ``_spilled`` (12 bytes a key) and are read back from their part on a repeated lookup
+        # (a duplicate sample, a shared image), a few recent parts kept decoded
         self._index: dict[str, bytes | str] | None = None
-        self._written: "collections.deque[tuple[str, str, int]]" = collections.deque()
+        self._spilled = _SpilledKeys()
+        # one entry per part written: (its name, its keys, their value bytes)
+        self._written: "collections.deque[tuple[str, list[str], int]]" = collections.deque()
         self._written_bytes = 0
         self._parts: dict[str, dict[str, bytes]] = {}
         self._seen: set[str] = set()
@@ -247,16 +363,29 @@ class Store:
 
     def get_many_bytes(self, keys: Iterable[str]) -> dict[str, bytes]:
         idx = self._load()
-        out = {}
+        keys = list(keys)
+        out, away = {}, []
         for k in keys:
             v = idx.get(k)
             if v is not None:
                 v = self._value(k, v)
             if v is None:
-                self.misses += 1
+                away.append(k)
             else:
-                self.hits += 1
                 out[k] = v
+        if away and self._spilled.names:  # written by this run, value back in its part
+            gone = []
+            for k, part in zip(away, self._spilled.parts(away)):
+                if part is not None:
+                    v = self._value(k, part)
+                    if v is None:
+                        gone.append(k)
+                    else:
+                        out[k] = v
+            self._spilled.remove(gone)
+        hit = sum(1 for k in keys if k in out)
+        self.hits += hit
+        self.misses += len(keys) - hit
         return out
 
     def put_many_bytes(self, items: Mapping[str, bytes], *, keep: bool = False) -> None:
@@ -279,14 +408,16 @@ class Store:
             self._seen.add(name)
             idx.update(items)
             if not keep:  # the newest values stay; the oldest beyond the budget go to disk
-                for k, v in items.items():
-                    self._written.append((k, name, len(v)))
-                    self._written_bytes += len(v)
+                size = sum(len(v) for v in items.values())
+                self._written.append((name, list(items), size))
+                self._written_bytes += size
                 while self._written and self._written_bytes > self.keep_written_bytes:
-                    k, part, size = self._written.popleft()
+                    part, ks, size = self._written.popleft()
                     self._written_bytes -= size
-                    if isinstance(idx.get(k), bytes):
-                        idx[k] = part
+                    ks = [k for k in ks if isinstance(idx.get(k), bytes)]
+                    for k in ks:
+                        del idx[k]
+                    self._spilled.add(ks, part)
 
     def _write_table(self, table) -> str:
         """Write one part atomically (temporary name, fsync, rename); its file name."""
@@ -310,13 +441,14 @@ class Store:
         idx = self._load()
         for k in keys:
             idx.pop(k, None)
+        self._spilled.remove(keys)
         self.hits -= len(keys)
         self.misses += len(keys)
         self._warn(f"vlitq cache: {len(keys)} damaged value(s) in {self.path} ({why}); "
                    "recomputed")
 
     def __len__(self) -> int:
-        return len(self._load())
+        return len(self._load()) + len(self._spilled)
 
     def n_parts(self) -> int:
         """Part files in the store's folder now (0 for a memory-only store)."""
@@ -378,6 +510,13 @@ class Store:
             got = self._value(k, v)
             if got is not None:
                 merged[k] = got
+        for fn in self._spilled.names:  # values written by this run and back in their part
+            part = self._read_part(fn) or {}
+            ks = [k for k in part if k not in merged]
+            for k, where in zip(ks, self._spilled.parts(ks)):
+                if where == fn:
+                    merged[k] = part[k]
+        self._spilled.clear()
         self._parts.clear()
         self._written.clear()  # every value is in memory now, the old parts go
         self._written_bytes = 0
