@@ -417,7 +417,7 @@ def test_the_most_recent_written_values_stay_within_a_budget(tmp_path):
     ones become part names; every value reads back the same either way."""
     s = Cache(str(tmp_path)).store("x")
     one = len(json.dumps({"v": [0, 0], "pad": "x" * 200}, separators=(",", ":")))
-    s.keep_written_bytes = 3 * 50 * (one + 2)  # about three batches
+    s.keep_written_bytes = 3 * 50 * (one + 2 + s.ENTRY_BYTES)  # about three batches
     for b in range(6):
         s.put_many_json({f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for i in range(50)})
     kinds = {b: {type(s._index.get(f"k{b}-{i}")) for i in range(50)} for b in range(6)}

@@ -342,10 +342,15 @@ class Store:
 
     #: Parts written by this process kept decoded for repeated lookups (see ``_index``).
     parts_kept = 4
-    #: Bytes of the most recently written values kept in memory (older ones: part names).
-    #: Reading a value back costs a part read (≈ 2 ms here); without this budget a 665k run's
-    #: ``image_check`` (270k images shared by 625k samples) read back ≈ 280k values.
+    #: Memory for the most recently written values kept in the index (older ones: spilled),
+    #: counted as each value's bytes plus ``ENTRY_BYTES``. Reading a value back costs a part
+    #: read (≈ 2 ms here); without this budget a 665k run's ``image_check`` (270k images
+    #: shared by 625k samples) read back ≈ 280k values.
     keep_written_bytes = 64 << 20
+    #: What an index entry costs beside its value: the key string (≈ 81 bytes for a 32-hex
+    #: key), the ``bytes`` header (33) and the dict's slot. Counted so that small values (an
+    #: image hash is 32 bytes) cannot fill the budget with entries 5× their own size.
+    ENTRY_BYTES = 160
 
     def _value(self, key: str, v: "bytes | str") -> bytes | None:
         if isinstance(v, bytes):
@@ -408,7 +413,7 @@ class Store:
             self._seen.add(name)
             idx.update(items)
             if not keep:  # the newest values stay; the oldest beyond the budget go to disk
-                size = sum(len(v) for v in items.values())
+                size = sum(len(v) for v in items.values()) + self.ENTRY_BYTES * len(items)
                 self._written.append((name, list(items), size))
                 self._written_bytes += size
                 while self._written and self._written_bytes > self.keep_written_bytes:
