@@ -156,13 +156,19 @@ class _SpilledKeys:
         found[found] = h[i[found]] == hs[found]
         return i, found
 
+    @staticmethod
+    def _hashes(keys: list[str]):
+        import numpy as np
+
+        return np.fromiter((hash(k) for k in keys), np.int64, len(keys))
+
     def parts(self, keys: list[str]) -> list[str | None]:
         """The part each key was spilled to (None: not spilled)."""
         import numpy as np
 
         if not keys:
             return []
-        hs = np.fromiter((hash(k) for k in keys), np.int64, len(keys))
+        hs = self._hashes(keys)
         out: list[str | None] = [None] * len(keys)
         h, p = self._arr
         if h.size:
@@ -180,12 +186,10 @@ class _SpilledKeys:
         return out
 
     def remove(self, keys: Iterable[str]) -> None:
-        import numpy as np
-
         keys = list(keys)
         if not keys:
             return
-        hs = np.fromiter((hash(k) for k in keys), np.int64, len(keys))
+        hs = self._hashes(keys)
         for hk in hs.tolist():
             self._new.pop(hk, None)
         h, p = self._arr
@@ -225,7 +229,7 @@ class Store:
         # here (a 665k-sample run would hold every result): older ones leave the dict for
         # ``_spilled`` (12 bytes a key) and are read back from their part on a repeated lookup
         # (a duplicate sample, a shared image), a few recent parts kept decoded
-        self._index: dict[str, bytes | str] | None = None
+        self._index: dict[str, bytes] | None = None
         self._spilled = _SpilledKeys()
         # one entry per part written: (its name, its keys, their value bytes)
         self._written: "collections.deque[tuple[str, list[str], int]]" = collections.deque()
@@ -340,7 +344,7 @@ class Store:
         with self._lock:
             self._scan(idx)
 
-    #: Parts written by this process kept decoded for repeated lookups (see ``_index``).
+    #: Parts written by this process kept decoded for repeated lookups (see ``_spilled``).
     parts_kept = 4
     #: Memory for the most recently written values kept in the index (older ones: spilled),
     #: counted as each value's bytes plus ``ENTRY_BYTES``. Reading a value back costs a part
@@ -352,37 +356,26 @@ class Store:
     #: image hash is 32 bytes) cannot fill the budget with entries 5× their own size.
     ENTRY_BYTES = 160
 
-    def _value(self, key: str, v: "bytes | str") -> bytes | None:
-        if isinstance(v, bytes):
-            return v
-        part = self._parts.pop(v, None)  # popped and put back: most recent last
+    def _from_part(self, key: str, fn: str) -> bytes | None:
+        """``key``'s value read back from part ``fn`` (None: the part vanished or lacks it)."""
+        part = self._parts.pop(fn, None)  # popped and put back: most recent last
         if part is None:
-            part = self._read_part(v) or {}
-        self._parts[v] = part
+            part = self._read_part(fn) or {}
+        self._parts[fn] = part
         while len(self._parts) > self.parts_kept:
             self._parts.pop(next(iter(self._parts)))
-        got = part.get(key)
-        if got is None:  # its part vanished (compacted or damaged): recomputed
-            self._index.pop(key, None)
-        return got
+        return part.get(key)
 
     def get_many_bytes(self, keys: Iterable[str]) -> dict[str, bytes]:
         idx = self._load()
         keys = list(keys)
-        out, away = {}, []
-        for k in keys:
-            v = idx.get(k)
-            if v is not None:
-                v = self._value(k, v)
-            if v is None:
-                away.append(k)
-            else:
-                out[k] = v
+        out = {k: idx[k] for k in keys if k in idx}
+        away = [k for k in keys if k not in out]
         if away and self._spilled.names:  # written by this run, value back in its part
-            gone = []
-            for k, part in zip(away, self._spilled.parts(away)):
-                if part is not None:
-                    v = self._value(k, part)
+            gone = []  # its part vanished (compacted or damaged) or a shared hash: recomputed
+            for k, fn in zip(away, self._spilled.parts(away)):
+                if fn is not None:
+                    v = self._from_part(k, fn)
                     if v is None:
                         gone.append(k)
                     else:
@@ -510,11 +503,7 @@ class Store:
         old = [f for f in os.listdir(self.path) if f in self._seen and _parse_part_name(f)]
         if len(old) < 2:
             return
-        merged = {}
-        for k, v in list(self._index.items()):
-            got = self._value(k, v)
-            if got is not None:
-                merged[k] = got
+        merged = dict(self._index)
         for fn in self._spilled.names:  # values written by this run and back in their part
             part = self._read_part(fn) or {}
             ks = [k for k in part if k not in merged]
