@@ -388,33 +388,38 @@ def test_many_parts_compacted_on_open(tmp_path, monkeypatch):
     assert Cache(str(tmp_path)).store("x").get_many_json(["k7"]) == {"k7": {"v": 7}}
 
 
+def _where(s, keys):
+    """The part name each key's value is in (None: nowhere)."""
+    pids, _ = s._where.find(list(keys))
+    return [s._where.names[p] if p >= 0 else None for p in pids.tolist()]
+
+
 def test_written_values_are_not_kept_in_memory(tmp_path):
-    """A store keeps, for what it wrote, only the name of the part holding it: a long run does
-    not hold every result it computed. A repeated lookup reads the value back from its part."""
+    """A store keeps, for what it wrote, only where each value is (16 bytes a key): a long run
+    does not hold every result it computed. A repeated lookup reads the value back."""
     s = Cache(str(tmp_path)).store("x")
     s.keep_written_bytes = 0  # no recent values kept either (see the next test)
     for b in range(6):  # six batches, one part each
         s.put_many_json({f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for i in range(50)})
-    assert not s._index  # no value bytes, no key strings: 12 bytes a key in _spilled
+    assert not s._index  # no value bytes, no key strings
     keys = [f"k{b}-{i}" for b in range(6) for i in range(50)]
-    assert len(set(s._spilled.parts(keys))) == 6 and len(s) == 300
+    assert len(set(_where(s, keys))) == 6 and len(s) == 300
     got = s.get_many_json([f"k{b}-{i}" for b in (5, 0, 3) for i in (0, 49)] + ["missing"])
     assert got == {f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for b in (5, 0, 3) for i in (0, 49)}
-    assert len(s._parts) <= s.parts_kept and (s.hits, s.misses) == (6, 1)
-    # compaction (explicit here) reads every written value back into the merged part
+    assert s.group_reads == 3 and (s.hits, s.misses) == (6, 1)
+    # compaction merges the parts on disk; the store then reads from the merged one
     s.compact()
-    assert len(_parts(tmp_path)) == 1
-    assert all(isinstance(v, bytes) for v in s._index.values())  # read back once, kept
-    assert len(s._index) == 300 and len(s._spilled) == 0 and len(s) == 300
+    assert len(_parts(tmp_path)) == 1 and not s._index and len(s) == 300
+    assert set(_where(s, keys)) == {os.path.basename(_parts(tmp_path)[0])}
     fresh = Cache(str(tmp_path)).store("x")
     assert fresh.get_many_json(["k4-7"]) == {"k4-7": {"v": [4, 7], "pad": "x" * 200}}
     assert s.get_many_json(["k2-3"]) == {"k2-3": {"v": [2, 3], "pad": "x" * 200}}
 
 
 def test_the_most_recent_written_values_stay_within_a_budget(tmp_path):
-    """Reading a value back costs a part read: the newest ``keep_written_bytes`` of written
-    values stay in memory (a shared image's result is looked up again soon and often), older
-    ones become part names; every value reads back the same either way."""
+    """Reading a value back costs a row-group read: the newest ``keep_written_bytes`` of
+    written values stay in memory (a shared image's result is looked up again soon and often),
+    older ones are read from their part; every value reads back the same either way."""
     s = Cache(str(tmp_path)).store("x")
     one = len(json.dumps({"v": [0, 0], "pad": "x" * 200}, separators=(",", ":")))
     s.keep_written_bytes = 3 * 50 * (one + 2 + s.ENTRY_BYTES)  # about three batches
@@ -422,13 +427,13 @@ def test_the_most_recent_written_values_stay_within_a_budget(tmp_path):
         s.put_many_json({f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for i in range(50)})
     kinds = {b: {type(s._index.get(f"k{b}-{i}")) for i in range(50)} for b in range(6)}
     assert kinds[0] == kinds[1] == {type(None)} and kinds[5] == kinds[4] == {bytes}, kinds
-    spilled = s._spilled.parts([f"k{b}-{i}" for b in (0, 1) for i in range(50)])
-    assert None not in spilled and len(set(spilled)) == 2
+    away = _where(s, [f"k{b}-{i}" for b in (0, 1) for i in range(50)])
+    assert None not in away and len(set(away)) == 2
     assert s._written_bytes <= s.keep_written_bytes
     want = {f"k{b}-{i}": {"v": [b, i], "pad": "x" * 200} for b in range(6) for i in range(50)}
     assert s.get_many_json(list(want)) == want
     s.compact()
-    assert not s._written and s._written_bytes == 0
+    assert s.get_many_json(list(want)) == want and len(_parts(tmp_path)) == 1
     assert Cache(str(tmp_path)).store("x").get_many_json(list(want)) == want
 
 
@@ -437,16 +442,75 @@ def test_a_written_part_removed_meanwhile_is_a_miss_not_an_error(tmp_path):
     s.keep_written_bytes = 0  # values only in their parts
     s.put_many_json({"a": {"v": 1}})
     s.put_many_json({"b": {"v": 2}})
-    part_a, = s._spilled.parts(["a"])
+    part_a, = _where(s, ["a"])
     os.remove(os.path.join(s.path, part_a))  # e.g. compacted away by another process
     assert s.get_many_json(["a", "b"]) == {"b": {"v": 2}}
-    assert "a" not in s._index and s._spilled.parts(["a"]) == [None] and s.misses == 1
+    assert "a" not in s._index and _where(s, ["a"]) == [None] and s.misses == 1
     assert len(s) == 1
+
+
+def test_opening_a_store_reads_where_values_are_not_the_values(tmp_path, monkeypatch):
+    """A store of many rows opens holding 16 bytes a key and no value; a lookup reads only the
+    row groups holding the keys asked for, each once when keys come in the order they were
+    written, and keeps at most ``groups_kept_bytes`` of them decoded."""
+    from vlitq.cache import Store
+
+    monkeypatch.setattr(Store, "GROUP_BYTES", 1 << 20)  # 1024 rows of 1 KiB a row group
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((20_000, 256)).astype(np.float32)
+    keys = [f"t{i}" for i in range(20_000)]
+    w = Cache(str(tmp_path)).store("emb")
+    for a in range(0, 20_000, 5_000):  # four parts of five row groups each
+        w.put_many_arrays(dict(zip(keys[a:a + 5_000], vecs[a:a + 5_000])))
+    s = Cache(str(tmp_path)).store("emb")
+    assert len(s) == 20_000 and s._index == {} and s.group_reads == 0
+    h, p, r = s._where._arr
+    assert h.nbytes + p.nbytes + r.nbytes == 16 * 20_000
+    got = s.get_many_arrays(keys[7_000:7_010], 256)
+    assert s.group_reads == 1 and np.array_equal(np.stack([got[k] for k in keys[7_000:7_010]]),
+                                                   vecs[7_000:7_010])
+    s.groups_kept_bytes = 3 << 20
+    out = np.empty_like(vecs)
+    for a in range(0, 20_000, 512):  # as a warm run asks: slices in the written order
+        got = s.get_many_arrays(keys[a:a + 512], 256)
+        out[a:a + 512] = np.stack([got[k] for k in keys[a:a + 512]])
+        assert s._groups_bytes <= s.groups_kept_bytes + (2 << 20)
+    assert np.array_equal(out, vecs)
+    assert s.group_reads == 1 + 4 * 5  # every row group once (the first one read twice)
+    assert s.hits == 20_010 and s.misses == 0
+
+
+def test_part_names_sort_in_the_order_they_were_written(tmp_path):
+    """Name order is write order, so a merged part keeps the rows in the order a run wrote
+    them (and a warm run asking in that order reads each row group once)."""
+    s = Cache(str(tmp_path)).store("x")
+    for b in range(5):
+        s.put_many_json({f"k{b}": {"v": b}})
+    assert sorted(s._where.names) == s._where.names
+
+
+def test_a_part_damaged_after_it_was_opened_is_quarantined_and_recomputed(tmp_path):
+    """Parts are verified whole when a store opens; a row group read later that no longer
+    decodes (its page checksum) moves the part aside and its rows are misses, never garbage."""
+    w = Cache(str(tmp_path)).store("x")
+    w.put_many_bytes({f"k{i}": bytes([i % 251]) * 2000 for i in range(200)})
+    s = Cache(str(tmp_path)).store("x")
+    assert len(s) == 200
+    (part,) = _parts(tmp_path)
+    size = os.path.getsize(part)
+    with open(part, "r+b") as fh:  # inside the value pages, far from the footer
+        fh.seek(size // 2)
+        c = fh.read(1)
+        fh.seek(size // 2)
+        fh.write(bytes([c[0] ^ 0xFF]))
+    with pytest.warns(CacheIntegrityWarning, match="unreadable row group"):
+        assert s.get_many_bytes(["k1", "k150"]) == {}
+    assert s.misses == 2 and s.quarantined == 1 and _parts(tmp_path) == [] and len(s) == 0
 
 
 def test_compact_on_disk_merges_parts_like_loading_them(tmp_path):
     """The driver-side merge (Arrow, nothing loaded into the store): one part whose content is
-    what loading every part gives (the first part in name order wins a repeated key); a
+    what loading every part gives (the newest part, last in name order, wins a repeated key); a
     damaged part is quarantined and left out, not merged."""
     import shutil
 
@@ -475,13 +539,13 @@ def test_compact_on_disk_merges_parts_like_loading_them(tmp_path):
     assert not Cache(str(root)).store("x").compact_on_disk()  # one part: nothing to do
 
 
-def test_spilled_keys_merge_serve_and_forget(tmp_path, monkeypatch):
-    """Keys whose values went back to disk are held as 64-bit hashes beside a part number
-    (12 bytes a key once merged): across several merges, with re-puts and discards, every value
-    reads back as written, and a hash pointing at the wrong part is a miss, never a wrong value."""
-    from vlitq.cache import _SpilledKeys
+def test_locations_merge_serve_and_forget(tmp_path, monkeypatch):
+    """Where values are is held as 64-bit hashes beside a part number and a row (16 bytes a
+    key once merged): across several merges, with re-puts and discards, every value reads back
+    as written, and a hash pointing at a row of another key is a miss, never a wrong value."""
+    from vlitq.cache import _Locations
 
-    monkeypatch.setattr(_SpilledKeys, "MERGE_AT", 64)
+    monkeypatch.setattr(_Locations, "MERGE_AT", 64)
     s = Cache(str(tmp_path)).store("x")
     s.keep_written_bytes = 0
     want = {}
@@ -492,20 +556,37 @@ def test_spilled_keys_merge_serve_and_forget(tmp_path, monkeypatch):
         s.put_many_json(batch)
         want.update(batch)
     assert not s._index and len(s) == len(want) == 600
-    h, p = s._spilled._arr
-    assert h.size == 600 - len(s._spilled._new) and h.nbytes + p.nbytes == 12 * h.size
+    h, p, r = s._where._arr
+    assert h.size == 600 - len(s._where._new) and h.nbytes + p.nbytes + r.nbytes == 16 * h.size
     assert s.get_many_json(list(want)) == want
     # a discarded value is forgotten (recomputed), not served again from its part
     with pytest.warns(CacheIntegrityWarning, match="damaged value"):
         s.discard(["k3-3"], "test")
     assert "k3-3" not in s.get_many_json(["k3-3"]) and len(s) == 599
-    # a hash that points at a part without the key: a miss, and the entry is dropped
-    other, = s._spilled.parts(["k1-1"])
-    s._spilled.add(["not-written"], other)
+    # a hash that points at another key's row: a miss; that key is still served
+    pid, = s._where.find(["k1-0"])[0].tolist()
+    s._where.add(["not-written"], pid)  # row 0 of k1-0's part
     assert s.get_many_json(["not-written"]) == {}
-    assert s._spilled.parts(["not-written"]) == [None]
-    # compaction takes every spilled value into the merged part, the discarded one left out
+    assert s.get_many_json(["k1-0"]) == {"k1-0": {"v": [1, 0]}}
+    # compaction merges every part and leaves the discarded value out
     s.compact()
-    assert len(_parts(tmp_path)) == 1 and len(s._spilled) == 0
+    assert len(_parts(tmp_path)) == 1
     del want["k3-3"]
+    assert s.get_many_json(list(want)) == want
     assert Cache(str(tmp_path)).store("x").get_many_json(list(want) + ["k3-3"]) == want
+
+
+def test_a_value_written_again_wins_over_the_damaged_one(tmp_path):
+    """A value that fails to decode is recomputed and written again; the newest part wins a
+    key, so every later store serves the new value, before and after a merge."""
+    s = Cache(str(tmp_path)).store("x")
+    s.put_many_bytes({"a": b"not json", "b": b'{"v":2}'})
+    s2 = Cache(str(tmp_path)).store("x")
+    with pytest.warns(CacheIntegrityWarning, match="invalid JSON"):
+        assert s2.get_many_json(["a", "b"]) == {"b": {"v": 2}}
+    s2.put_many_json({"a": {"v": 1}})  # recomputed
+    assert Cache(str(tmp_path)).store("x").get_many_json(["a", "b"]) == {"a": {"v": 1}, "b": {"v": 2}}
+    s3 = Cache(str(tmp_path)).store("x")
+    s3.compact()
+    assert len(_parts(tmp_path)) == 1
+    assert Cache(str(tmp_path)).store("x").get_many_json(["a", "b"]) == {"a": {"v": 1}, "b": {"v": 2}}

@@ -4,11 +4,17 @@ One cache serves every component: the engine's per-sample rows and indicator res
 sentence encoders' embeddings, CLIP image/text embeddings in ``matching``, the judges'
 completions and the memo of image content hashes.
 
-Layout: ``<root>/<namespace>/<params-hash>/part-<uuid>-<checksum>.parquet`` with columns
-``key`` (str) and ``value`` (binary). A namespace is a component or model family (``elements``,
-``embeddings``, ``judge``...); the params hash covers what changes results (the component's
-parameters *minus* its execution parameters, its version and its model id). Keys are content
-hashes (text, image bytes), never paths.
+Layout: ``<root>/<namespace>/<params-hash>/part-<id>-<checksum>.parquet`` with columns
+``key`` (str) and ``value`` (binary), in row groups of about ``Store.GROUP_BYTES`` (4 MiB) of
+values with page checksums; ``<id>`` starts with the write time, so name order is write order.
+A namespace is a component or model family (``elements``, ``embeddings``, ``judge``...); the
+params hash covers what changes results (the component's parameters *minus* its execution
+parameters, its version and its model id). Keys are content hashes (text, image bytes), never
+paths.
+
+Reading: opening a store verifies its parts and reads only their keys, keeping where each
+value is (16 bytes a key); a lookup reads the row groups holding the keys asked for. A warm run
+over a store of millions of rows holds what it asks for, not the store.
 
 Guarantees
 ----------
@@ -18,16 +24,20 @@ Guarantees
 * **Checksums.** The part's name carries the blake2b digest of its bytes. A part whose bytes do
   not match (a flipped bit, a truncated file), that cannot be parsed, or that has no checksum is
   moved aside to ``<root>/quarantine/`` with a :class:`CacheIntegrityWarning`, and its rows
-  are recomputed: a damaged cache never changes a result silently and never crashes a run. A
+  are recomputed: a damaged cache never changes a result silently and never crashes a run.
+  The whole file is verified when a store opens; a row group read later is verified by its
+  page checksums (a part damaged meanwhile is moved aside the same way). A
   single value that does not decode (bad JSON, a vector of the wrong length) is dropped the
   same way (warning, recomputed).
 * **Concurrency.** Parts are immutable and uniquely named, so any number of processes may read
   and write one cache at once; each sees the parts that existed when it first opened the store
-  plus its own writes. Two runs computing the same row write the same value.
+  plus its own writes. Two runs computing the same row write the same value; where a key is in
+  several parts the newest part wins (a value recomputed after it failed to decode).
 """
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
 import os
@@ -89,24 +99,30 @@ def _parse_part_name(fn: str) -> tuple[str, str | None] | None:
     return stem, None
 
 
-class _SpilledKeys:
-    """Where the values a store wrote, and no longer holds, are: about 12 bytes a key.
+class _Locations:
+    """Where each value on disk is: a key's 64-bit ``hash()`` beside its part's number and its
+    row there, 16 bytes a key.
 
-    A key is kept as its 64-bit ``hash()`` (stable within a process) beside the number of the
-    part it was written to, instead of the key string and the part's name in a dict (≈ 150
-    bytes a key: 1.7 M keys, ≈ 250 MB, in each actor of a 665k-sample run). A lookup reads that
-    part and takes the value by the full key, so two keys sharing a hash cost a part read and a
-    miss (the row is recomputed), never a wrong value. New entries go to a small dict, merged
-    into sorted arrays ``MERGE_AT`` at a time.
+    A store keeps this for every value in its parts (those found when it was opened and those
+    it wrote) instead of the values themselves, or the key strings and part names in a dict
+    (≈ 250 bytes a key): a store of 2.2 M rows opens in ≈ 35 MB, and a lookup reads only the row
+    groups it needs. A lookup compares the full key stored in the row, so two keys sharing a
+    hash cost a row-group read and a miss (the row is recomputed), never a wrong value. Small
+    additions go to a dict, merged into the sorted arrays ``MERGE_AT`` at a time; an equal hash
+    added later replaces the earlier entry.
 
     Examples
     --------
-    >>> sp = _SpilledKeys()
-    >>> sp.add(["a", "b"], "part-1")
-    >>> sp.add(["c"], "part-2")
-    >>> sp.parts(["b", "c", "z"])
-    ['part-1', 'part-2', None]
-    >>> sp.remove(["b"]); len(sp)
+    >>> import numpy as np
+    >>> loc = _Locations()
+    >>> p = loc.add_part("part-1", np.array([0]))
+    >>> loc.add(["a", "b"], p)
+    >>> q = loc.add_part("part-2", np.array([0]))
+    >>> loc.add(["c"], q)
+    >>> pids, rows = loc.find(["b", "c", "z"])
+    >>> [loc.names[i] if i >= 0 else None for i in pids], rows.tolist()
+    (['part-1', 'part-2', None], [1, 0, -1])
+    >>> loc.remove(["b"]); len(loc)
     2
     """
 
@@ -116,45 +132,17 @@ class _SpilledKeys:
         import numpy as np
 
         self.names: list[str] = []  # part names; a part's number is its position
-        self._ids: dict[str, int] = {}
-        self._new: dict[int, int] = {}  # hash -> part number, not yet merged
-        # sorted hashes and their part numbers (-1: removed), replaced together
-        self._arr = (np.empty(0, np.int64), np.empty(0, np.int32))
+        self.starts: list = []  # each part's row-group first rows (int64 arrays)
+        self._new: dict[int, int] = {}  # hash -> part << 32 | row, not yet merged
+        # sorted hashes, their parts (-1: removed) and rows, replaced together
+        self._arr = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32))
 
-    def add(self, keys: Iterable[str], part: str) -> None:
-        pid = self._ids.get(part)
-        if pid is None:
-            pid = self._ids[part] = len(self.names)
-            self.names.append(part)
-        new = self._new
-        for k in keys:
-            new[hash(k)] = pid
-        if len(new) >= self.MERGE_AT:
-            self._merge()
-
-    def _merge(self) -> None:
+    def add_part(self, name: str, starts) -> int:
         import numpy as np
 
-        if not self._new:
-            return
-        new, self._new = self._new, {}
-        h0, p0 = self._arr
-        h = np.concatenate([h0, np.fromiter(new.keys(), np.int64, len(new))])
-        p = np.concatenate([p0, np.fromiter(new.values(), np.int32, len(new))])
-        order = np.argsort(h, kind="stable")  # equal hashes: the newest entry last
-        h, p = h[order], p[order]
-        last = np.ones(h.size, bool)
-        last[:-1] = h[1:] != h[:-1]
-        self._arr = (h[last], p[last])
-
-    def _positions(self, hs):
-        import numpy as np
-
-        h, _ = self._arr
-        i = np.searchsorted(h, hs)
-        found = i < h.size
-        found[found] = h[i[found]] == hs[found]
-        return i, found
+        self.names.append(name)
+        self.starts.append(np.asarray(starts, dtype=np.int64))
+        return len(self.names) - 1
 
     @staticmethod
     def _hashes(keys: list[str]):
@@ -162,28 +150,74 @@ class _SpilledKeys:
 
         return np.fromiter((hash(k) for k in keys), np.int64, len(keys))
 
-    def parts(self, keys: list[str]) -> list[str | None]:
-        """The part each key was spilled to (None: not spilled)."""
+    def add(self, keys: list[str], pid: int) -> None:
+        """``keys`` are rows 0, 1, ... of part ``pid``."""
         import numpy as np
 
-        if not keys:
-            return []
+        if len(keys) >= self.MERGE_AT:  # a whole part found on disk: straight into the arrays
+            self._merge((self._hashes(keys), np.full(len(keys), pid, np.int32),
+                         np.arange(len(keys), dtype=np.int32)))
+            return
+        new, base = self._new, pid << 32
+        for r, k in enumerate(keys):
+            new[hash(k)] = base | r
+        if len(new) >= self.MERGE_AT:
+            self._merge()
+
+    def _merge(self, extra=None) -> None:
+        import numpy as np
+
+        if not self._new and extra is None:
+            return
+        pieces = [self._arr]
+        if self._new:
+            new, self._new = self._new, {}
+            code = np.fromiter(new.values(), np.int64, len(new))
+            pieces.append((np.fromiter(new.keys(), np.int64, len(new)),
+                           (code >> 32).astype(np.int32), (code & 0xFFFFFFFF).astype(np.int32)))
+        if extra is not None:
+            pieces.append(extra)
+        h, p, r = (np.concatenate([x[i] for x in pieces]) for i in range(3))
+        order = np.argsort(h, kind="stable")  # equal hashes: the newest entry last
+        h, p, r = h[order], p[order], r[order]
+        last = np.ones(h.size, bool)
+        last[:-1] = h[1:] != h[:-1]
+        self._arr = (h[last], p[last], r[last])
+
+    def find(self, keys: list[str]):
+        """``(parts, rows)`` arrays: where each key's value is (part -1: nowhere)."""
+        import numpy as np
+
         hs = self._hashes(keys)
-        out: list[str | None] = [None] * len(keys)
-        h, p = self._arr
+        h, p, r = self._arr
+        pids = np.full(len(keys), -1, np.int32)
+        rows = np.full(len(keys), -1, np.int32)
         if h.size:
-            i, found = self._positions(hs)
-            for j in np.flatnonzero(found):
-                pid = int(p[i[j]])
-                if pid >= 0:
-                    out[j] = self.names[pid]
+            i = np.minimum(np.searchsorted(h, hs), h.size - 1)
+            found = h[i] == hs
+            pids[found] = p[i[found]]
+            rows[found] = r[i[found]]
         new = self._new
         if new:
             for j, hk in enumerate(hs.tolist()):
-                pid = new.get(hk)
-                if pid is not None:
-                    out[j] = self.names[pid]
-        return out
+                code = new.get(hk)
+                if code is not None:
+                    pids[j], rows[j] = code >> 32, code & 0xFFFFFFFF
+        rows[pids < 0] = -1
+        return pids, rows
+
+    def find_one(self, key: str) -> tuple[int, int]:
+        """``find`` for one key (a warm run asks for images one at a time): ``(part, row)``."""
+        hk = hash(key)
+        code = self._new.get(hk)
+        if code is not None:
+            return code >> 32, code & 0xFFFFFFFF
+        h, p, r = self._arr
+        if h.size:
+            i = int(h.searchsorted(hk))
+            if i < h.size and h[i] == hk and p[i] >= 0:
+                return int(p[i]), int(r[i])
+        return -1, -1
 
     def remove(self, keys: Iterable[str]) -> None:
         keys = list(keys)
@@ -192,23 +226,49 @@ class _SpilledKeys:
         hs = self._hashes(keys)
         for hk in hs.tolist():
             self._new.pop(hk, None)
-        h, p = self._arr
+        self._forget(lambda h, p: _isin_sorted(h, hs))
+
+    def forget_part(self, pid: int) -> None:
+        """Every key of a part that vanished or is damaged: nowhere now."""
+        self._new = {h: c for h, c in self._new.items() if c >> 32 != pid}
+        self._forget(lambda h, p: p == pid)
+
+    def _forget(self, which) -> None:
+        h, p, r = self._arr
         if h.size:
-            i, found = self._positions(hs)
-            p = p.copy()
-            p[i[found]] = -1
-            self._arr = (h, p)
+            drop = which(h, p)
+            if drop.any():
+                p = p.copy()
+                p[drop] = -1
+                self._arr = (h, p, r)
 
     def __len__(self) -> int:
         self._merge()
         return int((self._arr[1] >= 0).sum())
 
-    def clear(self) -> None:
-        self.__init__()
+
+def _isin_sorted(sorted_h, hs):
+    """Mask of the entries of sorted ``sorted_h`` that are in ``hs``."""
+    import numpy as np
+
+    hs = np.unique(hs)
+    i = np.minimum(np.searchsorted(hs, sorted_h), max(hs.size - 1, 0))
+    return hs[i] == sorted_h if hs.size else np.zeros(sorted_h.size, bool)
+
+
+def _part_name() -> str:
+    """A new part's name stem: the time first, so name order is write order (a merge keeps it,
+    and a warm run reading rows in the order they were written reads each row group once)."""
+    return f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"
 
 
 class Store:
     """One namespace + parameter set of the cache (a folder of checksummed Parquet parts).
+
+    Opening a store reads where each value is (:class:`_Locations`, 16 bytes a key), not the
+    values: a lookup reads the row groups that hold the keys asked for (a few MiB each, the
+    most recent ``groups_kept_bytes`` of them kept decoded), so a warm run over a store of
+    millions of rows holds what it asks for, not the store.
 
     Examples
     --------
@@ -221,25 +281,40 @@ class Store:
     (1, 1)
     """
 
+    #: Target value bytes of one row group of a part (what one lookup of a cold key reads).
+    GROUP_BYTES = 4 << 20
+    #: Decoded row groups kept for repeated lookups (at least one), by their Arrow size.
+    groups_kept_bytes = 64 << 20
+    #: Memory for the most recently written values kept in memory (older ones are read back
+    #: from their part), counted as each value's bytes plus ``ENTRY_BYTES``. Reading a value
+    #: back costs a row-group read; without this budget a 665k run's ``image_check`` (270k
+    #: images shared by 625k samples) read back ≈ 280k values.
+    keep_written_bytes = 64 << 20
+    #: What an in-memory entry costs beside its value: the key string (≈ 81 bytes for a 32-hex
+    #: key), the ``bytes`` header (33) and the dict's slot. Counted so that small values (an
+    #: image hash is 32 bytes) cannot fill the budget with entries 5× their own size.
+    ENTRY_BYTES = 160
+
     def __init__(self, path: str | None, cache: "Cache | None" = None):
         self.path = path
         self._cache = cache
-        # key -> value bytes (read from disk at the first load, or written by this process);
-        # of the values written during a run only the most recent ``keep_written_bytes`` stay
-        # here (a 665k-sample run would hold every result): older ones leave the dict for
-        # ``_spilled`` (12 bytes a key) and are read back from their part on a repeated lookup
-        # (a duplicate sample, a shared image), a few recent parts kept decoded
+        # key -> value bytes: the most recent ``keep_written_bytes`` of what this process wrote
+        # (every value, for a memory-only store); None until the store is opened
         self._index: dict[str, bytes] | None = None
-        self._spilled = _SpilledKeys()
-        # one entry per part written: (its name, its keys, their value bytes)
-        self._written: "collections.deque[tuple[str, list[str], int]]" = collections.deque()
+        self._where = _Locations()  # every value in the parts: where it is
+        # one entry per part written: (its keys, their bytes in memory)
+        self._written: "collections.deque[tuple[list[str], int]]" = collections.deque()
         self._written_bytes = 0
-        self._parts: dict[str, dict[str, bytes]] = {}
+        # (part number, row group) -> (keys, values) Arrow arrays, most recently used last
+        self._groups: "collections.OrderedDict[tuple[int, int], tuple]" = collections.OrderedDict()
+        self._groups_bytes = 0
         self._seen: set[str] = set()
-        self._lock = threading.Lock()
+        self._discarded: set[str] = set()  # values that failed to decode: left out of merges
+        self._lock = threading.RLock()
         self.hits = 0
         self.misses = 0
         self.quarantined = 0
+        self.group_reads = 0  # row groups read from parts (not served from ``_groups``)
 
     # -- integrity ---------------------------------------------------------------------------
     def _warn(self, msg: str) -> None:
@@ -264,54 +339,58 @@ class Store:
         self._warn(f"vlitq cache: damaged part {os.path.join(rel, fn)} ({why}); moved to "
                    f"{dest_dir}, its rows are recomputed")
 
-    def _read_part(self, fn: str) -> dict[str, bytes] | None:
-        t = self._read_table(fn)
-        if t is None:
-            return None
-        return dict(zip(t.column("key").to_pylist(), t.column("value").to_pylist()))
+    def _verified_keys(self, fn: str):
+        """A part's ``key`` column and row-group first rows, its checksum verified over the
+        whole file (streamed, never held); None: not a part, gone, or damaged (quarantined)."""
+        import numpy as np
 
-    def _read_table(self, fn: str):
-        """A part's ``key`` / ``value`` table, checksum verified (None: not a part, gone, or
-        damaged and quarantined)."""
         parsed = _parse_part_name(fn)
-        path = os.path.join(self.path, fn)
         if parsed is None:
             return None
-        _, checksum = parsed
+        path = os.path.join(self.path, fn)
         try:
-            if checksum is None:
+            if parsed[1] is None:
                 self._quarantine(fn, "no checksum (written by an older vlitq)")
                 return None
-            with open(path, "rb") as fh:
-                data = fh.read()
-            if blake2b_bytes(data) != checksum:
+            if _file_digest(path) != parsed[1]:
                 self._quarantine(fn, "checksum mismatch")
                 return None
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            t = pq.read_table(pa.BufferReader(data)).select(["key", "value"])
+            with open(path, "rb") as fh:
+                pf = pq.ParquetFile(fh, page_checksum_verification=True)
+                md = pf.metadata
+                keys = pf.read(columns=["key"]).column("key")
         except FileNotFoundError:  # compacted away by another process meanwhile
             return None
         except Exception as exc:  # parses badly although the checksum matched
             self._quarantine(fn, f"unreadable: {type(exc).__name__}: {exc}")
             return None
-        return t
+        sizes = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
+        starts = np.cumsum([0] + sizes[:-1], dtype=np.int64) if sizes else np.zeros(1, np.int64)
+        return keys, starts
 
-    def _scan(self, index: dict[str, bytes]) -> None:
+    def _register(self, fn: str) -> None:
+        got = self._verified_keys(fn)
+        self._seen.add(fn)
+        if got is not None:
+            keys, starts = got
+            if len(keys):
+                self._where.add(keys.to_pylist(), self._where.add_part(fn, starts))
+
+    def _scan(self) -> None:
         if not (self.path and os.path.isdir(self.path)):
             return
+        new = []
         for fn in sorted(os.listdir(self.path)):
             if fn in self._seen:
                 continue
             if fn.startswith(".tmp-"):
                 self._clean_tmp(fn)
-                continue
-            part = self._read_part(fn)
-            self._seen.add(fn)
-            if part:
-                for k, v in part.items():
-                    index.setdefault(k, v)
+            elif _parse_part_name(fn):
+                new.append(fn)
+        for fn in new:  # in name order (write order): a key's newest value wins
+            self._register(fn)
 
     def _clean_tmp(self, fn: str) -> None:
         """Remove temporary files of writers killed long ago (never a live writer's)."""
@@ -328,9 +407,8 @@ class Store:
             return self._index
         with self._lock:
             if self._index is None:
-                index: dict[str, bytes] = {}
-                self._scan(index)
-                self._index = index
+                self._scan()
+                self._index = {}
         if len(self._seen) > COMPACT_AT:  # many small parts (per-batch puts): merge them
             try:
                 self.compact()
@@ -340,55 +418,103 @@ class Store:
 
     def refresh(self) -> None:
         """Pick up parts that other processes wrote since this store was first read."""
-        idx = self._load()
+        self._load()
         with self._lock:
-            self._scan(idx)
+            self._scan()
 
-    #: Parts written by this process kept decoded for repeated lookups (see ``_spilled``).
-    parts_kept = 4
-    #: Memory for the most recently written values kept in the index (older ones: spilled),
-    #: counted as each value's bytes plus ``ENTRY_BYTES``. Reading a value back costs a part
-    #: read (≈ 2 ms here); without this budget a 665k run's ``image_check`` (270k images
-    #: shared by 625k samples) read back ≈ 280k values.
-    keep_written_bytes = 64 << 20
-    #: What an index entry costs beside its value: the key string (≈ 81 bytes for a 32-hex
-    #: key), the ``bytes`` header (33) and the dict's slot. Counted so that small values (an
-    #: image hash is 32 bytes) cannot fill the budget with entries 5× their own size.
-    ENTRY_BYTES = 160
+    def _group(self, pid: int, g: int):
+        """Row group ``g`` of part ``pid`` as ``(keys, values)`` Arrow arrays (None: the part
+        vanished or is damaged; its keys are forgotten)."""
+        got = self._groups.pop((pid, g), None)  # popped and put back: most recent last
+        if got is None:
+            fn = self._where.names[pid]
+            try:
+                import pyarrow.parquet as pq
 
-    def _from_part(self, key: str, fn: str) -> bytes | None:
-        """``key``'s value read back from part ``fn`` (None: the part vanished or lacks it)."""
-        part = self._parts.pop(fn, None)  # popped and put back: most recent last
-        if part is None:
-            part = self._read_part(fn) or {}
-        self._parts[fn] = part
-        while len(self._parts) > self.parts_kept:
-            self._parts.pop(next(iter(self._parts)))
-        return part.get(key)
+                with open(os.path.join(self.path, fn), "rb") as fh:
+                    t = (pq.ParquetFile(fh, page_checksum_verification=True)
+                         .read_row_group(g, columns=["key", "value"]))
+            except FileNotFoundError:  # compacted away by another process: recomputed
+                self._where.forget_part(pid)
+                return None
+            except Exception as exc:  # changed since it was verified
+                self._where.forget_part(pid)
+                self._quarantine(fn, f"unreadable row group {g}: {type(exc).__name__}: {exc}")
+                return None
+            got = (t.column("key").combine_chunks(), t.column("value").combine_chunks(),
+                   t.nbytes)
+            self._groups_bytes += got[2]
+            self.group_reads += 1
+        self._groups[(pid, g)] = got
+        while len(self._groups) > 1 and self._groups_bytes > self.groups_kept_bytes:
+            self._groups_bytes -= self._groups.popitem(last=False)[1][2]
+        return got
+
+    def _from_parts(self, keys: list[str], out: dict[str, bytes]) -> None:
+        """Values of ``keys`` read from the parts holding them, into ``out``."""
+        import numpy as np
+        import pyarrow as pa
+
+        if len(keys) == 1:
+            (k,) = keys
+            pid, row = self._where.find_one(k)
+            if pid >= 0:
+                starts = self._where.starts[pid]
+                g = int(starts.searchsorted(row, "right")) - 1
+                grp = self._group(pid, g)
+                off = row - int(starts[g])
+                if grp is not None and grp[0][off].as_py() == k:
+                    out[k] = grp[1][off].as_py()
+            return
+        pids, rows = self._where.find(keys)
+        at = np.flatnonzero(pids >= 0)
+        if not at.size:
+            return
+        pids, rows = pids[at], rows[at].astype(np.int64)
+        groups = np.zeros(at.size, np.int64)
+        for pid in (np.unique(pids) if pids.min() != pids.max() else pids[:1]).tolist():
+            starts = self._where.starts[pid]
+            if starts.size > 1:
+                m = pids == pid
+                groups[m] = np.searchsorted(starts, rows[m], "right") - 1
+        code = (pids.astype(np.int64) << 32) | groups
+        if code.min() != code.max():  # several row groups: each read once, in file order
+            order = np.argsort(code, kind="stable")
+            at, code, rows = at[order], code[order], rows[order]
+        bounds = np.flatnonzero(np.r_[True, code[1:] != code[:-1], True]).tolist()
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            pid, g = int(code[a] >> 32), int(code[a] & 0xFFFFFFFF)
+            grp = self._group(pid, g)
+            if grp is None:
+                continue
+            offs = rows[a:b] - self._where.starts[pid][g]
+            o0, n = int(offs[0]), b - a
+            if int(offs[-1]) - o0 == n - 1 and (n < 3 or (np.diff(offs) == 1).all()):
+                ks, vs = grp[0].slice(o0, n).to_pylist(), grp[1].slice(o0, n).to_pylist()
+            else:
+                offs = pa.array(offs)
+                ks, vs = grp[0].take(offs).to_pylist(), grp[1].take(offs).to_pylist()
+            want = [keys[j] for j in at[a:b].tolist()]
+            if ks == want:
+                out.update(zip(ks, vs))
+            else:  # a key sharing another's hash: a miss, never that key's value
+                out.update((k, v) for k, w, v in zip(ks, want, vs) if k == w)
 
     def get_many_bytes(self, keys: Iterable[str]) -> dict[str, bytes]:
         idx = self._load()
         keys = list(keys)
-        out = {k: idx[k] for k in keys if k in idx}
-        away = [k for k in keys if k not in out]
-        if away and self._spilled.names:  # written by this run, value back in its part
-            gone = []  # its part vanished (compacted or damaged) or a shared hash: recomputed
-            for k, fn in zip(away, self._spilled.parts(away)):
-                if fn is not None:
-                    v = self._from_part(k, fn)
-                    if v is None:
-                        gone.append(k)
-                    else:
-                        out[k] = v
-            self._spilled.remove(gone)
-        hit = sum(1 for k in keys if k in out)
+        out = {k: idx[k] for k in keys if k in idx} if idx else {}
+        if len(out) < len(keys) and self.path:
+            away = [k for k in keys if k not in out] if out else keys
+            with self._lock:
+                self._from_parts(away, out)
+        hit = len(keys) if len(out) == len(keys) else sum(1 for k in keys if k in out)
         self.hits += hit
         self.misses += len(keys) - hit
         return out
 
-    def put_many_bytes(self, items: Mapping[str, bytes], *, keep: bool = False) -> None:
-        """Add items (one new part file, written atomically). Safe to call per batch. With
-        ``keep`` the values stay in memory (compaction: they were there already)."""
+    def put_many_bytes(self, items: Mapping[str, bytes]) -> None:
+        """Add items (one new part file, written atomically). Safe to call per batch."""
         if not items:
             return
         idx = self._load()
@@ -398,36 +524,47 @@ class Store:
                 return
             import pyarrow as pa
 
-            table = pa.table(
-                {"key": pa.array(list(items), pa.string()),
-                 "value": pa.array(list(items.values()), pa.binary())}
-            )
-            name = self._write_table(table)
+            keys = list(items)
+            table = pa.table({"key": pa.array(keys, pa.string()),
+                              "value": pa.array(list(items.values()), pa.binary())})
+            name, starts = self._write_table(table)
             self._seen.add(name)
+            self._where.add(keys, self._where.add_part(name, starts))
+            if self._discarded:  # written again: this value is the one to keep
+                self._discarded.difference_update(keys)
+            # the newest values stay in memory; the oldest beyond the budget are read back
             idx.update(items)
-            if not keep:  # the newest values stay; the oldest beyond the budget go to disk
-                size = sum(len(v) for v in items.values()) + self.ENTRY_BYTES * len(items)
-                self._written.append((name, list(items), size))
-                self._written_bytes += size
-                while self._written and self._written_bytes > self.keep_written_bytes:
-                    part, ks, size = self._written.popleft()
-                    self._written_bytes -= size
-                    ks = [k for k in ks if isinstance(idx.get(k), bytes)]
-                    for k in ks:
-                        del idx[k]
-                    self._spilled.add(ks, part)
+            size = sum(len(v) for v in items.values()) + self.ENTRY_BYTES * len(items)
+            self._written.append((keys, size))
+            self._written_bytes += size
+            while self._written and self._written_bytes > self.keep_written_bytes:
+                ks, size = self._written.popleft()
+                self._written_bytes -= size
+                for k in ks:
+                    idx.pop(k, None)
 
-    def _write_table(self, table) -> str:
-        """Write one part atomically (temporary name, fsync, rename); its file name."""
+    def _rows_per_group(self, table) -> int:
+        values = table.column("value")
+        per_row = max(1, values.nbytes // max(1, table.num_rows))
+        return int(max(1024, self.GROUP_BYTES // per_row))
+
+    def _write_table(self, table):
+        """Write one part atomically (temporary name, fsync, rename): its name and its
+        row groups' first rows."""
         import pyarrow.parquet as pq
 
         os.makedirs(self.path, exist_ok=True)
-        u = uuid.uuid4().hex
-        tmp = os.path.join(self.path, f".tmp-{u}.parquet")
-        pq.write_table(table, tmp)
+        tmp = os.path.join(self.path, f".tmp-{uuid.uuid4().hex}.parquet")
+        rpg = self._rows_per_group(table)
+        pq.write_table(table, tmp, row_group_size=rpg, write_page_checksum=True)
+        md = pq.read_metadata(tmp)
+        sizes = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
+        return self._land(tmp), [0] + list(itertools.accumulate(sizes[:-1]))
+
+    def _land(self, tmp: str) -> str:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        name = f"part-{u}-{_file_digest(tmp)}.parquet"
+        name = f"part-{_part_name()}-{_file_digest(tmp)}.parquet"
         os.replace(tmp, os.path.join(self.path, name))
         return name
 
@@ -437,16 +574,19 @@ class Store:
         if not keys:
             return
         idx = self._load()
-        for k in keys:
-            idx.pop(k, None)
-        self._spilled.remove(keys)
+        with self._lock:
+            for k in keys:
+                idx.pop(k, None)
+            self._where.remove(keys)
+            self._discarded.update(keys)
         self.hits -= len(keys)
         self.misses += len(keys)
         self._warn(f"vlitq cache: {len(keys)} damaged value(s) in {self.path} ({why}); "
                    "recomputed")
 
     def __len__(self) -> int:
-        return len(self._load()) + len(self._spilled)
+        idx = self._load()
+        return len(self._where) if self.path else len(idx)
 
     def n_parts(self) -> int:
         """Part files in the store's folder now (0 for a memory-only store)."""
@@ -454,37 +594,79 @@ class Store:
             return 0
         return sum(1 for f in os.listdir(self.path) if _parse_part_name(f))
 
-    def compact_on_disk(self) -> bool:
-        """Merge the folder's part files into one without loading them into this store
-        (Arrow tables, not Python objects; the first part in name order wins for a key, as
-        when loading): for a process that will not read the store itself (the Ray driver
-        before its actors open it; each would compact the same parts otherwise). Returns
-        whether it merged anything."""
+    def compact_on_disk(self, drop: Iterable[str] = ()) -> bool:
+        """Merge the folder's part files into one, a row group at a time (nothing is loaded
+        into this store; the last part in name order, the newest, wins a key, as when opening
+        it): for a process that will not read the store itself (the Ray driver before its
+        actors open it; each would compact the same parts otherwise). Keys in ``drop`` (values
+        that failed to decode) are left out. Returns whether it merged anything; a damaged
+        part is quarantined and left out."""
         if not self.path or not os.path.isdir(self.path):
             return False
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
+        import pyarrow.parquet as pq
 
         names = sorted(f for f in os.listdir(self.path) if _parse_part_name(f))
-        tables, read = [], []
+        parts = []
         for fn in names:
-            t = self._read_table(fn)
-            if t is not None:
-                tables.append(t)
-                read.append(fn)
-        if len(read) < 2:
+            got = self._verified_keys(fn)
+            if got is not None:
+                parts.append((fn, got[0]))
+        if len(parts) < 2:
             return False
-        # large types: a merged store may pass 2 GiB of values (int32 offsets)
+        # the last occurrence of each key (parts in name order) is kept
+        keys = pa.chunked_array([k.cast(pa.large_string()) for _, k in parts]).combine_chunks()
+        last = (pa.table({"k": keys, "i": pa.array(np.arange(len(keys)))})
+                .group_by("k", use_threads=False).aggregate([("i", "max")]).column("i_max"))
+        keep = np.zeros(len(keys), bool)
+        keep[last.to_numpy()] = True
+        drop = list(drop)
+        if drop:
+            keep &= ~pc.is_in(keys, pa.array(drop, pa.large_string())).to_numpy(
+                zero_copy_only=False)
+        del keys, last
         schema = pa.schema([("key", pa.large_string()), ("value", pa.large_binary())])
-        t = pa.concat_tables([x.cast(schema) for x in tables]).combine_chunks()
-        keys = t.column("key")
-        # first occurrence of each key (parts in name order): its row number is its group min
-        idx = pa.array(range(t.num_rows), pa.int64())
-        first = (pa.table({"k": keys, "i": idx}).group_by("k", use_threads=False)
-                 .aggregate([("i", "min")]).column("i_min"))
-        t = t.take(pc.take(first, pc.sort_indices(first)))
-        self._write_table(t)
-        for fn in read:  # the merged part has landed: the old ones may go
+        tmp = os.path.join(self.path, f".tmp-{uuid.uuid4().hex}.parquet")
+        buf, buf_bytes, off = [], 0, 0
+        writer = pq.ParquetWriter(tmp, schema, write_page_checksum=True)
+        merged = []
+        try:
+            def flush():
+                t = pa.concat_tables(buf)
+                writer.write_table(t, row_group_size=self._rows_per_group(t))
+                buf.clear()
+
+            for fn, k in parts:
+                n = len(k)
+                mask, off = keep[off: off + n], off + n
+                try:
+                    with open(os.path.join(self.path, fn), "rb") as fh:
+                        pf = pq.ParquetFile(fh, page_checksum_verification=True)
+                        start = 0
+                        for g in range(pf.metadata.num_row_groups):
+                            t = pf.read_row_group(g, columns=["key", "value"])
+                            m = mask[start: start + t.num_rows]
+                            start += t.num_rows
+                            if m.any():
+                                buf.append(t.filter(pa.array(m)).cast(schema))
+                                buf_bytes += buf[-1].nbytes
+                            if buf_bytes >= self.GROUP_BYTES:
+                                flush()
+                                buf_bytes = 0
+                except FileNotFoundError:  # compacted away by another process meanwhile
+                    continue
+                merged.append(fn)
+            if buf:
+                flush()
+        finally:
+            writer.close()
+        if len(merged) < 2:
+            os.remove(tmp)
+            return False
+        self._land(tmp)
+        for fn in merged:  # the merged part has landed: the old ones may go
             try:
                 os.remove(os.path.join(self.path, fn))
             except FileNotFoundError:
@@ -492,35 +674,22 @@ class Store:
         return True
 
     def compact(self) -> None:
-        """Merge all part files into one (the merged part lands before the old ones go)."""
+        """Merge all part files into one (the merged part lands before the old ones go); the
+        store then reads from the merged part."""
         if not self.path or not os.path.isdir(self.path):
             return
-        if self._index is None:
-            self._index = {}
-            self._scan(self._index)
-        else:
-            self.refresh()
-        old = [f for f in os.listdir(self.path) if f in self._seen and _parse_part_name(f)]
-        if len(old) < 2:
-            return
-        merged = dict(self._index)
-        for fn in self._spilled.names:  # values written by this run and back in their part
-            part = self._read_part(fn) or {}
-            ks = [k for k in part if k not in merged]
-            for k, where in zip(ks, self._spilled.parts(ks)):
-                if where == fn:
-                    merged[k] = part[k]
-        self._spilled.clear()
-        self._parts.clear()
-        self._written.clear()  # every value is in memory now, the old parts go
-        self._written_bytes = 0
-        self.put_many_bytes(merged, keep=True)  # lands before any old part goes
-        for f in old:
-            try:
-                os.remove(os.path.join(self.path, f))
-            except FileNotFoundError:  # another process compacted it already
-                pass
-            self._seen.discard(f)
+        with self._lock:
+            if self._index is None:
+                self._index = {}
+            if not self.compact_on_disk(self._discarded):
+                self._scan()
+                return
+            self._where = _Locations()
+            self._groups.clear()
+            self._groups_bytes = 0
+            self._seen = set()
+            self._scan()  # values still in memory stay valid: the merged part holds them too
+
 
     # -- JSON values (scorer rows, indicator results, completions) -----------------------------
     def get_many_json(self, keys: Iterable[str]) -> dict[str, dict]:
