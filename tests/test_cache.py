@@ -220,6 +220,29 @@ def test_image_hashes_memoised_across_runs(tmp_path, monkeypatch):
     assert r3.samples["image_check_min_side"].to_list() != r1.samples["image_check_min_side"].to_list()
 
 
+def test_a_warm_run_reads_the_image_hashes_once_a_batch(tmp_path, monkeypatch):
+    """The image-hash memo is asked once a batch (all its images in one lookup), not once an
+    image; the hashes it serves are the ones the cold run computed."""
+    from vlitq.cache import Store
+
+    ds, d = _image_ds(tmp_path)
+    cache = str(tmp_path / "c")
+    r1 = vlitq.score(ds, ["image_check"], cache=cache, progress=False)
+    asked = []
+    real = Store.get_many_bytes
+
+    def counted(self, keys):
+        keys = list(keys)
+        if self.path and "image_hashes" in self.path:
+            asked.append(len(keys))
+        return real(self, keys)
+
+    monkeypatch.setattr(Store, "get_many_bytes", counted)
+    r2 = vlitq.score(ds, ["image_check"], cache=cache, progress=False)
+    assert asked == [len(os.listdir(d))], asked  # one batch: every image in one lookup
+    assert r2.samples.equals(r1.samples)
+
+
 # ----------------------------------------------------------------------------- indicators
 def test_indicator_result_cached_by_input_content(tmp_path, monkeypatch):
     from vlitq.indicators.duplicates import Duplicates

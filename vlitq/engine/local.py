@@ -62,6 +62,7 @@ class _ImageHasher:
         if cache is not None and cache.root and not verify_images():
             self.store = cache.store("image_hashes", {"v": 1})
         self._pending: dict[str, bytes] = {}
+        self._sigs: dict[tuple, str] = {}  # signatures looked up by ``prefetch`` and not found
         self.json_memo: dict[int, tuple] = {}  # per chunk: id(value) -> (value, its JSON)
 
     def _signature(self, ref: str, root, allow) -> str | None:
@@ -78,6 +79,32 @@ class _ImageHasher:
             return None
         return blake2b(path, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino))
 
+    def prefetch(self, batch: dict[str, list]) -> None:
+        """Look the batch's images up in the memo store in one read (a warm run asks the
+        store once a batch, not once an image); what it finds goes to ``memo``."""
+        imgs = batch.get("images")
+        if self.store is None or not imgs:
+            return
+        want: dict[tuple, str] = {}
+        for refs, root, allow in zip(imgs, batch["image_root"], batch["allow_outside_root"]):
+            for r in refs or ():
+                k = (r, root, allow)
+                if k in self.memo or k in want or k in self._sigs or is_inline(r) \
+                        or r.startswith("inline:"):
+                    continue
+                sig = self._signature(r, root, allow)
+                if sig is not None:
+                    want[k] = sig
+        if not want:
+            return
+        got = self.store.get_many_bytes(list(dict.fromkeys(want.values())))
+        for k, sig in want.items():
+            v = got.get(sig)
+            if v is not None:
+                self.memo[k] = v.decode("ascii", "replace")
+            else:
+                self._sigs[k] = sig
+
     def __call__(self, ref: str, root, allow) -> str:
         if is_inline(ref):
             return blake2b(ref)
@@ -87,11 +114,13 @@ class _ImageHasher:
         h = self.memo.get(k)
         if h is not None:
             return h
-        sig = self._signature(ref, root, allow) if self.store is not None else None
-        if sig is not None:
-            got = self.store.get_many_bytes([sig]).get(sig)
-            if got is not None:
-                h = got.decode("ascii", "replace")
+        sig = self._sigs.pop(k, None)  # looked up by prefetch already and not found
+        if sig is None and self.store is not None:
+            sig = self._signature(ref, root, allow)
+            if sig is not None:
+                got = self.store.get_many_bytes([sig]).get(sig)
+                if got is not None:
+                    h = got.decode("ascii", "replace")
         if h is None:
             h = image_content_hash(ref, root, allow)
             if sig is not None and not h.startswith("error:"):
@@ -104,12 +133,15 @@ class _ImageHasher:
         if self.store is not None and self._pending:
             self.store.put_many_bytes(self._pending)
         self._pending = {}
+        self._sigs = {}
         self.json_memo = {}
 
 
 def row_keys(scorer: Scorer, batch: dict[str, list], hasher: _ImageHasher) -> list[str]:
     """Content key of each row for ``scorer`` (its ``inputs`` columns; image bytes by hash)."""
     n = len(batch["sample_id"])
+    if "images" in scorer.inputs:
+        hasher.prefetch(batch)
     memo = hasher.json_memo
     if len(memo) > 65536:  # callers that never flush (Ray actors) keep it bounded
         memo.clear()
