@@ -122,6 +122,131 @@ def _resync(text: str, pos: int, marker: str | None) -> int:
     return m.start(1) if m else -1
 
 
+class _Window:
+    """The text of a JSON array being read: the whole text, or a window of a file that grows
+    at its end (``fill``) and forgets what was read (``drop``), so a 600 MiB file is never held
+    whole (about ``2 × CHUNK`` characters at a time). Positions are relative to the window;
+    ``line_col`` gives a position's place in the whole file."""
+
+    #: Bytes read from the file at a time (about as many characters).
+    CHUNK = 8 << 20
+
+    def __init__(self, text: str = "", chunks: "Iterator[str] | None" = None):
+        self.buf = text
+        self._chunks = chunks
+        self.eof = chunks is None
+        self.lines = 0  # newlines before the window
+        self.col0 = 0  # characters of the window's first line that lie before the window
+        self.bad = False  # bytes that are not UTF-8 seen (lone surrogates in the text)
+
+    def fill(self) -> bool:
+        """Append the next chunk of the file; False at its end."""
+        if self.eof:
+            return False
+        piece = next(self._chunks, None)
+        if piece is None:
+            self.eof = True
+            return False
+        self.buf += piece
+        return True
+
+    def ahead(self, pos: int, k: int) -> None:
+        """Read on until ``k`` characters follow ``pos`` (or the file ends)."""
+        while len(self.buf) - pos < k and self.fill():
+            pass
+
+    def drop(self, pos: int, keep: int = 200) -> int:
+        """Forget the text before ``pos`` but its last ``keep`` characters (what an error at
+        the file's end quotes); the new position of ``pos``."""
+        cut = pos - keep
+        if cut <= 0:
+            return pos
+        gone = self.buf[:cut]
+        nl = gone.rfind("\n")
+        if nl >= 0:
+            self.lines += gone.count("\n")
+            self.col0 = cut - nl - 1
+        else:
+            self.col0 += cut
+        self.buf = self.buf[cut:]
+        return pos - cut
+
+    def ws(self, pos: int) -> int:
+        """The first position at or after ``pos`` that is not whitespace (reading on)."""
+        while True:
+            end = _WS.match(self.buf, pos).end()
+            if end < len(self.buf) or not self.fill():
+                return end
+
+    def line_col(self, pos: int) -> tuple[int, int]:
+        line, col = _line_col(self.buf, pos)
+        if line == 1:
+            col += self.col0
+        return line + self.lines, col
+
+    def rest(self, pos: int) -> int:
+        """Characters from ``pos`` to the end of the file (read through, not kept)."""
+        n = len(self.buf) - pos
+        while not self.eof:
+            piece = next(self._chunks, None)  # counted, not kept
+            if piece is None:
+                self.eof = True
+            else:
+                n += len(piece)
+        return n
+
+
+def _file_chunks(path: str, w: "_Window") -> Iterator[str]:
+    """A file's text in pieces of about ``_Window.CHUNK`` characters, decoded as
+    :func:`read_text` decodes it: UTF-8, a BOM dropped, and bytes that are not UTF-8 kept as
+    lone surrogates (setting ``w.bad``; a piece that decodes strictly has none)."""
+    pending = b""
+    with open(path, "rb") as fh:
+        first = True
+        while True:
+            data = fh.read(max(_Window.CHUNK, 4))
+            if first and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            if not data and not first:
+                break
+            first = False
+            data = pending + data
+            cut = _complete_utf8(data)
+            data, pending = data[:cut], data[cut:]
+            try:
+                piece = data.decode("utf-8")
+            except UnicodeDecodeError:
+                piece = data.decode("utf-8", errors="surrogateescape")
+                w.bad = True
+            if piece:
+                yield piece
+    if pending:  # a sequence cut by the end of the file
+        w.bad = True
+        yield pending.decode("utf-8", errors="surrogateescape")
+
+
+def _complete_utf8(data: bytes) -> int:
+    """Length of ``data`` without a multi-byte UTF-8 sequence cut at its end."""
+    n = len(data)
+    for j in range(1, min(4, n) + 1):
+        b = data[n - j]
+        if b & 0xC0 == 0x80:  # a continuation byte: its lead byte is further back
+            continue
+        if b >= 0xC0:
+            need = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+            return n - j if j < need else n
+        return n  # ASCII
+    return n
+
+
+def iter_json_array_file(path: str) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    """:func:`iter_json_array` over a file read a window at a time (never held whole)."""
+    w = _Window("")
+    w._chunks, w.eof = _file_chunks(path, w), False
+    w.ahead(0, 1)
+    yield from _iter_array(path, w, 0, top=True)
+
+
 def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
                     ) -> Iterator[tuple[int, Any, str | None, str | None]]:
     """Elements of a top-level JSON array, each with its exact source text.
@@ -129,53 +254,91 @@ def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
     A malformed element is reported (with its line and column) and reading goes on at the next
     element that starts like the first one did, so one broken record does not lose the file.
     """
-    n = len(text)
-    pos = _WS.match(text, start).end()
-    if pos >= n or text[pos] != "[":
+    w = _Window(text)
+    w.bad = had_bad_bytes
+    yield from _iter_array(path, w, start, top=start == 0)
+
+
+def _cut_by_end(exc: Exception, n: int) -> bool:
+    """Whether a parse error may only say that the text ended (a window cut an element: a
+    string, literal or number not finished); a malformation before that is one in any window."""
+    return isinstance(exc, json.JSONDecodeError) and (
+        exc.pos >= n - 16 or exc.msg.startswith("Unterminated string"))
+
+
+def _iter_array(path: str, w: _Window, start: int, top: bool
+                ) -> Iterator[tuple[int, Any, str | None, str | None]]:
+    pos = w.ws(start)
+    if pos >= len(w.buf) or w.buf[pos] != "[":
         raise format_error(f"{path}: not a JSON array")
-    pos = _WS.match(text, pos + 1).end()
-    if pos < n and text[pos] == "]":
+    pos = w.ws(pos + 1)
+    if pos < len(w.buf) and w.buf[pos] == "]":
         return
     index = 0
     decode = _DECODER.raw_decode
-    first = re.compile(r'\{\s*"(?:[^"\\]|\\.)*"').match(text, pos)
+    w.ahead(pos, 1 << 16)
+    first = re.compile(r'\{\s*"(?:[^"\\]|\\.)*"').match(w.buf, pos)
     marker = first.group(0) if first else None  # how elements start, to resynchronise
-    while pos < n:
+    while pos < len(w.buf):
+        if not w.eof and len(w.buf) - pos < w.CHUNK:  # keep a chunk ahead, forget behind
+            pos = w.drop(pos)
+            w.ahead(pos, w.CHUNK)
+        text = w.buf
         try:
-            rec, end = decode(text, pos)
+            while True:
+                try:
+                    rec, end = decode(text, pos)
+                except PARSE_ERRORS as exc:
+                    if not (_cut_by_end(exc, len(text)) and w.fill()):
+                        raise
+                else:
+                    if end < len(text) or not w.fill():  # a number may go on
+                        break
+                text = w.buf  # read on and parse the element again
         except PARSE_ERRORS as exc:
-            line, col = _line_col(text, pos)
+            text = w.buf
+            line, col = w.line_col(pos)
             nxt = _resync(text, pos, marker)
+            while nxt < 0 and w.fill():
+                text = w.buf
+                nxt = _resync(text, pos, marker)
+            n = len(text)
             raw = text[pos: (nxt if nxt > 0 else min(n, pos + 2000))]
             yield index, None, _clean(raw), (
-                f"malformed JSON in array element {index} (starting line {line}): {_why(exc)}")
+                f"malformed JSON in array element {index} (starting line {line}): "
+                f"{_why(exc, w)}")
             index += 1
             if nxt < 0:
                 return
             pos = nxt
             continue
         raw = text[pos:end]
-        if had_bad_bytes and _SURROGATE.search(raw):
-            line, _ = _line_col(text, pos)
+        if w.bad and _SURROGATE.search(raw):
+            line, _ = w.line_col(pos)
             yield index, None, _clean(raw), (
                 f"array element {index} (line {line}) is not valid UTF-8")
         else:
             yield index, rec, raw, None
         index += 1
-        pos = _WS.match(text, end).end()
+        pos = w.ws(end)
+        text = w.buf
+        n = len(text)
         if pos < n and text[pos] == ",":
-            pos = _WS.match(text, pos + 1).end()
+            pos = w.ws(pos + 1)
         elif pos < n and text[pos] == "]":
-            tail = _WS.match(text, pos + 1).end()
-            if start == 0 and tail < n:  # text after a file's array: never dropped silently
-                line, _ = _line_col(text, tail)
-                yield index, None, _clean(text[tail: tail + 2000]), (
+            tail = w.ws(pos + 1)
+            if top and tail < len(w.buf):  # text after a file's array: never dropped silently
+                line, _ = w.line_col(tail)
+                yield index, None, _clean(w.buf[tail: tail + 2000]), (
                     f"text after the end of the JSON array, from line {line}, is not read "
-                    f"({n - tail} characters)")
+                    f"({w.rest(tail)} characters)")
             return
         elif pos < n:
-            line, col = _line_col(text, pos)
+            line, col = w.line_col(pos)
             nxt = _resync(text, pos, marker)
+            while nxt < 0 and w.fill():
+                text = w.buf
+                nxt = _resync(text, pos, marker)
             yield index, None, _clean(text[pos: pos + 200]), (
                 f"malformed JSON after array element {index - 1} at line {line} column {col}: "
                 "expected ',' or ']'")
@@ -186,17 +349,19 @@ def iter_json_array(path: str, text: str, had_bad_bytes: bool, start: int = 0
     # the text ended inside the array, right after a complete element: elements may be lost
     if index == 0:
         raise format_error(f"{path}: the JSON array is not closed and holds no element")
-    line, _ = _line_col(text, n)
-    yield index, None, _clean(text[max(0, n - 200):]), (
+    text = w.buf
+    line, _ = w.line_col(len(text))
+    yield index, None, _clean(text[max(0, len(text) - 200):]), (
         f"the JSON array ends without ']' after element {index - 1} (line {line}): the file "
         "looks truncated")
 
 
-def _why(exc: Exception) -> str:
+def _why(exc: Exception, w: "_Window | None" = None) -> str:
     if isinstance(exc, RecursionError):
         return _nesting_message()
     if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        line, col = w.line_col(exc.pos) if w is not None else (exc.lineno, exc.colno)
+        return f"{exc.msg} at line {line} column {col}"
     return str(exc)
 
 
@@ -254,9 +419,8 @@ def iter_json_records(path: str) -> Iterator[tuple[int, Any, str | None, str | N
     the error and its raw text. JSON: index is the position in the top-level array, and the raw
     text is the element's exact source text.
     """
-    if not is_jsonl(path):
-        text, bad = read_text(path)
-        yield from iter_json_array(path, text, bad)
+    if not is_jsonl(path):  # read a window at a time, never whole
+        yield from iter_json_array_file(path)
         return
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(_bounded_lines(fh, MAX_LINE_BYTES), start=1):
