@@ -485,8 +485,10 @@ def test_opening_a_store_reads_where_values_are_not_the_values(tmp_path, monkeyp
     w = Cache(str(tmp_path)).store("emb")
     for a in range(0, 20_000, 5_000):  # four parts of five row groups each
         w.put_many_arrays(dict(zip(keys[a:a + 5_000], vecs[a:a + 5_000])))
+    assert [st.tolist() for st in w._where.starts] == [[0, 1024, 2048, 3072, 4096]] * 4
     s = Cache(str(tmp_path)).store("emb")
     assert len(s) == 20_000 and s._index == {} and s.group_reads == 0
+    assert [st.tolist() for st in s._where.starts] == [[0, 1024, 2048, 3072, 4096]] * 4
     h, p, r = s._where._arr
     assert h.nbytes + p.nbytes + r.nbytes == 16 * 20_000
     got = s.get_many_arrays(keys[7_000:7_010], 256)

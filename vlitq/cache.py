@@ -37,7 +37,6 @@ Guarantees
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 import logging
 import os
@@ -546,7 +545,8 @@ class Store:
     def _rows_per_group(self, table) -> int:
         values = table.column("value")
         per_row = max(1, values.nbytes // max(1, table.num_rows))
-        return int(max(1024, self.GROUP_BYTES // per_row))
+        # at most Parquet's default row-group length, so the groups are exactly this long
+        return int(min(max(1024, self.GROUP_BYTES // per_row), 1 << 20))
 
     def _write_table(self, table):
         """Write one part atomically (temporary name, fsync, rename): its name and its
@@ -557,9 +557,7 @@ class Store:
         tmp = os.path.join(self.path, f".tmp-{uuid.uuid4().hex}.parquet")
         rpg = self._rows_per_group(table)
         pq.write_table(table, tmp, row_group_size=rpg, write_page_checksum=True)
-        md = pq.read_metadata(tmp)
-        sizes = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
-        return self._land(tmp), [0] + list(itertools.accumulate(sizes[:-1]))
+        return self._land(tmp), list(range(0, max(table.num_rows, 1), rpg))
 
     def _land(self, tmp: str) -> str:
         with open(tmp, "rb") as fh:
