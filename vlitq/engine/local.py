@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from vlitq._utils import HashSink, blake2b, iter_values, peak_rss_mib, progress, stable_json
+from vlitq._utils import HashSink, blake2b, peak_rss_mib, progress, stable_json
 from vlitq.data.images import image_content_hash, is_inline
 from vlitq.cache import Cache, result_params
 from vlitq.indicators.base import Indicator, IndicatorContext, IndicatorResult
@@ -371,10 +371,16 @@ def _frame_digest(df: pl.DataFrame) -> str | None:
     return blake2b(str(sink.nbytes), sink.hexdigest())
 
 
-def image_hash_strings(images: pl.Series, hasher: _ImageHasher, root, allow):
-    """Each row's image content hashes joined by ``|`` (a slice of rows at a time)."""
-    for refs in iter_values(images):
-        yield "|".join(hasher(r, root, allow) for r in (refs or []))
+def image_hash_strings(images: pl.Series, hasher: _ImageHasher, root, allow,
+                       step: int = SLICE_ROWS):
+    """Each row's image content hashes joined by ``|`` (a slice of rows at a time, its images
+    looked up in the memo store in one read)."""
+    for a in range(0, len(images), step):
+        part = images.slice(a, step).to_list()
+        hasher.prefetch({"images": part, "image_root": [root] * len(part),
+                         "allow_outside_root": [allow] * len(part)})
+        for refs in part:
+            yield "|".join(hasher(r, root, allow) for r in (refs or []))
 
 
 def dataset_digest(dataset, cache: Cache | None,
