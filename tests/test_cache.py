@@ -535,7 +535,7 @@ def test_a_part_damaged_after_it_was_opened_is_quarantined_and_recomputed(tmp_pa
 
 def test_compact_on_disk_merges_parts_like_loading_them(tmp_path):
     """The driver-side merge (Arrow, nothing loaded into the store): one part whose content is
-    what loading every part gives (the newest part, last in name order, wins a repeated key); a
+    what loading every part gives (the first part in name order wins a repeated key); a
     damaged part is quarantined and left out, not merged."""
     import shutil
 
@@ -601,17 +601,45 @@ def test_locations_merge_serve_and_forget(tmp_path, monkeypatch):
     assert Cache(str(tmp_path)).store("x").get_many_json(list(want) + ["k3-3"]) == want
 
 
-def test_a_value_written_again_wins_over_the_damaged_one(tmp_path):
-    """A value that fails to decode is recomputed and written again; the newest part wins a
-    key, so every later store serves the new value, before and after a merge."""
+def test_a_damaged_value_is_never_served_and_a_merge_keeps_its_recomputed_copy(tmp_path):
+    """A value that fails to decode is dropped (warning) and recomputed; the first part wins a
+    key, so another store opening the parts meets the damaged copy first and drops it too, and
+    the store that recomputed it keeps the new copy when it merges the parts."""
     s = Cache(str(tmp_path)).store("x")
     s.put_many_bytes({"a": b"not json", "b": b'{"v":2}'})
     s2 = Cache(str(tmp_path)).store("x")
     with pytest.warns(CacheIntegrityWarning, match="invalid JSON"):
         assert s2.get_many_json(["a", "b"]) == {"b": {"v": 2}}
     s2.put_many_json({"a": {"v": 1}})  # recomputed
-    assert Cache(str(tmp_path)).store("x").get_many_json(["a", "b"]) == {"a": {"v": 1}, "b": {"v": 2}}
-    s3 = Cache(str(tmp_path)).store("x")
-    s3.compact()
+    assert s2.get_many_json(["a"]) == {"a": {"v": 1}}
+    with pytest.warns(CacheIntegrityWarning, match="invalid JSON"):
+        assert Cache(str(tmp_path)).store("x").get_many_json(["a", "b"]) == {"b": {"v": 2}}
+    s2.compact()
     assert len(_parts(tmp_path)) == 1
     assert Cache(str(tmp_path)).store("x").get_many_json(["a", "b"]) == {"a": {"v": 1}, "b": {"v": 2}}
+
+
+def test_keys_asked_again_and_again_are_read_once(tmp_path, monkeypatch):
+    """A few keys asked for in every batch, lying far from the rest of it (a templated
+    instruction's row, written once), cost a row-group read once, not in every batch: the
+    values read are kept, least recently used out first, within ``hot_bytes``."""
+    from vlitq.cache import Store
+
+    monkeypatch.setattr(Store, "GROUP_BYTES", 64 << 10)  # 1024 rows of ~60 bytes a group
+    w = Cache(str(tmp_path)).store("rows")
+    keys = [f"r{i:06d}" for i in range(40_960)]
+    w.put_many_bytes({k: k.encode() * 6 for k in keys})  # one part of 40 row groups
+    s = Cache(str(tmp_path)).store("rows")
+    s.groups_kept_bytes = 1  # one decoded row group at a time
+    hot = keys[::2048]  # 20 keys, each in another row group
+    for a in range(0, 40_960, 1024):
+        got = s.get_many_bytes(keys[a:a + 1024] + hot)
+        assert set(got) == set(keys[a:a + 1024] + hot) and got[hot[3]] == hot[3].encode() * 6
+    assert s.group_reads <= 40 + 20  # each group once, each hot key's group once more at most
+    s.hot_bytes = 0  # without the kept values every batch reads every hot key's group again
+    s._hot.clear()
+    s._hot_bytes = 0
+    before = s.group_reads
+    for a in range(0, 8 * 1024, 1024):
+        s.get_many_bytes(keys[a:a + 1024] + hot)
+    assert s.group_reads - before > 8 * 15

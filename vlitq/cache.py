@@ -32,7 +32,7 @@ Guarantees
 * **Concurrency.** Parts are immutable and uniquely named, so any number of processes may read
   and write one cache at once; each sees the parts that existed when it first opened the store
   plus its own writes. Two runs computing the same row write the same value; where a key is in
-  several parts the newest part wins (a value recomputed after it failed to decode).
+  several parts the first in name order (the oldest) wins.
 """
 from __future__ import annotations
 
@@ -284,6 +284,10 @@ class Store:
     GROUP_BYTES = 4 << 20
     #: Decoded row groups kept for repeated lookups (at least one), by their Arrow size.
     groups_kept_bytes = 64 << 20
+    #: Values read from parts kept for repeated lookups, least recently used out first
+    #: (each counted with ``ENTRY_BYTES``): a key asked for in batch after batch (a templated
+    #: instruction shared by thousands of samples) is read from its row group once.
+    hot_bytes = 32 << 20
     #: Memory for the most recently written values kept in memory (older ones are read back
     #: from their part), counted as each value's bytes plus ``ENTRY_BYTES``. Reading a value
     #: back costs a row-group read; without this budget a 665k run's ``image_check`` (270k
@@ -307,6 +311,8 @@ class Store:
         # (part number, row group) -> (keys, values) Arrow arrays, most recently used last
         self._groups: "collections.OrderedDict[tuple[int, int], tuple]" = collections.OrderedDict()
         self._groups_bytes = 0
+        self._hot: "collections.OrderedDict[str, bytes]" = collections.OrderedDict()
+        self._hot_bytes = 0
         self._seen: set[str] = set()
         self._discarded: set[str] = set()  # values that failed to decode: left out of merges
         self._lock = threading.RLock()
@@ -388,7 +394,7 @@ class Store:
                 self._clean_tmp(fn)
             elif _parse_part_name(fn):
                 new.append(fn)
-        for fn in new:  # in name order (write order): a key's newest value wins
+        for fn in reversed(new):  # the first part in name order is added last: it wins a key
             self._register(fn)
 
     def _clean_tmp(self, fn: str) -> None:
@@ -506,11 +512,37 @@ class Store:
         if len(out) < len(keys) and self.path:
             away = [k for k in keys if k not in out] if out else keys
             with self._lock:
-                self._from_parts(away, out)
+                hot = self._hot
+                if hot:
+                    rest = []
+                    for k in away:
+                        v = hot.get(k)
+                        if v is None:
+                            rest.append(k)
+                        else:
+                            hot.move_to_end(k)
+                            out[k] = v
+                    away = rest
+                if away:
+                    got: dict[str, bytes] = {}
+                    self._from_parts(away, got)
+                    out.update(got)
+                    self._keep_hot(got)
         hit = len(keys) if len(out) == len(keys) else sum(1 for k in keys if k in out)
         self.hits += hit
         self.misses += len(keys) - hit
         return out
+
+    def _keep_hot(self, got: Mapping[str, bytes]) -> None:
+        hot, cost = self._hot, self.ENTRY_BYTES
+        for k, v in got.items():
+            old = hot.pop(k, None)
+            if old is not None:
+                self._hot_bytes -= len(old) + cost
+            hot[k] = v
+            self._hot_bytes += len(v) + cost
+        while hot and self._hot_bytes > self.hot_bytes:
+            self._hot_bytes -= len(hot.popitem(last=False)[1]) + cost
 
     def put_many_bytes(self, items: Mapping[str, bytes]) -> None:
         """Add items (one new part file, written atomically). Safe to call per batch."""
@@ -529,8 +561,6 @@ class Store:
             name, starts = self._write_table(table)
             self._seen.add(name)
             self._where.add(keys, self._where.add_part(name, starts))
-            if self._discarded:  # written again: this value is the one to keep
-                self._discarded.difference_update(keys)
             # the newest values stay in memory; the oldest beyond the budget are read back
             idx.update(items)
             size = sum(len(v) for v in items.values()) + self.ENTRY_BYTES * len(items)
@@ -575,6 +605,9 @@ class Store:
         with self._lock:
             for k in keys:
                 idx.pop(k, None)
+                v = self._hot.pop(k, None)
+                if v is not None:
+                    self._hot_bytes -= len(v) + self.ENTRY_BYTES
             self._where.remove(keys)
             self._discarded.update(keys)
         self.hits -= len(keys)
@@ -594,11 +627,13 @@ class Store:
 
     def compact_on_disk(self, drop: Iterable[str] = ()) -> bool:
         """Merge the folder's part files into one, a row group at a time (nothing is loaded
-        into this store; the last part in name order, the newest, wins a key, as when opening
-        it): for a process that will not read the store itself (the Ray driver before its
-        actors open it; each would compact the same parts otherwise). Keys in ``drop`` (values
-        that failed to decode) are left out. Returns whether it merged anything; a damaged
-        part is quarantined and left out."""
+        into this store; the first part in name order, the oldest, wins a key, as when opening
+        it, so a key shared by many samples stays where a sequential run first meets it): for a
+        process that will not read the store itself (the Ray driver before its actors open it;
+        each would compact the same parts otherwise). For keys in ``drop`` (values that failed
+        to decode) the last copy is kept if there are several (the recomputed one), none if
+        there is one. Returns whether it merged anything; a damaged part is quarantined and
+        left out."""
         if not self.path or not os.path.isdir(self.path):
             return False
         import numpy as np
@@ -614,17 +649,19 @@ class Store:
                 parts.append((fn, got[0]))
         if len(parts) < 2:
             return False
-        # the last occurrence of each key (parts in name order) is kept
+        # the first occurrence of each key (parts in name order) is kept
         keys = pa.chunked_array([k.cast(pa.large_string()) for _, k in parts]).combine_chunks()
-        last = (pa.table({"k": keys, "i": pa.array(np.arange(len(keys)))})
-                .group_by("k", use_threads=False).aggregate([("i", "max")]).column("i_max"))
-        keep = np.zeros(len(keys), bool)
-        keep[last.to_numpy()] = True
+        ends = (pa.table({"k": keys, "i": pa.array(np.arange(len(keys)))})
+                .group_by("k", use_threads=False).aggregate([("i", "min"), ("i", "max")]))
+        first, last = ends.column("i_min").to_numpy(), ends.column("i_max").to_numpy()
         drop = list(drop)
-        if drop:
-            keep &= ~pc.is_in(keys, pa.array(drop, pa.large_string())).to_numpy(
+        if drop:  # a damaged value: its recomputed (last) copy, or nothing
+            bad = pc.is_in(ends.column("k"), pa.array(drop, pa.large_string())).to_numpy(
                 zero_copy_only=False)
-        del keys, last
+            first = np.where(bad, last, first)[~(bad & (first == last))]
+        keep = np.zeros(len(keys), bool)
+        keep[first] = True
+        del keys, ends, first, last
         schema = pa.schema([("key", pa.large_string()), ("value", pa.large_binary())])
         tmp = os.path.join(self.path, f".tmp-{uuid.uuid4().hex}.parquet")
         buf, buf_bytes, off = [], 0, 0
