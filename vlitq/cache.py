@@ -219,13 +219,15 @@ class _Locations:
         return -1, -1
 
     def remove(self, keys: Iterable[str]) -> None:
+        import numpy as np
+
         keys = list(keys)
         if not keys:
             return
         hs = self._hashes(keys)
         for hk in hs.tolist():
             self._new.pop(hk, None)
-        self._forget(lambda h, p: _isin_sorted(h, hs))
+        self._forget(lambda h, p: np.isin(h, hs))
 
     def forget_part(self, pid: int) -> None:
         """Every key of a part that vanished or is damaged: nowhere now."""
@@ -244,15 +246,6 @@ class _Locations:
     def __len__(self) -> int:
         self._merge()
         return int((self._arr[1] >= 0).sum())
-
-
-def _isin_sorted(sorted_h, hs):
-    """Mask of the entries of sorted ``sorted_h`` that are in ``hs``."""
-    import numpy as np
-
-    hs = np.unique(hs)
-    i = np.minimum(np.searchsorted(hs, sorted_h), max(hs.size - 1, 0))
-    return hs[i] == sorted_h if hs.size else np.zeros(sorted_h.size, bool)
 
 
 def _part_name() -> str:
@@ -314,7 +307,7 @@ class Store:
         self._hot: "collections.OrderedDict[str, bytes]" = collections.OrderedDict()
         self._hot_bytes = 0
         self._seen: set[str] = set()
-        self._discarded: set[str] = set()  # values that failed to decode: left out of merges
+        self._discarded: set[str] = set()  # failed to decode: a merge keeps the recomputed copy
         self._lock = threading.RLock()
         self.hits = 0
         self.misses = 0
@@ -412,13 +405,15 @@ class Store:
             return self._index
         with self._lock:
             if self._index is None:
+                # many small parts (per-batch puts): merged before they are read, so each is
+                # verified and read once
+                if self.n_parts() > COMPACT_AT:
+                    try:
+                        self.compact_on_disk()
+                    except OSError as exc:  # read-only or full disk: reading still works
+                        logger.debug("could not compact %s: %s", self.path, exc)
                 self._scan()
                 self._index = {}
-        if len(self._seen) > COMPACT_AT:  # many small parts (per-batch puts): merge them
-            try:
-                self.compact()
-            except OSError as exc:  # read-only or full disk: reading still works
-                logger.debug("could not compact %s: %s", self.path, exc)
         return self._index
 
     def refresh(self) -> None:

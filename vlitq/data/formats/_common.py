@@ -178,6 +178,13 @@ class _Window:
             if end < len(self.buf) or not self.fill():
                 return end
 
+    def resync(self, pos: int, marker: str | None) -> int:
+        """:func:`_resync` from ``pos``, reading on until a next element start or the end."""
+        nxt = _resync(self.buf, pos, marker)
+        while nxt < 0 and self.fill():
+            nxt = _resync(self.buf, pos, marker)
+        return nxt
+
     def line_col(self, pos: int) -> tuple[int, int]:
         line, col = _line_col(self.buf, pos)
         if line == 1:
@@ -296,12 +303,9 @@ def _iter_array(path: str, w: _Window, start: int, top: bool
                         break
                 text = w.buf  # read on and parse the element again
         except PARSE_ERRORS as exc:
-            text = w.buf
             line, col = w.line_col(pos)
-            nxt = _resync(text, pos, marker)
-            while nxt < 0 and w.fill():
-                text = w.buf
-                nxt = _resync(text, pos, marker)
+            nxt = w.resync(pos, marker)
+            text = w.buf
             n = len(text)
             raw = text[pos: (nxt if nxt > 0 else min(n, pos + 2000))]
             yield index, None, _clean(raw), (
@@ -335,10 +339,8 @@ def _iter_array(path: str, w: _Window, start: int, top: bool
             return
         elif pos < n:
             line, col = w.line_col(pos)
-            nxt = _resync(text, pos, marker)
-            while nxt < 0 and w.fill():
-                text = w.buf
-                nxt = _resync(text, pos, marker)
+            nxt = w.resync(pos, marker)
+            text = w.buf
             yield index, None, _clean(text[pos: pos + 200]), (
                 f"malformed JSON after array element {index - 1} at line {line} column {col}: "
                 "expected ',' or ']'")
